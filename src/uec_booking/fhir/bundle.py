@@ -1,0 +1,45 @@
+"""The one way to build a searchset Bundle."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+
+def searchset(
+    *,
+    base_url: str,
+    matches: Iterable[dict[str, Any]],
+    includes: Iterable[dict[str, Any]] = (),
+    self_link: str | None = None,
+) -> dict[str, Any]:
+    """A `searchset` Bundle: `matches` with search.mode=match, `includes` with mode=include.
+
+    `fullUrl` is the absolute URL of each resource on this server.
+    """
+    entries: list[dict[str, Any]] = []
+    total = 0
+    for resource in matches:
+        total += 1
+        entries.append(_entry(base_url, resource, "match"))
+    for resource in includes:
+        entries.append(_entry(base_url, resource, "include"))
+    bundle: dict[str, Any] = {
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid4()),
+        "type": "searchset",
+        "total": total,
+    }
+    if self_link:
+        bundle["link"] = [{"relation": "self", "url": self_link}]
+    bundle["entry"] = entries
+    return bundle
+
+
+def _entry(base_url: str, resource: dict[str, Any], mode: str) -> dict[str, Any]:
+    return {
+        "fullUrl": f"{base_url}/{resource['resourceType']}/{resource['id']}",
+        "resource": resource,
+        "search": {"mode": mode},
+    }

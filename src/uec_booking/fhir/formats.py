@@ -1,0 +1,158 @@
+"""FHIR wire formats: content negotiation, serialisation and safe parsing of request bodies.
+
+JSON is the default and is written straight from dicts with orjson (validating outbound
+resources again would cost more than the search itself); XML goes through fhir.resources.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+import orjson
+from fhir.resources.STU3 import get_fhir_model_class
+from lxml import etree
+from pydantic import ValidationError
+
+from uec_booking.fhir.errors import BadRequest, UnsupportedMediaType
+
+
+class Format(StrEnum):
+    JSON = "json"
+    XML = "xml"
+
+    @property
+    def media_type(self) -> str:
+        return "application/fhir+json" if self is Format.JSON else "application/fhir+xml"
+
+
+_FORMAT_NAMES: dict[str, Format] = {
+    "json": Format.JSON,
+    "application/json": Format.JSON,
+    "application/fhir+json": Format.JSON,
+    "application/json+fhir": Format.JSON,
+    "xml": Format.XML,
+    "text/xml": Format.XML,
+    "application/xml": Format.XML,
+    "application/fhir+xml": Format.XML,
+    "application/xml+fhir": Format.XML,
+}
+
+
+def _media(value: str) -> str:
+    return value.split(";", 1)[0].strip().lower()
+
+
+def format_from_name(value: str) -> Format | None:
+    """The Format a `_format` value or media type names, or None."""
+    return _FORMAT_NAMES.get(_media(value))
+
+
+def negotiate(accept: str | None, format_param: str | None) -> Format:
+    """Pick the response format: `_format` overrides `Accept`; JSON when nothing is said.
+
+    Raises UnsupportedMediaType when only formats we do not speak are acceptable.
+    """
+    if format_param:
+        chosen = format_from_name(format_param)
+        if chosen is None:
+            raise UnsupportedMediaType(f"Unsupported _format '{format_param}'")
+        return chosen
+    if not accept:
+        return Format.JSON
+    wildcard = False
+    for part in accept.split(","):
+        media = _media(part)
+        if not media:
+            continue
+        found = format_from_name(media)
+        if found is not None:
+            return found
+        if media in ("*/*", "application/*", "text/*") or media.endswith("+json"):
+            wildcard = True
+    if wildcard:
+        return Format.JSON
+    raise UnsupportedMediaType(f"None of the formats in Accept '{accept}' is supported")
+
+
+def body_format(content_type: str | None) -> Format:
+    """The Format of a request body by its Content-Type (required for bodies)."""
+    if not content_type:
+        raise UnsupportedMediaType("A request body needs a Content-Type")
+    found = format_from_name(content_type)
+    if found is None:
+        raise UnsupportedMediaType(f"Unsupported Content-Type '{_media(content_type)}'")
+    charset = _charset(content_type)
+    if charset and charset not in ("utf-8", "utf8"):
+        raise UnsupportedMediaType(f"Unsupported charset '{charset}': use UTF-8")
+    return found
+
+
+def _charset(content_type: str) -> str | None:
+    for param in content_type.split(";")[1:]:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset":
+            return value.strip().strip('"').lower()
+    return None
+
+
+def dumps(resource: dict[str, Any], fmt: Format) -> bytes:
+    """Serialise a resource dict in `fmt`."""
+    if fmt is Format.JSON:
+        return orjson.dumps(resource)
+    model = get_fhir_model_class(resource["resourceType"]).model_validate(resource)
+    xml: str | bytes = model.model_dump_xml()
+    return xml if isinstance(xml, bytes) else xml.encode()
+
+
+def _safe_parser() -> etree.XMLParser:
+    # No DTDs, no entity expansion, no network: XML bombs and XXE go nowhere.
+    return etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+    )
+
+
+def parse_resource(body: bytes, fmt: Format, expected_type: str) -> Any:
+    """Parse and validate a request body as an STU3 resource of `expected_type`.
+
+    Raises BadRequest for anything that is not a well-formed resource of that type.
+    """
+    model_class = get_fhir_model_class(expected_type)
+    if fmt is Format.XML:
+        head = body[:4096].lower()
+        if b"<!doctype" in head or b"<!entity" in body.lower():
+            raise BadRequest("XML with a DTD or entities is not accepted", spine_code="BAD_REQUEST")
+        try:
+            root = etree.fromstring(body, parser=_safe_parser())
+        except etree.XMLSyntaxError as exc:
+            raise BadRequest(f"Malformed XML: {exc}", spine_code="BAD_REQUEST") from exc
+        name = etree.QName(root).localname
+        if name != expected_type:
+            raise BadRequest(f"Expected a {expected_type} resource, got {name}")
+        try:
+            return model_class.model_validate_xml(body, xmlparser=_safe_parser())
+        except (ValidationError, ValueError, TypeError, etree.LxmlError) as exc:
+            raise BadRequest(_describe(exc), spine_code="INVALID_RESOURCE") from exc
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"Malformed JSON: {exc}", spine_code="BAD_REQUEST") from exc
+    if not isinstance(data, dict):
+        raise BadRequest("The body must be a JSON object", spine_code="BAD_REQUEST")
+    if data.get("resourceType") != expected_type:
+        raise BadRequest(f"Expected a {expected_type} resource, got {data.get('resourceType')!r}")
+    try:
+        return model_class.model_validate(data)
+    except (ValidationError, ValueError, TypeError, RecursionError) as exc:
+        raise BadRequest(_describe(exc), spine_code="INVALID_RESOURCE") from exc
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        parts = []
+        for err in exc.errors()[:5]:
+            loc = ".".join(str(p) for p in err.get("loc", ()))
+            parts.append(f"{loc}: {err.get('msg')}")
+        more = exc.error_count() - 5
+        return "Invalid resource: " + "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
+    return f"Invalid resource: {exc}"
