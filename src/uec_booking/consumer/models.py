@@ -1,0 +1,109 @@
+"""Typed values the consumer's clients return and the workflow passes between steps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedPatient:
+    """A patient whose NHS number and demographics PDS has confirmed."""
+
+    nhs_number: str
+    family: str
+    given: list[str]
+    prefix: list[str]
+    gender: str  # FHIR administrative gender: male | female | other | unknown
+    birth_date: str  # YYYY-MM-DD
+    address_lines: list[str]
+    city: str | None
+    postcode: str | None
+    phone: str | None
+    resource: dict[str, Any] = field(repr=False)  # the PDS (R4) Patient as received
+
+
+@dataclass(frozen=True, slots=True)
+class DosCase:
+    """The `c` Case of a CheckCapacitySummary request (the patient's presenting need)."""
+
+    postcode: str
+    age: int
+    gender: str  # DoS: "M" | "F" | "I"
+    disposition: str  # e.g. "Dx05"
+    symptom_group: int
+    symptom_discriminators: list[int] = field(default_factory=list)
+    search_distance: int = 60  # miles
+
+
+@dataclass(frozen=True, slots=True)
+class DosService:
+    """One service in CheckCapacitySummary's ordered answer."""
+
+    id: str
+    name: str
+    service_type: str
+    postcode: str | None
+    distance_miles: float | None
+    requirebooking: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DosEndpoint:
+    transport: str
+    format: str
+    interaction: str
+    address: str
+    order: int | None = None
+    business_scenario: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DosServiceDetails:
+    """ServiceDetailsById: contact details and endpoints of one service."""
+
+    id: str
+    name: str
+    phone: str | None
+    endpoints: list[DosEndpoint]
+
+    @property
+    def booking_asids(self) -> list[str]:
+        """ASIDs of FHIR scheduling endpoints (`transport=http`, `format=FHIR`,
+        `interaction=Scheduling`, `address=ASID:<asid>`), compared case-insensitively."""
+        asids = []
+        for ep in self.endpoints:
+            if (
+                ep.transport.lower() == "http"
+                and ep.format.lower() == "fhir"
+                and ep.interaction.lower() == "scheduling"
+                and ep.address.upper().startswith("ASID:")
+            ):
+                asids.append(ep.address.split(":", 1)[1].strip())
+        return asids
+
+
+@dataclass(frozen=True, slots=True)
+class FreeSlot:
+    """A free Slot from a search, with what the search's includes say about it."""
+
+    id: str
+    start: datetime
+    end: datetime
+    schedule_id: str
+    healthcare_service_id: str | None
+    practitioner: str | None
+    location: str | None
+    resource: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class BookedAppointment:
+    id: str
+    version_id: str | None
+    slot_id: str
+    start: datetime
+    end: datetime
+    location_url: str | None
+    resource: dict[str, Any] = field(repr=False)
