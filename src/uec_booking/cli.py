@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import logging
+
 import typer
+
+from uec_booking.provider import cli as provider_cli
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 serve_app = typer.Typer(no_args_is_help=True, help="Run one of the servers.")
 app.add_typer(serve_app, name="serve")
+
+serve_app.command("provider")(provider_cli.serve_provider)
+app.command("seed")(provider_cli.seed)
+
+
+@app.callback()
+def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more")) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
 
 
 @app.command()

@@ -43,3 +43,25 @@ def _entry(base_url: str, resource: dict[str, Any], mode: str) -> dict[str, Any]
         "resource": resource,
         "search": {"mode": mode},
     }
+
+
+def history(*, base_url: str, resources: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """A `history` Bundle of one resource's versions, newest first."""
+    entries = [
+        {
+            "fullUrl": f"{base_url}/{r['resourceType']}/{r['id']}",
+            "resource": r,
+            "request": {
+                "method": "POST" if r.get("meta", {}).get("versionId") == "1" else "PUT",
+                "url": f"{r['resourceType']}/{r['id']}",
+            },
+        }
+        for r in resources
+    ]
+    return {
+        "resourceType": "Bundle",
+        "id": str(uuid.uuid4()),
+        "type": "history",
+        "total": len(entries),
+        "entry": entries,
+    }

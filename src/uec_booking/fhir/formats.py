@@ -107,9 +107,7 @@ def dumps(resource: dict[str, Any], fmt: Format) -> bytes:
 
 def _safe_parser() -> etree.XMLParser:
     # No DTDs, no entity expansion, no network: XML bombs and XXE go nowhere.
-    return etree.XMLParser(
-        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
-    )
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
 def parse_resource(body: bytes, fmt: Format, expected_type: str) -> Any:

@@ -1,0 +1,229 @@
+"""The standard's rules for the Appointment a consumer sends, and for a cancellation.
+
+Structural problems (not FHIR at all) are 400s raised by the parser; everything here is a
+profile or business rule, so it is a 422 with a precise OperationOutcome.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from uec_booking.fhir.errors import Unprocessable
+from uec_booking.fhir.nhs_number import is_valid, normalise
+from uec_booking.fhir.reference import parse_reference
+from uec_booking.fhir.urls import NHS_NUMBER_SYSTEM
+from uec_booking.provider.search import utc_naive
+
+# The elements a cancellation may change; anything else differing is refused.
+CANCELLATION_ELEMENTS = frozenset(
+    {
+        "status",
+        "meta",
+        "text",
+        "extension",
+        "modifierExtension",
+        "comment",
+        "cancelationReason",
+        "id",
+        "language",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BookingRequest:
+    slot_id: str
+    start: datetime  # naive UTC
+    end: datetime
+    nhs_number: str | None
+    resource: dict[str, Any]
+
+
+def _contained(resource: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c.get("id", ""): c for c in resource.get("contained", []) or []}
+
+
+def _resolve_contained(resource: dict[str, Any]) -> None:
+    """Every `#id` reference must name a contained resource (FHIR ref-1)."""
+    contained = _contained(resource)
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            ref = node.get("reference")
+            if isinstance(ref, str) and ref.startswith("#") and ref[1:] not in contained:
+                raise Unprocessable(
+                    f"Reference '{ref}' at {path} does not name a contained resource",
+                    spine_code="REFERENCE_NOT_FOUND",
+                    expression=path,
+                )
+            for key, value in node.items():
+                if key != "contained":
+                    walk(value, f"{path}.{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{path}[{i}]")
+
+    walk(resource, "Appointment")
+
+
+def _nhs_numbers(identifiers: list[dict[str, Any]] | None) -> list[str]:
+    return [
+        str(i.get("value", "")) for i in identifiers or [] if i.get("system") == NHS_NUMBER_SYSTEM
+    ]
+
+
+def patient_nhs_number(resource: dict[str, Any]) -> str | None:
+    """The NHS number of the Appointment's patient participant (contained or by identifier).
+
+    Raises Unprocessable (INVALID_NHS_NUMBER) for a malformed one, or when two disagree.
+    """
+    contained = _contained(resource)
+    found: list[str] = []
+    for participant in resource.get("participant", []) or []:
+        actor = participant.get("actor") or {}
+        ref = actor.get("reference", "")
+        target = contained.get(ref[1:]) if ref.startswith("#") else None
+        if target is not None and target.get("resourceType") == "Patient":
+            found += _nhs_numbers(target.get("identifier"))
+        if ref.startswith("#") and target is not None and target.get("resourceType") != "Patient":
+            continue
+        if ref.startswith("Patient/") or (target is not None) or actor.get("identifier"):
+            ident = actor.get("identifier")
+            found += _nhs_numbers([ident] if isinstance(ident, dict) else ident)
+    numbers = {normalise(n) for n in found}
+    for number in numbers:
+        if not is_valid(number):
+            raise Unprocessable(
+                f"'{number}' is not a valid NHS number",
+                spine_code="INVALID_NHS_NUMBER",
+                expression="Appointment.participant.actor",
+            )
+    if len(numbers) > 1:
+        raise Unprocessable(
+            "The Appointment names more than one NHS number for its patient",
+            spine_code="INVALID_NHS_NUMBER",
+        )
+    return numbers.pop() if numbers else None
+
+
+def _has_patient(resource: dict[str, Any]) -> bool:
+    contained = _contained(resource)
+    for participant in resource.get("participant", []) or []:
+        actor = participant.get("actor") or {}
+        ref = actor.get("reference", "")
+        if ref.startswith("#") and contained.get(ref[1:], {}).get("resourceType") == "Patient":
+            return True
+        if ref.startswith("Patient/") or (
+            not ref and _nhs_numbers([actor.get("identifier") or {}])
+        ):
+            return True
+    return False
+
+
+def _check_contact_ranks(resource: dict[str, Any]) -> None:
+    for contained in resource.get("contained", []) or []:
+        if contained.get("resourceType") != "Patient":
+            continue
+        ranks = [t.get("rank") for t in contained.get("telecom", []) or [] if "rank" in t]
+        if ranks and ranks.count(1) != 1:
+            raise Unprocessable(
+                "The patient's contact points must have exactly one of rank 1",
+                expression="Patient.telecom.rank",
+            )
+
+
+def slot_id_of(resource: dict[str, Any]) -> str:
+    """The provider's slot id: from `Slot/<id>` or from the contained Slot `#<id>` names."""
+    slots = resource.get("slot") or []
+    if len(slots) != 1:
+        raise Unprocessable(
+            f"An Appointment must reference exactly one Slot (it references {len(slots)})",
+            expression="Appointment.slot",
+        )
+    ref = parse_reference(str(slots[0].get("reference", "")))
+    if not ref.id:
+        raise Unprocessable("Appointment.slot has no reference", expression="Appointment.slot")
+    if ref.contained:
+        target = _contained(resource).get(ref.id)
+        if target is None or target.get("resourceType") != "Slot":
+            raise Unprocessable(
+                f"'#{ref.id}' does not name a contained Slot", expression="Appointment.slot"
+            )
+        return str(target["id"])
+    if ref.resource_type not in (None, "Slot"):
+        raise Unprocessable(
+            f"Appointment.slot must reference a Slot, not {ref.resource_type}",
+            expression="Appointment.slot",
+        )
+    return ref.id
+
+
+def booking_request(
+    resource: dict[str, Any], *, start: datetime | None, end: datetime | None
+) -> BookingRequest:
+    """Check a new Appointment against the standard; the BookingRequest it makes."""
+    if resource.get("status") != "booked":
+        raise Unprocessable(
+            f"A new Appointment must have status 'booked', not {resource.get('status')!r}",
+            expression="Appointment.status",
+        )
+    if start is None or end is None:
+        raise Unprocessable(
+            "Appointment.start and Appointment.end are required", expression="Appointment.start"
+        )
+    _resolve_contained(resource)
+    slot_id = slot_id_of(resource)
+    if not resource.get("participant") or not _has_patient(resource):
+        raise Unprocessable(
+            "The Appointment needs a participant whose actor is the Patient",
+            expression="Appointment.participant",
+        )
+    nhs_number = patient_nhs_number(resource)
+    _check_contact_ranks(resource)
+    return BookingRequest(
+        slot_id=slot_id,
+        start=utc_naive(start),
+        end=utc_naive(end),
+        nhs_number=nhs_number,
+        resource=resource,
+    )
+
+
+def cancellation(stored: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
+    """The cancelled Appointment: `incoming` may change only the cancellation elements."""
+    if incoming.get("status") != "cancelled":
+        raise Unprocessable(
+            "Only cancellation is supported: status must be 'cancelled'",
+            expression="Appointment.status",
+        )
+    if stored.get("status") == "cancelled":
+        raise Unprocessable("The Appointment is already cancelled", expression="Appointment.status")
+    changed = sorted(
+        key
+        for key in (set(stored) | set(incoming)) - CANCELLATION_ELEMENTS
+        if _normal(key, stored.get(key)) != _normal(key, incoming.get(key))
+    )
+    if changed:
+        raise Unprocessable(
+            "A cancellation may change only the status and cancellation details; "
+            f"these differ from the booked Appointment: {', '.join(changed)}",
+            expression=f"Appointment.{changed[0]}",
+        )
+    cancelled = dict(stored)
+    for key in CANCELLATION_ELEMENTS - {"meta", "id"}:
+        if key in incoming:
+            cancelled[key] = incoming[key]
+    cancelled["status"] = "cancelled"
+    return cancelled
+
+
+def _normal(key: str, value: Any) -> Any:
+    """Compare instants by the moment they name, whatever offset or precision was used."""
+    if key in ("start", "end", "created") and isinstance(value, str):
+        try:
+            return utc_naive(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        except ValueError:
+            return value
+    return value

@@ -1,0 +1,119 @@
+"""`uec-booking serve provider` and `uec-booking seed`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from uec_booking import sample_data
+from uec_booking.provider.settings import DEFAULT_DB, AuthMode
+from uec_booking.provider.store import Store
+from uec_booking.provider.store.migrate import upgrade
+
+log = logging.getLogger("uec_booking.provider")
+
+DbOption = Annotated[
+    str, typer.Option("--db", envvar="UEC_DB_URL", help="sqlite:///file or postgresql://…")
+]
+
+
+def serve_provider(
+    host: Annotated[str, typer.Option(envvar="UEC_HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="UEC_PORT")] = 8020,
+    db: DbOption = DEFAULT_DB,
+    workers: Annotated[int, typer.Option(help="Processes (use PostgreSQL for more than 1)")] = 1,
+    jwks_url: Annotated[
+        str | None, typer.Option(envvar="UEC_JWKS_URL", help="JWKS of the NHS auth service")
+    ] = None,
+    issuer: Annotated[str | None, typer.Option(envvar="UEC_TOKEN_ISSUER")] = None,
+    auth_mode: Annotated[
+        AuthMode | None,
+        typer.Option(envvar="UEC_AUTH_MODE", help="signed (JWKS), interim (unsigned), off"),
+    ] = None,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="Accept requests without tokens")
+    ] = False,
+    public_base_url: Annotated[
+        str | None,
+        typer.Option(envvar="UEC_PUBLIC_BASE_URL", help="FHIR base URL consumers use (token aud)"),
+    ] = None,
+) -> None:
+    """Serve the provider FHIR API (migrates the database first)."""
+    mode = AuthMode.OFF if no_auth else auth_mode or (AuthMode.SIGNED if jwks_url else None)
+    if mode is None:
+        raise typer.BadParameter(
+            "give --jwks-url URL (or UEC_JWKS_URL) to verify tokens, --auth-mode interim, "
+            "or --no-auth for local development",
+            param_hint="--jwks-url / --no-auth",
+        )
+    if mode is AuthMode.SIGNED and not jwks_url:
+        raise typer.BadParameter("--auth-mode signed needs --jwks-url", param_hint="--jwks-url")
+    if workers > 1 and db.startswith("sqlite"):
+        raise typer.BadParameter("several workers need PostgreSQL (--db postgresql://…)")
+    base = public_base_url or f"http://{host}:{port}/fhir"
+    env = {
+        "UEC_DB_URL": db,
+        "UEC_AUTH_MODE": mode.value,
+        "UEC_PUBLIC_BASE_URL": base,
+        **({"UEC_JWKS_URL": jwks_url} if jwks_url else {}),
+        **({"UEC_TOKEN_ISSUER": issuer} if issuer else {}),
+    }
+    os.environ.update(env)
+    upgrade(db)
+    typer.echo(f"provider FHIR API on {base} (store {db.split('@')[-1]}, auth {mode.value})")
+    uvicorn.run(
+        "uec_booking.provider.asgi:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+    )
+
+
+def seed(
+    db: DbOption = DEFAULT_DB,
+    days: Annotated[int, typer.Option(min=1, max=366, help="Days of slots from today")] = 7,
+    from_file: Annotated[
+        Path | None, typer.Option(exists=True, help="Import a FHIR Bundle of Schedules/Slots")
+    ] = None,
+    healthcare_service: Annotated[
+        str | None, typer.Option(help="HealthcareService for imported Schedules that name none")
+    ] = None,
+    directory_file: Annotated[
+        Path | None, typer.Option("--directory", exists=True, help="Sample directory JSON")
+    ] = None,
+) -> None:
+    """Load the sample services and generate slots (or import a Bundle). Idempotent."""
+    from uec_booking.provider.seed import import_bundle
+    from uec_booking.provider.seed import seed as seed_store
+
+    upgrade(db)
+
+    async def run() -> None:
+        store = Store(db)
+        try:
+            if from_file:
+                bundle = json.loads(from_file.read_text(encoding="utf-8"))
+                report = await import_bundle(store, bundle, healthcare_service=healthcare_service)
+            else:
+                sample = sample_data.load(str(directory_file) if directory_file else None)
+                today = datetime.now(UTC).date()
+                report = await seed_store(store, sample, first_day=today, days=days)
+        finally:
+            await store.dispose()
+        typer.echo(
+            f"seeded: {report.resources_written} directory resources written, "
+            f"{report.slots_added} slots added, {report.slots_total} slots stored"
+        )
+
+    asyncio.run(run())

@@ -1,0 +1,55 @@
+"""Between stored rows and FHIR resources: the only place that knows both shapes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from uec_booking.fhir.reference import reference
+from uec_booking.fhir.urls import profiles
+from uec_booking.provider.store.models import SlotRow
+
+
+def instant(moment: datetime) -> str:
+    """A stored naive-UTC datetime as a FHIR instant with an explicit offset."""
+    return moment.replace(tzinfo=UTC).isoformat(timespec="seconds")
+
+
+def http_date(moment: datetime) -> str:
+    """A stored naive-UTC datetime as an HTTP date (`Last-Modified`)."""
+    return moment.replace(tzinfo=UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+
+def etag(version_id: int | str) -> str:
+    return f'W/"{version_id}"'
+
+
+def slot_resource(row: SlotRow) -> dict[str, Any]:
+    """The FHIR Slot for a row, built from its columns (no stale JSON copy to go wrong)."""
+    resource: dict[str, Any] = {
+        "resourceType": "Slot",
+        "id": row.id,
+        "meta": {
+            "versionId": str(row.version_id),
+            "lastUpdated": instant(row.updated_at),
+            "profile": profiles("Slot"),
+        },
+    }
+    if row.extra:
+        resource.update(orjson.loads(row.extra))
+    resource["schedule"] = reference("Schedule", row.schedule_id)
+    resource["status"] = row.status
+    resource["start"] = instant(row.start)
+    resource["end"] = instant(row.end)
+    return resource
+
+
+def stored_resource(body: str, version_id: int, updated_at: datetime) -> dict[str, Any]:
+    """A stored resource JSON with its current meta.versionId/lastUpdated."""
+    resource: dict[str, Any] = orjson.loads(body)
+    meta = resource.setdefault("meta", {})
+    meta["versionId"] = str(version_id)
+    meta["lastUpdated"] = instant(updated_at)
+    return resource

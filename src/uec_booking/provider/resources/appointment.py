@@ -1,0 +1,167 @@
+"""Appointment: book (POST), read, version read, history, cancel (PUT), search by patient."""
+
+from __future__ import annotations
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+
+from uec_booking.fhir.bundle import history as history_bundle
+from uec_booking.fhir.bundle import searchset
+from uec_booking.fhir.errors import BadRequest
+from uec_booking.fhir.formats import Format
+from uec_booking.fhir.http import fhir_response
+from uec_booking.fhir.interactions import Interaction
+from uec_booking.fhir.urls import NHS_NUMBER_SYSTEM
+from uec_booking.provider import deps
+from uec_booking.provider.appointment_rules import booking_request
+from uec_booking.provider.booking import AppointmentService, StoredAppointment
+from uec_booking.provider.representation import etag, http_date
+from uec_booking.provider.search import ParamType, SearchParam, SearchSpec, parse_search, utc_naive
+from uec_booking.provider.store.appointments import Provenance
+
+APPOINTMENT_SEARCH = SearchSpec(
+    resource_type="Appointment",
+    params=(
+        SearchParam(
+            "patient:identifier",
+            ParamType.TOKEN,
+            aliases=("patient.identifier",),
+            required=True,
+        ),
+        SearchParam("start", ParamType.DATE, repeats=True, prefixes=frozenset({"eq", "ge", "le"})),
+        SearchParam(
+            "status",
+            ParamType.TOKEN,
+            allowed=frozenset({"booked", "cancelled"}),
+        ),
+    ),
+    max_count=500,
+)
+
+router = APIRouter()
+
+
+def _version_headers(service: AppointmentService, stored: StoredAppointment) -> dict[str, str]:
+    url = service.version_url(stored.id, stored.version_id)
+    return {
+        "ETag": etag(stored.version_id),
+        "Last-Modified": http_date(stored.updated_at),
+        "Content-Location": url,
+    }
+
+
+def _model_dict(model: object) -> dict[str, object]:
+    data: dict[str, object] = orjson.loads(model.model_dump_json())  # type: ignore[attr-defined]
+    return data
+
+
+@router.post("/Appointment")
+async def book(
+    request: Request,
+    fmt: Format = Depends(deps.response_format),
+    who: Provenance = Depends(deps.require(Interaction.CREATE_APPOINTMENT)),
+    service: AppointmentService = Depends(deps.appointment_service),
+) -> Response:
+    model = await deps.parse_body(request, "Appointment")
+    wanted = booking_request(_model_dict(model), start=model.start, end=model.end)
+    stored = await service.book(wanted, who)
+    headers = _version_headers(service, stored)
+    headers["Location"] = headers["Content-Location"]
+    return fhir_response(request, stored.resource, status=201, headers=headers, fmt=fmt)
+
+
+@router.get("/Appointment/{appointment_id}")
+async def read(
+    appointment_id: str,
+    request: Request,
+    fmt: Format = Depends(deps.response_format),
+    _who: Provenance = Depends(deps.require(Interaction.READ_APPOINTMENT)),
+    service: AppointmentService = Depends(deps.appointment_service),
+) -> Response:
+    stored = await service.read(appointment_id)
+    return fhir_response(
+        request, stored.resource, headers=_version_headers(service, stored), fmt=fmt
+    )
+
+
+@router.get("/Appointment/{appointment_id}/_history/{version_id}")
+async def vread(
+    appointment_id: str,
+    version_id: str,
+    request: Request,
+    fmt: Format = Depends(deps.response_format),
+    _who: Provenance = Depends(deps.require(Interaction.READ_APPOINTMENT)),
+    service: AppointmentService = Depends(deps.appointment_service),
+) -> Response:
+    stored = await service.vread(appointment_id, version_id)
+    return fhir_response(
+        request, stored.resource, headers=_version_headers(service, stored), fmt=fmt
+    )
+
+
+@router.get("/Appointment/{appointment_id}/_history")
+async def history(
+    appointment_id: str,
+    request: Request,
+    fmt: Format = Depends(deps.response_format),
+    _who: Provenance = Depends(deps.require(Interaction.READ_APPOINTMENT)),
+    service: AppointmentService = Depends(deps.appointment_service),
+) -> Response:
+    versions = await service.history(appointment_id)
+    bundle = history_bundle(
+        base_url=deps.base_url(request), resources=[v.resource for v in versions]
+    )
+    return fhir_response(request, bundle, fmt=fmt)
+
+
+@router.put("/Appointment/{appointment_id}")
+async def cancel(
+    appointment_id: str,
+    request: Request,
+    fmt: Format = Depends(deps.response_format),
+    who: Provenance = Depends(deps.require(Interaction.UPDATE_APPOINTMENT)),
+    service: AppointmentService = Depends(deps.appointment_service),
+) -> Response:
+    model = await deps.parse_body(request, "Appointment")
+    stored = await service.cancel(
+        appointment_id, _model_dict(model), request.headers.get("if-match"), who
+    )
+    return fhir_response(
+        request, stored.resource, headers=_version_headers(service, stored), fmt=fmt
+    )
+
+
+@router.get("/Appointment")
+async def search(
+    request: Request,
+    fmt: Format = Depends(deps.response_format),
+    _who: Provenance = Depends(deps.require(Interaction.SEARCH_APPOINTMENT)),
+    service: AppointmentService = Depends(deps.appointment_service),
+) -> Response:
+    parsed = parse_search(APPOINTMENT_SEARCH, list(request.query_params.multi_items()))
+    numbers = []
+    for token in parsed.tokens("patient:identifier"):
+        system, sep, value = token.rpartition("|")
+        if sep and system != NHS_NUMBER_SYSTEM:
+            raise BadRequest(
+                f"Patients are found by NHS number ({NHS_NUMBER_SYSTEM}), not '{system}'",
+                spine_code="INVALID_IDENTIFIER_SYSTEM",
+                expression="patient:identifier",
+            )
+        numbers.append(value.replace(" ", ""))
+    ge = [b.low for b in parsed.dates("start") if b.prefix in ("ge", "eq")]
+    le = [b.high for b in parsed.dates("start") if b.prefix in ("le", "eq")]
+    found = await service.search(
+        nhs_numbers=numbers,
+        start_ge=utc_naive(max(ge)) if ge else None,
+        start_le=utc_naive(min(le)) if le else None,
+        statuses=parsed.tokens("status"),
+        limit=parsed.count or APPOINTMENT_SEARCH.max_count,
+    )
+    bundle = searchset(
+        base_url=deps.base_url(request),
+        matches=[s.resource for s in found],
+        self_link=str(request.url),
+    )
+    return fhir_response(request, bundle, fmt=fmt)

@@ -1,0 +1,281 @@
+"""Sample data: the directory resources of the sample services, slots generated from their
+availability templates, and import of a FHIR Bundle of Schedules/Slots. All idempotent:
+running it again adds what is missing and never touches a booked slot."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from uec_booking.fhir.errors import BadRequest
+from uec_booking.fhir.reference import parse_reference, reference
+from uec_booking.fhir.urls import (
+    DOS_SERVICE_SYSTEM,
+    ODS_ORGANIZATION_SYSTEM,
+    ODS_SITE_SYSTEM,
+    SDS_USER_SYSTEM,
+    profiles,
+)
+from uec_booking.provider.search import utc_naive
+from uec_booking.provider.store import Store, directory, slots
+
+LONDON = ZoneInfo("Europe/London")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True, slots=True)
+class SeedReport:
+    resources_written: int
+    slots_added: int
+    slots_total: int
+
+
+def _meta(resource_type: str) -> dict[str, Any]:
+    return {"profile": profiles(resource_type)}
+
+
+def schedule_id(service_id: str, practitioner_id: str) -> str:
+    return f"sch-{service_id}-{practitioner_id}"
+
+
+def directory_resources(sample: dict[str, Any]) -> list[dict[str, Any]]:
+    """Organization, Location, Practitioner, PractitionerRole, HealthcareService and Schedule
+    resources for the sample directory's bookable services."""
+    out: list[dict[str, Any]] = []
+    for org in sample["organizations"]:
+        out.append(
+            {
+                "resourceType": "Organization",
+                "id": org["id"],
+                "meta": _meta("Organization"),
+                "identifier": [{"system": ODS_ORGANIZATION_SYSTEM, "value": org["ods"]}],
+                "active": True,
+                "name": org["name"],
+                "telecom": [{"system": "phone", "value": org["phone"], "use": "work"}],
+                "address": [{"postalCode": org["postcode"]}],
+            }
+        )
+    for loc in sample["locations"]:
+        out.append(
+            {
+                "resourceType": "Location",
+                "id": loc["id"],
+                "meta": _meta("Location"),
+                "identifier": [{"system": ODS_SITE_SYSTEM, "value": loc["ods_site"]}],
+                "status": "active",
+                "name": loc["name"],
+                "address": {
+                    "line": loc["lines"],
+                    "city": loc["city"],
+                    "postalCode": loc["postcode"],
+                },
+                "position": {"latitude": loc["latitude"], "longitude": loc["longitude"]},
+            }
+        )
+    practitioners = {p["id"]: p for p in sample["practitioners"]}
+    for prac in sample["practitioners"]:
+        out.append(
+            {
+                "resourceType": "Practitioner",
+                "id": prac["id"],
+                "meta": _meta("Practitioner"),
+                "identifier": [{"system": SDS_USER_SYSTEM, "value": prac["sds_user_id"]}],
+                "name": [
+                    {"family": prac["family"], "given": prac["given"], "prefix": prac["prefix"]}
+                ],
+                "gender": prac["gender"],
+            }
+        )
+    for service in sample["healthcare_services"]:
+        availability = service.get("availability")
+        if not availability:
+            continue
+        hs: dict[str, Any] = {
+            "resourceType": "HealthcareService",
+            "id": service["id"],
+            "meta": _meta("HealthcareService"),
+            "identifier": [{"system": DOS_SERVICE_SYSTEM, "value": service["id"]}],
+            "active": True,
+            "providedBy": reference("Organization", service["organization"]),
+            "type": [{"text": service["type"]}],
+            "name": service["name"],
+            "telecom": [{"system": "phone", "value": service["phone"], "use": "work"}],
+        }
+        if service.get("location"):
+            hs["location"] = [reference("Location", service["location"])]
+        out.append(hs)
+        for prac_id in availability["practitioners"]:
+            prac = practitioners[prac_id]
+            role_id = f"role-{service['id']}-{prac_id}"
+            out.append(
+                {
+                    "resourceType": "PractitionerRole",
+                    "id": role_id,
+                    "meta": _meta("PractitionerRole"),
+                    "active": True,
+                    "practitioner": reference("Practitioner", prac_id),
+                    "organization": reference("Organization", service["organization"]),
+                    "code": [{"text": prac["role"]}],
+                    "healthcareService": [reference("HealthcareService", service["id"])],
+                    **(
+                        {"location": [reference("Location", service["location"])]}
+                        if service.get("location")
+                        else {}
+                    ),
+                }
+            )
+            actors = [
+                reference("HealthcareService", service["id"]),
+                reference("Practitioner", prac_id),
+                reference("PractitionerRole", role_id),
+            ]
+            if service.get("location"):
+                actors.append(reference("Location", service["location"]))
+            out.append(
+                {
+                    "resourceType": "Schedule",
+                    "id": schedule_id(service["id"], prac_id),
+                    "meta": _meta("Schedule"),
+                    "active": True,
+                    "serviceType": [{"text": service["type"]}],
+                    "actor": actors,
+                    "comment": f"{service['name']}: {prac['role']} {' '.join(prac['prefix'] + [prac['family']])}",
+                }
+            )
+    return out
+
+
+def generate_slots(sample: dict[str, Any], *, first_day: date, days: int) -> list[dict[str, Any]]:
+    """Slots for every bookable service's availability template, `days` days from `first_day`
+    (opening hours in UK local time, stored in UTC)."""
+    out: list[dict[str, Any]] = []
+    for service in sample["healthcare_services"]:
+        availability = service.get("availability")
+        if not availability:
+            continue
+        open_at = time.fromisoformat(availability["open"])
+        close_at = time.fromisoformat(availability["close"])
+        length = timedelta(minutes=int(availability["slot_minutes"]))
+        for offset in range(days):
+            day = first_day + timedelta(days=offset)
+            if WEEKDAYS[day.weekday()] not in availability["days"]:
+                continue
+            start = datetime.combine(day, open_at, LONDON)
+            close = datetime.combine(day, close_at, LONDON)
+            while start + length <= close:
+                end = start + length
+                for prac_id in availability["practitioners"]:
+                    sched = schedule_id(service["id"], prac_id)
+                    out.append(
+                        {
+                            "id": f"{sched}-{start.strftime('%Y%m%d%H%M')}",
+                            "schedule_id": sched,
+                            "healthcare_service_id": service["id"],
+                            "start": utc_naive(start),
+                            "end": utc_naive(end),
+                        }
+                    )
+                start = end
+    return out
+
+
+async def seed(store: Store, sample: dict[str, Any], *, first_day: date, days: int) -> SeedReport:
+    """Load the sample directory and its slots (idempotent)."""
+    written = 0
+    async with store.write() as session:
+        for resource in directory_resources(sample):
+            written += await directory.upsert(session, resource)
+        added = await slots.insert_missing(
+            session, generate_slots(sample, first_day=first_day, days=days)
+        )
+    async with store.read() as session:
+        total = await slots.count(session)
+    return SeedReport(written, added, total)
+
+
+def _practitioner_name(resource: dict[str, Any]) -> None:
+    """Accept the seed's DSTU2-style `name: {family: [..]}`; store valid STU3."""
+    name = resource.get("name")
+    if isinstance(name, dict):
+        name = [name]
+    for entry in name or []:
+        if isinstance(entry.get("family"), list):
+            entry["family"] = " ".join(entry["family"])
+    if name is not None:
+        resource["name"] = name
+
+
+async def import_bundle(
+    store: Store, bundle: dict[str, Any], *, healthcare_service: str | None = None
+) -> SeedReport:
+    """Import the directory resources and Slots of a FHIR Bundle (e.g. the seed's example).
+
+    Every Schedule needs a HealthcareService actor; `healthcare_service` supplies it for
+    Schedules that have none (the seed's example has only Location and Practitioner).
+    """
+    if bundle.get("resourceType") != "Bundle":
+        raise BadRequest("The file must hold a FHIR Bundle")
+    resources = [e.get("resource") or {} for e in bundle.get("entry", [])]
+    schedules: dict[str, str] = {}
+    written = 0
+    new_slots: list[dict[str, Any]] = []
+    async with store.write() as session:
+        for resource in resources:
+            kind = resource.get("resourceType")
+            if kind in directory.DIRECTORY_TYPES:
+                if kind == "Practitioner":
+                    _practitioner_name(resource)
+                if kind == "Schedule":
+                    service = next(
+                        (
+                            parse_reference(a.get("reference", "")).id
+                            for a in resource.get("actor", [])
+                            if a.get("reference", "").startswith("HealthcareService/")
+                        ),
+                        None,
+                    )
+                    if service is None and healthcare_service:
+                        service = healthcare_service
+                        resource.setdefault("actor", []).insert(
+                            0, reference("HealthcareService", healthcare_service)
+                        )
+                    if service is None:
+                        raise BadRequest(
+                            f"Schedule/{resource.get('id')} has no HealthcareService actor "
+                            "(name one with --healthcare-service)"
+                        )
+                    schedules[resource["id"]] = service
+                written += await directory.upsert(session, resource)
+        for resource in resources:
+            if resource.get("resourceType") != "Slot":
+                continue
+            sched = parse_reference(resource["schedule"]["reference"]).id
+            service = schedules.get(sched)
+            if service is None:
+                raise BadRequest(
+                    f"Slot/{resource.get('id')} names Schedule/{sched}, not in the Bundle"
+                )
+            extra = {
+                k: v for k, v in resource.items() if k in ("identifier", "serviceType", "comment")
+            }
+            new_slots.append(
+                {
+                    "id": resource["id"],
+                    "schedule_id": sched,
+                    "healthcare_service_id": service,
+                    "start": utc_naive(
+                        datetime.fromisoformat(resource["start"].replace("Z", "+00:00"))
+                    ),
+                    "end": utc_naive(
+                        datetime.fromisoformat(resource["end"].replace("Z", "+00:00"))
+                    ),
+                    "status": resource.get("status", "free"),
+                    "extra": extra or None,
+                }
+            )
+        added = await slots.insert_missing(session, new_slots)
+    async with store.read() as session:
+        total = await slots.count(session)
+    return SeedReport(written, added, total)

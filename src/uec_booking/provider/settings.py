@@ -1,0 +1,32 @@
+"""Provider settings: one typed object, filled from CLI flags and `UEC_*` variables."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DB = f"sqlite:///{Path('uec-provider.sqlite3').resolve()}"
+
+
+class AuthMode(StrEnum):
+    SIGNED = "signed"  # RS256 tokens from the NHS authentication service, checked via JWKS
+    INTERIM = "interim"  # the standard's interim rule: unsigned consumer-built tokens
+    OFF = "off"  # local development only, loudly logged
+
+
+class ProviderSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="UEC_", extra="ignore")
+
+    db_url: str = DEFAULT_DB
+    # The FHIR base URL consumers use (what SDS registers and tokens name as `aud`).
+    public_base_url: str | None = None
+    auth_mode: AuthMode = AuthMode.SIGNED
+    jwks_url: str | None = None
+    token_issuer: str | None = None
+    ods_code: str = "X26PR1"
+    asid: str = "200000000101"
+    max_body_bytes: int = 1 << 20
+    max_search_results: int = 1000
+    db_pool_size: int = 10

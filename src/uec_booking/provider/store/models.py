@@ -1,0 +1,113 @@
+"""Tables. FHIR JSON is stored beside the indexed columns the searches use; a Slot's JSON is
+rebuilt from its columns, so a status change never leaves a stale copy behind."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class DirectoryResource(Base):
+    """Organization, Location, Practitioner, PractitionerRole, HealthcareService, Schedule."""
+
+    __tablename__ = "directory_resource"
+    resource_type: Mapped[str] = mapped_column(String(40), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version_id: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    # For Schedules: the HealthcareService actor, so slot search can filter without JSON.
+    healthcare_service_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class SlotRow(Base):
+    __tablename__ = "slot"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    schedule_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    healthcare_service_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    start: Mapped[datetime] = mapped_column(DateTime, nullable=False)  # UTC, naive
+    end: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    status: Mapped[str] = mapped_column(String(24), nullable=False)
+    version_id: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    # Elements other than the indexed ones (identifier, serviceType, ...), as JSON.
+    extra: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_slot_service_status_start", "healthcare_service_id", "status", "start"),
+        Index("ix_slot_status_start", "status", "start"),
+        Index("ix_slot_schedule_start", "schedule_id", "start"),
+    )
+
+
+class AppointmentRow(Base):
+    __tablename__ = "appointment"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    slot_id: Mapped[str] = mapped_column(String(64), ForeignKey("slot.id"), nullable=False)
+    status: Mapped[str] = mapped_column(String(24), nullable=False)
+    version_id: Mapped[int] = mapped_column(Integer, nullable=False)
+    nhs_number: Mapped[str | None] = mapped_column(String(10), index=True)
+    start: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    # The consumer's X-Request-ID: a repeat must not book twice (fs_xti).
+    request_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    consumer_asid: Mapped[str | None] = mapped_column(String(64))
+    consumer_client: Mapped[str | None] = mapped_column(String(128))
+    trace_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+
+    __table_args__ = (
+        # The last line of defence against double booking: one live appointment per slot.
+        Index(
+            "uq_appointment_live_slot",
+            "slot_id",
+            unique=True,
+            sqlite_where=text("status = 'booked'"),
+            postgresql_where=text("status = 'booked'"),
+        ),
+    )
+
+
+class AppointmentVersion(Base):
+    """Every version of every Appointment (`_history`)."""
+
+    __tablename__ = "appointment_version"
+    appointment_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("appointment.id"), primary_key=True
+    )
+    version_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class AuditEvent(Base):
+    """Who did what, when, under which trace, and how it ended."""
+
+    __tablename__ = "audit_event"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime, nullable=False, index=True)
+    interaction: Mapped[str] = mapped_column(String(64), nullable=False)
+    outcome: Mapped[str] = mapped_column(String(16), nullable=False)  # success | failure
+    status_code: Mapped[int] = mapped_column(Integer, nullable=False)
+    client_id: Mapped[str | None] = mapped_column(String(128))
+    asid: Mapped[str | None] = mapped_column(String(64))
+    ods: Mapped[str | None] = mapped_column(String(32))
+    trace_id: Mapped[str | None] = mapped_column(String(128))
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    resource_id: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,84 @@
+"""Slot queries. Every filter lands on an index, so a search costs the same with 10k or 1M
+slots stored."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from uec_booking.provider.store.models import SlotRow
+
+
+async def search(
+    session: AsyncSession,
+    *,
+    statuses: Sequence[str],
+    start_ge: datetime | None,
+    start_gt: datetime | None,
+    start_le: datetime | None,
+    start_lt: datetime | None,
+    service_ids: Sequence[str] = (),
+    schedule_ids: Sequence[str] = (),
+    limit: int,
+) -> list[SlotRow]:
+    query = select(SlotRow)
+    if statuses:
+        query = query.where(SlotRow.status.in_(statuses))
+    if service_ids:
+        query = query.where(SlotRow.healthcare_service_id.in_(service_ids))
+    if schedule_ids:
+        query = query.where(SlotRow.schedule_id.in_(schedule_ids))
+    if start_ge is not None:
+        query = query.where(SlotRow.start >= start_ge)
+    if start_gt is not None:
+        query = query.where(SlotRow.start > start_gt)
+    if start_le is not None:
+        query = query.where(SlotRow.start <= start_le)
+    if start_lt is not None:
+        query = query.where(SlotRow.start < start_lt)
+    query = query.order_by(SlotRow.start, SlotRow.id).limit(limit)
+    return list((await session.scalars(query)).all())
+
+
+async def get(session: AsyncSession, slot_id: str) -> SlotRow | None:
+    return await session.get(SlotRow, slot_id)
+
+
+async def count(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(SlotRow)) or 0)
+
+
+async def insert_missing(session: AsyncSession, slots: list[dict[str, Any]]) -> int:
+    """Insert slots whose id is new; existing slots (maybe booked) are left alone."""
+    if not slots:
+        return 0
+    now = datetime.now(UTC).replace(tzinfo=None)
+    rows = [
+        {
+            "id": s["id"],
+            "schedule_id": s["schedule_id"],
+            "healthcare_service_id": s["healthcare_service_id"],
+            "start": s["start"],
+            "end": s["end"],
+            "status": s.get("status", "free"),
+            "version_id": 1,
+            "updated_at": now,
+            "extra": orjson.dumps(s["extra"]).decode() if s.get("extra") else None,
+        }
+        for s in slots
+    ]
+    dialect = session.bind.dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    inserted = 0
+    for i in range(0, len(rows), 2000):
+        stmt = insert(SlotRow).values(rows[i : i + 2000]).on_conflict_do_nothing()
+        result = await session.execute(stmt)
+        inserted += max(result.rowcount or 0, 0)  # type: ignore[attr-defined]
+    return inserted

@@ -1,0 +1,119 @@
+"""Building requests the way consumers and the NHS test kit do."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+TKW = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "tkw"
+if not TKW.is_dir():  # a worktree or clone beside shared/
+    TKW = Path("/work/shared/conformance/tkw")
+
+SERVICE = "2000100001"  # Leeds UTC in the sample directory
+NHS_NUMBER = "9000000009"
+
+
+def window(hours: int = 48) -> tuple[str, str]:
+    now = datetime.now(UTC).replace(microsecond=0)
+    return now.isoformat(), (now + timedelta(hours=hours)).isoformat()
+
+
+def search_free(
+    client: httpx.Client, base: str, service: str = SERVICE, **extra: str
+) -> list[dict[str, Any]]:
+    lo, hi = window()
+    params: list[tuple[str, str]] = [
+        ("status", "free"),
+        ("start", f"ge{lo}"),
+        ("start", f"le{hi}"),
+        ("schedule.actor:healthcareservice", service),
+        *extra.items(),
+    ]
+    response = client.get(f"{base}/Slot", params=params)
+    assert response.status_code == 200, response.text
+    return [
+        e["resource"] for e in response.json().get("entry", []) if e["search"]["mode"] == "match"
+    ]
+
+
+def appointment(slot: dict[str, Any], nhs_number: str = NHS_NUMBER) -> dict[str, Any]:
+    """The Appointment a consumer sends (DESIGN: contained Patient and DocumentReference)."""
+    return {
+        "resourceType": "Appointment",
+        "meta": {
+            "profile": [
+                "https://fhir.hl7.org.uk/STU3/StructureDefinition/CareConnect-Appointment-1"
+            ]
+        },
+        "contained": [
+            {
+                "resourceType": "Patient",
+                "id": "P1",
+                "identifier": [
+                    {
+                        "use": "official",
+                        "system": "https://fhir.nhs.uk/Id/nhs-number",
+                        "value": nhs_number,
+                    }
+                ],
+                "name": [{"family": "Smith", "given": ["Jane"]}],
+                "gender": "female",
+                "birthDate": "1985-10-22",
+                "telecom": [{"system": "phone", "value": "01632 960587", "rank": 1}],
+            },
+            {
+                "resourceType": "DocumentReference",
+                "id": "D1",
+                "status": "current",
+                "type": {
+                    "coding": [
+                        {
+                            "system": "urn:oid:2.16.840.1.113883.2.1.3.2.4.18.17",
+                            "code": "POCD_MT200001GB02",
+                        }
+                    ]
+                },
+                "indexed": "2026-11-24T09:00:00+00:00",
+                "content": [{"attachment": {"contentType": "application/hl7-v3+xml"}}],
+            },
+        ],
+        "status": "booked",
+        "description": "Reason for calling",
+        "start": slot["start"],
+        "end": slot["end"],
+        "created": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "slot": [{"reference": f"Slot/{slot['id']}"}],
+        "supportingInformation": [{"reference": "#D1"}],
+        "participant": [{"actor": {"reference": "#P1"}, "status": "accepted"}],
+    }
+
+
+def tkw_body(name: str, slot: dict[str, Any], *, appointment_id: str = "") -> bytes:
+    """A test-kit XML body with its placeholders filled from a real slot."""
+    text = (TKW / name).read_text(encoding="utf-8")
+    schedule = slot["schedule"]["reference"].split("/", 1)[1]
+    for old, new in {
+        "__SLOT_ID____APPT_SLOT_ID__": slot["id"],
+        "__IDENTIFIER_SYSTEM____APPT_IDENTIFIER_SYSTEM__": "https://tools.ietf.org/html/rfc4122",
+        "__IDENTIFIER_VALUE____APPT_IDENTIFIER_VALUE__": "5a889965-3db4-4c29-8003-676c247a763e",
+        "__SCHEDULE____APPT_SCHEDULE__": schedule,
+        "__START_DATE____APPT_START_DATE__": slot["start"],
+        "__END_DATE____APPT_END_DATE__": slot["end"],
+        "__APPT_CREATED__": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "__APPT_ID__": appointment_id,
+    }.items():
+        text = text.replace(old, new)
+    if not appointment_id:
+        text = text.replace('<id value=""/>', "")
+    return text.encode()
+
+
+FHIR_JSON = {"Content-Type": "application/fhir+json", "Accept": "application/fhir+json"}
+FHIR_XML = {"Content-Type": "application/fhir+xml", "Accept": "application/fhir+xml"}
+
+
+def later(hours: int) -> str:
+    return (datetime.now(UTC) + timedelta(hours=hours)).isoformat()
