@@ -10,11 +10,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from uec_booking.fhir.errors import Unprocessable
+from uec_booking.fhir.errors import BadRequest, Unprocessable
 from uec_booking.fhir.nhs_number import is_valid, normalise
 from uec_booking.fhir.reference import parse_reference
 from uec_booking.fhir.urls import NHS_NUMBER_SYSTEM
 from uec_booking.provider.search import utc_naive
+
+APPOINTMENT_STATUSES = frozenset(
+    {"proposed", "pending", "booked", "arrived", "fulfilled", "cancelled", "noshow", "entered-in-error"}
+)
 
 # The elements a cancellation may change; anything else differing is refused.
 CANCELLATION_ELEMENTS = frozenset(
@@ -39,6 +43,17 @@ class BookingRequest:
     end: datetime
     nhs_number: str | None
     resource: dict[str, Any]
+
+
+def check_status_code(resource: dict[str, Any]) -> None:
+    """An Appointment.status outside the STU3 value set is not valid FHIR at all: 400."""
+    status = resource.get("status")
+    if status not in APPOINTMENT_STATUSES:
+        raise BadRequest(
+            f"{status!r} is not an Appointment.status code",
+            spine_code="INVALID_RESOURCE",
+            expression="Appointment.status",
+        )
 
 
 def _contained(resource: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -164,6 +179,7 @@ def booking_request(
     resource: dict[str, Any], *, start: datetime | None, end: datetime | None
 ) -> BookingRequest:
     """Check a new Appointment against the standard; the BookingRequest it makes."""
+    check_status_code(resource)
     if resource.get("status") != "booked":
         raise Unprocessable(
             f"A new Appointment must have status 'booked', not {resource.get('status')!r}",
@@ -193,6 +209,7 @@ def booking_request(
 
 def cancellation(stored: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
     """The cancelled Appointment: `incoming` may change only the cancellation elements."""
+    check_status_code(incoming)
     if incoming.get("status") != "cancelled":
         raise Unprocessable(
             "Only cancellation is supported: status must be 'cancelled'",

@@ -1,0 +1,184 @@
+"""Every error path answers an OperationOutcome with the right status, and writes nothing."""
+
+from __future__ import annotations
+
+import gzip
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from fhir.resources.STU3.operationoutcome import OperationOutcome
+from sqlalchemy import create_engine, text
+
+from tests.provider.conftest import Provider
+from tests.provider.helpers import FHIR_JSON, FHIR_XML, appointment, later, search_free
+from uec_booking.provider.store.db import sync_url
+
+
+def outcome(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    if "xml" in response.headers["content-type"]:
+        body = orjson.loads(OperationOutcome.model_validate_xml(response.content).model_dump_json())
+    else:
+        body = response.json()
+    assert body["resourceType"] == "OperationOutcome" and body["id"]
+    assert body["issue"] and body["issue"][0]["severity"] == "error"
+    return body
+
+
+def spine_code(body: dict[str, Any]) -> str | None:
+    coding = body["issue"][0].get("details", {}).get("coding", [{}])
+    return coding[0].get("code")
+
+
+def count_appointments(db_url: str) -> int:
+    engine = create_engine(sync_url(db_url))
+    with engine.connect() as conn:
+        n = conn.execute(text("SELECT count(*) FROM appointment")).scalar_one()
+    engine.dispose()
+    return int(n)
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "code"),
+    [
+        ([("status", "free"), ("start", "ge2026-01-01")], 400, "INVALID_PARAMETER"),  # no upper bound
+        ([("start", "le2001-01-01")], 400, "INVALID_PARAMETER"),  # wholly in the past
+        ([("start", f"le{later(5)}"), ("start", "genot-a-date")], 400, "INVALID_PARAMETER"),
+        ([("start", f"le{later(5)}"), ("status", "sleepy")], 400, "INVALID_PARAMETER"),
+        ([("start", f"le{later(5)}"), ("start", "sa2030-01-01")], 400, "INVALID_PARAMETER"),
+        ([("start", f"le{later(5)}"), ("_count", "lots")], 400, "INVALID_PARAMETER"),
+        ([("start", f"le{later(5)}"), ("schedule.actor:healthcareservice", "999")], 404, "NO_RECORD_FOUND"),
+        ([("start", f"le{later(5)}"), ("_format", "text/csv")], 415, "UNSUPPORTED_MEDIA_TYPE"),
+    ],
+)
+def test_slot_search_errors(provider: Provider, params: list[tuple[str, str]], status: int, code: str) -> None:
+    body = outcome(provider.client.get(f"{provider.url}/Slot", params=params), status)
+    assert spine_code(body) == code
+
+
+def test_unknown_parameters_ignored_unless_strict(provider: Provider) -> None:
+    params = [("start", f"le{later(24)}"), ("status", "free"), ("colour", "blue")]
+    lenient = provider.client.get(f"{provider.url}/Slot", params=params)
+    assert lenient.status_code == 200 and lenient.json()["entry"]
+    strict = provider.client.get(f"{provider.url}/Slot", params=params, headers={"Prefer": "handling=strict"})
+    outcome(strict, 400)
+
+
+def test_no_slots_is_an_empty_bundle(provider: Provider) -> None:
+    response = provider.client.get(
+        f"{provider.url}/Slot",
+        params=[("start", "ge2099-01-01"), ("start", "le2099-01-02"), ("status", "free")],
+    )
+    assert response.status_code == 200
+    assert response.json()["total"] == 0 and response.json()["entry"] == []
+
+
+def test_unsupported_accept_is_415(provider: Provider) -> None:
+    outcome(provider.client.get(f"{provider.url}/metadata", headers={"Accept": "text/plain"}), 415)
+
+
+def _post(provider: Provider, body: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
+    return provider.client.post(f"{provider.url}/Appointment", content=body, headers=headers or FHIR_JSON)
+
+
+def test_booking_input_errors_write_nothing(provider: Provider) -> None:
+    slot = search_free(provider.client, provider.url)[0]
+    good = appointment(slot)
+    cases: list[tuple[bytes, dict[str, str] | None, int, str | None]] = [
+        (b"{not json", None, 400, "BAD_REQUEST"),
+        (b"[]", None, 400, "BAD_REQUEST"),
+        (orjson.dumps({**good, "resourceType": "Patient"}), None, 400, "INVALID_PARAMETER"),
+        (orjson.dumps({**good, "status": "bogus"}), None, 400, "INVALID_RESOURCE"),
+        (orjson.dumps(good), {"Content-Type": "text/plain"}, 415, "UNSUPPORTED_MEDIA_TYPE"),
+        (orjson.dumps(good), {"Content-Type": "application/fhir+json; charset=latin-1"}, 415, None),
+        (orjson.dumps({**good, "status": "proposed"}), None, 422, "INVALID_RESOURCE"),
+        (orjson.dumps({**good, "slot": []}), None, 422, "INVALID_RESOURCE"),
+        (orjson.dumps({**good, "slot": [{"reference": "Slot/nope"}]}), None, 422, "REFERENCE_NOT_FOUND"),
+        (orjson.dumps({**good, "end": later(500)}), None, 422, "INVALID_RESOURCE"),
+        (orjson.dumps({**good, "participant": [{"actor": {"reference": "#D1"}, "status": "accepted"}]}), None, 422, None),
+        (orjson.dumps({**good, "supportingInformation": [{"reference": "#missing"}]}), None, 422, "REFERENCE_NOT_FOUND"),
+        (orjson.dumps(appointment(slot, nhs_number="9000000001")), None, 422, "INVALID_NHS_NUMBER"),
+        (b"<Appointment xmlns='http://hl7.org/fhir'><status value='booked'", FHIR_XML, 400, "BAD_REQUEST"),
+        (
+            b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "xxxxxxxxxx"><!ENTITY y "&x;&x;&x;&x;">]>'
+            b"<Appointment xmlns='http://hl7.org/fhir'><status value='&y;'/></Appointment>",
+            FHIR_XML,
+            400,
+            "BAD_REQUEST",
+        ),
+        (b"x" * (2 << 20), None, 413, None),
+        (b"", None, 400, "BAD_REQUEST"),
+    ]
+    for body, headers, status, code in cases:
+        result = outcome(_post(provider, body, headers), status)
+        if code:
+            assert spine_code(result) == code, (status, result)
+    assert count_appointments(provider.db_url) == 0
+    assert provider.client.get(f"{provider.url}/Slot/{slot['id']}").json()["status"] == "free"
+
+
+def test_gzip_both_ways_and_request_ids(provider: Provider) -> None:
+    slot = search_free(provider.client, provider.url)[0]
+    response = provider.client.post(
+        f"{provider.url}/Appointment",
+        content=gzip.compress(orjson.dumps(appointment(slot))),
+        headers={**FHIR_JSON, "Content-Encoding": "gzip", "X-Request-ID": "abc-123"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.headers["x-correlation-id"] == "abc-123"
+    assert response.headers["x-request-id"] and response.headers["x-request-id"] != "abc-123"
+    assert response.headers["cache-control"] == "no-store"
+    bundle = provider.client.get(
+        f"{provider.url}/Slot",
+        params=[("start", f"le{later(48)}"), ("status", "free")],
+        headers={"Accept-Encoding": "gzip"},
+    )
+    assert bundle.headers["content-encoding"] == "gzip" and bundle.json()["entry"]
+
+
+def test_repeated_request_id_is_409_and_books_once(provider: Provider) -> None:
+    slots = search_free(provider.client, provider.url)
+    headers = {**FHIR_JSON, "X-Request-ID": "retry-me-1"}
+    first = _post(provider, orjson.dumps(appointment(slots[0])), headers)
+    assert first.status_code == 201
+    # The same request again (a client retry), and even naming another slot: refused.
+    for slot in (slots[0], slots[1]):
+        dup = outcome(_post(provider, orjson.dumps(appointment(slot)), headers), 409)
+        assert spine_code(dup) == "DUPLICATE_REJECTED"
+    again = _post(provider, orjson.dumps(appointment(slots[1])), headers)
+    assert again.headers["content-location"] == first.headers["location"]
+    assert count_appointments(provider.db_url) == 1
+    assert provider.client.get(f"{provider.url}/Slot/{slots[1]['id']}").json()["status"] == "free"
+
+
+def test_cancel_errors(provider: Provider) -> None:
+    c, base = provider.client, provider.url
+    slot = search_free(c, base)[0]
+    booked = _post(provider, orjson.dumps(appointment(slot)))
+    appt = booked.json()
+    url = f"{base}/Appointment/{appt['id']}"
+    cancelled = orjson.dumps(dict(appt, status="cancelled"))
+    outcome(c.put(url, content=cancelled, headers=FHIR_JSON), 412)
+    outcome(c.put(url, content=cancelled, headers={**FHIR_JSON, "If-Match": 'W/"7"'}), 409)
+    moved = orjson.dumps(dict(appt, status="cancelled", description="changed"))
+    outcome(c.put(url, content=moved, headers={**FHIR_JSON, "If-Match": 'W/"1"'}), 422)
+    other_id = orjson.dumps(dict(appt, status="cancelled", id="someone-else"))
+    outcome(c.put(url, content=other_id, headers={**FHIR_JSON, "If-Match": 'W/"1"'}), 400)
+    outcome(c.put(url, content=orjson.dumps(dict(appt)), headers={**FHIR_JSON, "If-Match": 'W/"1"'}), 422)
+    outcome(c.put(f"{base}/Appointment/nope", content=orjson.dumps(dict(appt, id="nope", status="cancelled")), headers={**FHIR_JSON, "If-Match": 'W/"1"'}), 404)
+    assert c.get(f"{base}/Slot/{slot['id']}").json()["status"] == "busy"
+    ok = c.put(url, content=cancelled, headers={**FHIR_JSON, "If-Match": 'W/"1"'})
+    assert ok.status_code == 200
+    outcome(c.put(url, content=cancelled, headers={**FHIR_JSON, "If-Match": 'W/"1"'}), 409)
+
+
+def test_reads_and_routes(provider: Provider) -> None:
+    c, base = provider.client, provider.url
+    assert spine_code(outcome(c.get(f"{base}/Appointment/nope"), 404)) == "NO_RECORD_FOUND"
+    outcome(c.get(f"{base}/Slot/nope"), 404)
+    outcome(c.get(f"{base}/Patient/1"), 404)
+    outcome(c.delete(f"{base}/Appointment/x"), 405)
+    outcome(c.get(f"{base}/Appointment"), 400)  # the patient is required
+    outcome(c.get(f"{base}/Appointment", params={"patient:identifier": "urn:x|1"}), 400)
