@@ -1,0 +1,5 @@
+"""`python -m uec_booking` is the `uec-booking` command."""
+
+from uec_booking.cli import app
+
+app(prog_name="uec-booking")
