@@ -27,8 +27,18 @@ def start_provider(db_url: str, workers: int) -> tuple[subprocess.Popen[bytes], 
     port = free_port()
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "uec_booking", "serve", "provider",
-            "--port", str(port), "--db", db_url, "--workers", str(workers), "--no-auth",
+            sys.executable,
+            "-m",
+            "uec_booking",
+            "serve",
+            "provider",
+            "--port",
+            str(port),
+            "--db",
+            db_url,
+            "--workers",
+            str(workers),
+            "--no-auth",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -60,7 +70,9 @@ def stop(proc: subprocess.Popen[bytes]) -> str:
         proc.kill()
         out, _ = proc.communicate()
     # uvicorn re-raises SIGTERM once its graceful shutdown is done: -15 is a clean exit too.
-    assert proc.returncode in (0, -signal.SIGTERM), f"provider did not shut down cleanly: {proc.returncode}\n{out.decode()}"
+    assert proc.returncode in (0, -signal.SIGTERM), (
+        f"provider did not shut down cleanly: {proc.returncode}\n{out.decode()}"
+    )
     return out.decode()
 
 
@@ -87,7 +99,9 @@ async def race(base: str, body: bytes, n: int) -> Counter[int]:
 def appointments_for(db_url: str, slot_id: str) -> int:
     engine = create_engine(sync_url(db_url))
     with engine.connect() as conn:
-        n = conn.execute(text("SELECT count(*) FROM appointment WHERE slot_id = :s"), {"s": slot_id}).scalar_one()
+        n = conn.execute(
+            text("SELECT count(*) FROM appointment WHERE slot_id = :s"), {"s": slot_id}
+        ).scalar_one()
     engine.dispose()
     return int(n)
 

@@ -43,17 +43,27 @@ def count_appointments(db_url: str) -> int:
 @pytest.mark.parametrize(
     ("params", "status", "code"),
     [
-        ([("status", "free"), ("start", "ge2026-01-01")], 400, "INVALID_PARAMETER"),  # no upper bound
+        (
+            [("status", "free"), ("start", "ge2026-01-01")],
+            400,
+            "INVALID_PARAMETER",
+        ),  # no upper bound
         ([("start", "le2001-01-01")], 400, "INVALID_PARAMETER"),  # wholly in the past
         ([("start", f"le{later(5)}"), ("start", "genot-a-date")], 400, "INVALID_PARAMETER"),
         ([("start", f"le{later(5)}"), ("status", "sleepy")], 400, "INVALID_PARAMETER"),
         ([("start", f"le{later(5)}"), ("start", "sa2030-01-01")], 400, "INVALID_PARAMETER"),
         ([("start", f"le{later(5)}"), ("_count", "lots")], 400, "INVALID_PARAMETER"),
-        ([("start", f"le{later(5)}"), ("schedule.actor:healthcareservice", "999")], 404, "NO_RECORD_FOUND"),
+        (
+            [("start", f"le{later(5)}"), ("schedule.actor:healthcareservice", "999")],
+            404,
+            "NO_RECORD_FOUND",
+        ),
         ([("start", f"le{later(5)}"), ("_format", "text/csv")], 415, "UNSUPPORTED_MEDIA_TYPE"),
     ],
 )
-def test_slot_search_errors(provider: Provider, params: list[tuple[str, str]], status: int, code: str) -> None:
+def test_slot_search_errors(
+    provider: Provider, params: list[tuple[str, str]], status: int, code: str
+) -> None:
     body = outcome(provider.client.get(f"{provider.url}/Slot", params=params), status)
     assert spine_code(body) == code
 
@@ -62,7 +72,9 @@ def test_unknown_parameters_ignored_unless_strict(provider: Provider) -> None:
     params = [("start", f"le{later(24)}"), ("status", "free"), ("colour", "blue")]
     lenient = provider.client.get(f"{provider.url}/Slot", params=params)
     assert lenient.status_code == 200 and lenient.json()["entry"]
-    strict = provider.client.get(f"{provider.url}/Slot", params=params, headers={"Prefer": "handling=strict"})
+    strict = provider.client.get(
+        f"{provider.url}/Slot", params=params, headers={"Prefer": "handling=strict"}
+    )
     outcome(strict, 400)
 
 
@@ -80,7 +92,9 @@ def test_unsupported_accept_is_415(provider: Provider) -> None:
 
 
 def _post(provider: Provider, body: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
-    return provider.client.post(f"{provider.url}/Appointment", content=body, headers=headers or FHIR_JSON)
+    return provider.client.post(
+        f"{provider.url}/Appointment", content=body, headers=headers or FHIR_JSON
+    )
 
 
 def test_booking_input_errors_write_nothing(provider: Provider) -> None:
@@ -95,12 +109,34 @@ def test_booking_input_errors_write_nothing(provider: Provider) -> None:
         (orjson.dumps(good), {"Content-Type": "application/fhir+json; charset=latin-1"}, 415, None),
         (orjson.dumps({**good, "status": "proposed"}), None, 422, "INVALID_RESOURCE"),
         (orjson.dumps({**good, "slot": []}), None, 422, "INVALID_RESOURCE"),
-        (orjson.dumps({**good, "slot": [{"reference": "Slot/nope"}]}), None, 422, "REFERENCE_NOT_FOUND"),
+        (
+            orjson.dumps({**good, "slot": [{"reference": "Slot/nope"}]}),
+            None,
+            422,
+            "REFERENCE_NOT_FOUND",
+        ),
         (orjson.dumps({**good, "end": later(500)}), None, 422, "INVALID_RESOURCE"),
-        (orjson.dumps({**good, "participant": [{"actor": {"reference": "#D1"}, "status": "accepted"}]}), None, 422, None),
-        (orjson.dumps({**good, "supportingInformation": [{"reference": "#missing"}]}), None, 422, "REFERENCE_NOT_FOUND"),
+        (
+            orjson.dumps(
+                {**good, "participant": [{"actor": {"reference": "#D1"}, "status": "accepted"}]}
+            ),
+            None,
+            422,
+            None,
+        ),
+        (
+            orjson.dumps({**good, "supportingInformation": [{"reference": "#missing"}]}),
+            None,
+            422,
+            "REFERENCE_NOT_FOUND",
+        ),
         (orjson.dumps(appointment(slot, nhs_number="9000000001")), None, 422, "INVALID_NHS_NUMBER"),
-        (b"<Appointment xmlns='http://hl7.org/fhir'><status value='booked'", FHIR_XML, 400, "BAD_REQUEST"),
+        (
+            b"<Appointment xmlns='http://hl7.org/fhir'><status value='booked'",
+            FHIR_XML,
+            400,
+            "BAD_REQUEST",
+        ),
         (
             b'<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "xxxxxxxxxx"><!ENTITY y "&x;&x;&x;&x;">]>'
             b"<Appointment xmlns='http://hl7.org/fhir'><status value='&y;'/></Appointment>",
@@ -166,8 +202,18 @@ def test_cancel_errors(provider: Provider) -> None:
     outcome(c.put(url, content=moved, headers={**FHIR_JSON, "If-Match": 'W/"1"'}), 422)
     other_id = orjson.dumps(dict(appt, status="cancelled", id="someone-else"))
     outcome(c.put(url, content=other_id, headers={**FHIR_JSON, "If-Match": 'W/"1"'}), 400)
-    outcome(c.put(url, content=orjson.dumps(dict(appt)), headers={**FHIR_JSON, "If-Match": 'W/"1"'}), 422)
-    outcome(c.put(f"{base}/Appointment/nope", content=orjson.dumps(dict(appt, id="nope", status="cancelled")), headers={**FHIR_JSON, "If-Match": 'W/"1"'}), 404)
+    outcome(
+        c.put(url, content=orjson.dumps(dict(appt)), headers={**FHIR_JSON, "If-Match": 'W/"1"'}),
+        422,
+    )
+    outcome(
+        c.put(
+            f"{base}/Appointment/nope",
+            content=orjson.dumps(dict(appt, id="nope", status="cancelled")),
+            headers={**FHIR_JSON, "If-Match": 'W/"1"'},
+        ),
+        404,
+    )
     assert c.get(f"{base}/Slot/{slot['id']}").json()["status"] == "busy"
     ok = c.put(url, content=cancelled, headers={**FHIR_JSON, "If-Match": 'W/"1"'})
     assert ok.status_code == 200

@@ -112,7 +112,7 @@ class UnsupportedMediaType(FhirError):
 class Unprocessable(FhirError):
     status = 422
     issue_code = "invalid"
-    spine_code = "INVALID_RESOURCE"
+    spine_code: ClassVar[str | None] = "INVALID_RESOURCE"
 
 
 class SlotUnavailable(Unprocessable):

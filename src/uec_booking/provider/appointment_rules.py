@@ -17,7 +17,16 @@ from uec_booking.fhir.urls import NHS_NUMBER_SYSTEM
 from uec_booking.provider.search import utc_naive
 
 APPOINTMENT_STATUSES = frozenset(
-    {"proposed", "pending", "booked", "arrived", "fulfilled", "cancelled", "noshow", "entered-in-error"}
+    {
+        "proposed",
+        "pending",
+        "booked",
+        "arrived",
+        "fulfilled",
+        "cancelled",
+        "noshow",
+        "entered-in-error",
+    }
 )
 
 # The elements a cancellation may change; anything else differing is refused.

@@ -46,7 +46,7 @@ def _from_row(
 def _with_meta(
     resource: dict[str, Any], appointment_id: str, version_id: int, at: datetime
 ) -> dict[str, Any]:
-    out = {"resourceType": "Appointment", "id": appointment_id}
+    out: dict[str, Any] = {"resourceType": "Appointment", "id": appointment_id}
     out.update({k: v for k, v in resource.items() if k not in ("resourceType", "id", "meta")})
     declared = (resource.get("meta") or {}).get("profile") or []
     merged = list(dict.fromkeys([*declared, *profiles("Appointment")]))

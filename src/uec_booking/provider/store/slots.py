@@ -74,7 +74,7 @@ async def insert_missing(session: AsyncSession, slots: list[dict[str, Any]]) -> 
         }
         for s in slots
     ]
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     inserted = 0
     for i in range(0, len(rows), 2000):
