@@ -6,6 +6,7 @@ import logging
 
 import typer
 
+from uec_booking import sandbox_cli
 from uec_booking.provider import cli as provider_cli
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -13,7 +14,9 @@ serve_app = typer.Typer(no_args_is_help=True, help="Run one of the servers.")
 app.add_typer(serve_app, name="serve")
 
 serve_app.command("provider")(provider_cli.serve_provider)
+serve_app.command("sandbox")(sandbox_cli.serve_sandbox)
 app.command("seed")(provider_cli.seed)
+app.command("audit")(provider_cli.audit)
 
 
 @app.callback()

@@ -22,7 +22,7 @@ from uec_booking.fhir.http import error_response
 from uec_booking.provider.deps import Authoriser
 from uec_booking.provider.middleware import RequestIdMiddleware
 from uec_booking.provider.resources import appointment, directory, metadata, slot
-from uec_booking.provider.security import NoAuth
+from uec_booking.provider.security import NoAuth, token_authoriser
 from uec_booking.provider.settings import AuthMode, ProviderSettings
 from uec_booking.provider.store import Store
 
@@ -33,8 +33,6 @@ def _authoriser(settings: ProviderSettings) -> Authoriser:
     if settings.auth_mode is AuthMode.OFF:
         log.warning("AUTHENTICATION IS OFF: every request is accepted without a token")
         return NoAuth()
-    from uec_booking.provider.security import token_authoriser
-
     return token_authoriser(settings)
 
 

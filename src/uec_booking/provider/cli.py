@@ -117,3 +117,79 @@ def seed(
         )
 
     asyncio.run(run())
+
+
+def audit(
+    db: DbOption = DEFAULT_DB,
+    since: Annotated[
+        datetime | None, typer.Option(help="Only events at or after this UTC time")
+    ] = None,
+    limit: Annotated[int, typer.Option(min=1)] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
+) -> None:
+    """Show the provider's audit trail: who booked or cancelled what, when, and how it ended."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from uec_booking.provider.store.audit import events
+
+    upgrade(db)
+
+    async def load() -> list[dict[str, object]]:
+        store = Store(db)
+        try:
+            async with store.read() as session:
+                found = await events(session, since=since, limit=limit)
+        finally:
+            await store.dispose()
+        return [
+            {
+                "at": e.recorded_at.isoformat() + "Z",
+                "interaction": e.interaction,
+                "outcome": e.outcome,
+                "status": e.status_code,
+                "client_id": e.client_id,
+                "asid": e.asid,
+                "ods": e.ods,
+                "trace_id": e.trace_id,
+                "request_id": e.request_id,
+                "resource_id": e.resource_id,
+                "detail": e.detail,
+            }
+            for e in found
+        ]
+
+    rows = asyncio.run(load())
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row))
+        return
+    table = Table(title=f"Audit trail ({len(rows)} events)")
+    for column in (
+        "at",
+        "interaction",
+        "status",
+        "client_id",
+        "asid",
+        "trace_id",
+        "resource_id",
+        "detail",
+    ):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            *(
+                str(row[c] or "")
+                for c in (
+                    "at",
+                    "interaction",
+                    "status",
+                    "client_id",
+                    "asid",
+                    "trace_id",
+                    "resource_id",
+                    "detail",
+                )
+            )
+        )
+    Console().print(table)

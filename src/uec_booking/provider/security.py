@@ -10,8 +10,15 @@ import logging
 
 from fastapi import Request
 
+from uec_booking.fhir.errors import FhirError
 from uec_booking.fhir.interactions import Interaction
+from uec_booking.provider.settings import AuthMode, ProviderSettings
 from uec_booking.provider.store.appointments import Provenance
+
+try:
+    from uec_booking.tokens import TokenVerifier, authorize
+except ImportError:  # TEMP until the auth branch lands
+    TokenVerifier = authorize = None  # type: ignore[assignment,misc]
 
 log = logging.getLogger("uec_booking.provider")
 
@@ -35,3 +42,49 @@ class NoAuth:
         self, request: Request, interaction: Interaction, resource_type: str | None
     ) -> Provenance:
         return header_provenance(request)
+
+
+class TokenAuth:
+    """Verifies the bearer token (signature via JWKS, or the interim unsigned form when the
+    provider was started in that mode) and authorises it for the interaction."""
+
+    def __init__(self, verifier: TokenVerifier) -> None:
+        self.verifier = verifier
+
+    async def __call__(
+        self, request: Request, interaction: Interaction, resource_type: str | None
+    ) -> Provenance:
+        try:
+            caller = await self.verifier.verify(request.headers.get("authorization"))
+            authorize(caller, interaction, resource_type)
+        except FhirError as exc:
+            # A consumer-side error: log it with whatever identity the request claims.
+            log.warning(
+                "refused %s %s (%s): %s [Ssp-From=%s Ssp-TraceID=%s]",
+                request.method,
+                request.url.path,
+                interaction.short,
+                exc.diagnostics,
+                request.headers.get("ssp-from"),
+                request.headers.get("ssp-traceid"),
+            )
+            raise
+        return header_provenance(
+            request, client_id=caller.client_id, asid=caller.asid, ods=caller.ods
+        )
+
+
+def token_authoriser(settings: ProviderSettings) -> TokenAuth:
+    """The Authoriser for `signed` (JWKS) or `interim` (unsigned tokens) mode."""
+    interim = settings.auth_mode is AuthMode.INTERIM
+    if not interim and not settings.jwks_url:
+        raise ValueError("signed auth mode needs a JWKS URL (UEC_JWKS_URL)")
+    if interim:
+        log.warning("INTERIM AUTH MODE: unsigned consumer-built tokens are accepted")
+    verifier = TokenVerifier(
+        jwks_url=settings.jwks_url,
+        issuer=settings.token_issuer,
+        audience=settings.public_base_url,
+        allow_unsigned=interim,
+    )
+    return TokenAuth(verifier)

@@ -1,0 +1,193 @@
+"""The sandbox: every national service and one seeded provider, on loopback, in one process.
+
+Each server is a real one on its own port (uvicorn, or LDAP for SDS); they reach each other
+only over the wire, exactly as they would across the country. The manifest says where
+everything is, in the shape DESIGN.md fixes, so a newcomer or a test needs no code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from uec_booking import sample_data
+from uec_booking.asgi_server import ThreadedServer
+from uec_booking.netutil import free_port
+
+log = logging.getLogger("uec_booking.sandbox")
+
+# Offsets from --base-port, so the default layout matches DESIGN.md's example (8010, 8020, 8389).
+PORT_OFFSETS = {"ssp": 10, "provider": 20, "auth": 30, "pds": 40, "dos": 50, "sds": 389}
+DOS_USERNAME = "sandbox-111"
+DOS_PASSWORD = "sandbox-dos-password"
+SDS_BASE = "ou=Services,o=nhs"
+
+
+@dataclass
+class Sandbox:
+    """Start with `start()` (returns the manifest), stop with `stop()`; or use `with`."""
+
+    host: str = "127.0.0.1"
+    base_port: int | None = None  # None: any free ports
+    db_url: str | None = None  # default: a SQLite file in a temporary directory
+    days: int = 7
+    slapd: bool = False
+    directory: dict[str, Any] = field(default_factory=sample_data.load)
+    manifest: dict[str, Any] = field(default_factory=dict, init=False)
+    _stoppers: list[Any] = field(default_factory=list, init=False)
+    _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False)
+
+    def _port(self, name: str) -> int:
+        if self.base_port is None:
+            return free_port(self.host)
+        return self.base_port + PORT_OFFSETS[name]
+
+    def _serve(self, app: Any, name: str) -> str:
+        server = ThreadedServer(app, host=self.host, port=self._port(name)).start()
+        self._stoppers.append(server.stop)
+        return server.url
+
+    def start(self) -> dict[str, Any]:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> dict[str, Any]:
+        from uec_booking.provider.app import create_app as provider_app
+        from uec_booking.provider.seed import seed
+        from uec_booking.provider.settings import AuthMode, ProviderSettings
+        from uec_booking.provider.store import Store
+        from uec_booking.provider.store.migrate import upgrade
+        from uec_booking.spine import auth, dos, pds, ssp
+        from uec_booking.spine.sds import start_embedded_sds
+        from uec_booking.spine.sds_ldif import build_ldif
+
+        directory = self.directory
+        provider_system = directory["provider_system"]
+        consumer = directory["consumer_systems"][0]
+
+        auth_port = self._port("auth")
+        issuer = f"http://{self.host}:{auth_port}"
+        clients = auth.ClientRegistry.from_directory(directory)
+        auth_url = self._serve(auth.create_app(issuer=issuer, clients=clients), "auth")
+
+        provider_port = self._port("provider")
+        provider_base = f"http://{self.host}:{provider_port}/fhir"
+
+        ldif = build_ldif(directory, provider_endpoint=provider_base)
+        sds_port = self._port("sds")
+        if self.slapd:
+            from uec_booking.spine.slapd import start_slapd
+
+            sds = start_slapd(ldif, host=self.host, port=sds_port)
+        else:
+            sds = start_embedded_sds(ldif, self.host, sds_port)
+        self._stoppers.append(sds.stop)
+
+        db_url = self.db_url
+        if db_url is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="uec-sandbox-")
+            db_url = f"sqlite:///{Path(self._tmp.name) / 'provider.sqlite3'}"
+        upgrade(db_url)
+        asyncio.run(_seed(db_url, directory, self.days, seed, Store))
+        settings = ProviderSettings(
+            db_url=db_url,
+            public_base_url=provider_base,
+            auth_mode=AuthMode.SIGNED,
+            jwks_url=f"{auth_url}/.well-known/jwks.json",
+            token_issuer=issuer,
+            ods_code=provider_system["ods"],
+            asid=provider_system["asid"],
+        )
+        self._serve(provider_app(settings), "provider")
+
+        pds_url = self._serve(pds.create_app(directory), "pds")
+        dos_url = self._serve(
+            dos.create_app(directory, username=DOS_USERNAME, password=DOS_PASSWORD), "dos"
+        )
+        from uec_booking.consumer.sds import SdsClient
+
+        registry = ssp.SdsEndpointRegistry(SdsClient(url=sds.url, base=SDS_BASE))
+        ssp_url = self._serve(ssp.create_app(registry=registry), "ssp")
+
+        self.manifest = {
+            "provider": {
+                "url": provider_base,
+                "asid": provider_system["asid"],
+                "ods": provider_system["ods"],
+                "db": db_url.split("@")[-1],
+            },
+            "ssp": {"url": ssp_url},
+            "auth": {
+                "token_url": f"{auth_url}/oauth2/token",
+                "jwks_url": f"{auth_url}/.well-known/jwks.json",
+                "issuer": issuer,
+                "client_id": consumer["client_id"],
+                "client_secret": consumer["client_secret"],
+                "asid": consumer["asid"],
+                "ods": consumer["ods"],
+                "audience": provider_base,
+            },
+            "sds": {
+                "url": sds.url,
+                "base": SDS_BASE,
+                "server": "slapd" if self.slapd else "embedded",
+            },
+            "dos": {
+                "wsdl": f"{dos_url}/app/api/webservices?wsdl",
+                "username": DOS_USERNAME,
+                "password": DOS_PASSWORD,
+            },
+            "pds": {"url": f"{pds_url}/personal-demographics/FHIR/R4"},
+            "patients": [
+                {
+                    "nhs_number": p["nhs_number"],
+                    "postcode": p["postcode"],
+                    "name": f"{p['given'][0]} {p['family']}",
+                }
+                for p in directory["patients"]
+            ],
+            "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        return self.manifest
+
+    def write_manifest(self, path: Path) -> None:
+        """Write the manifest atomically: a reader never sees half a file."""
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.manifest, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(path)
+
+    def stop(self) -> None:
+        while self._stoppers:
+            stopper = self._stoppers.pop()
+            try:
+                stopper()
+            except Exception:  # stopping the rest matters more than one failure
+                log.exception("error stopping a sandbox server")
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> dict[str, Any]:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+async def _seed(
+    db_url: str, directory: dict[str, Any], days: int, seed: Any, store_class: Any
+) -> None:
+    store = store_class(db_url)
+    try:
+        await seed(store, directory, first_day=datetime.now(UTC).date(), days=days)
+    finally:
+        await store.dispose()
