@@ -228,3 +228,11 @@ def test_reads_and_routes(provider: Provider) -> None:
     outcome(c.delete(f"{base}/Appointment/x"), 405)
     outcome(c.get(f"{base}/Appointment"), 400)  # the patient is required
     outcome(c.get(f"{base}/Appointment", params={"patient:identifier": "urn:x|1"}), 400)
+
+
+def test_header_values_are_bounded(provider: Provider) -> None:
+    slot = search_free(provider.client, provider.url)[0]
+    body = orjson.dumps(appointment(slot))
+    outcome(_post(provider, body, {**FHIR_JSON, "X-Request-ID": "r" * 129}), 400)
+    long_trace = {**FHIR_JSON, "Ssp-TraceID": "t" * 5000, "Ssp-From": "9" * 500}
+    assert _post(provider, body, long_trace).status_code == 201

@@ -14,6 +14,7 @@ and the OperationOutcome issue it becomes; one handler per server turns it into 
     ├── Unprocessable           422  profile or business rule, INVALID_RESOURCE
     │   └── SlotUnavailable     422  processing, "Slot no longer available"
     ├── BadGateway              502  (SSP) the provider could not be reached
+    ├── ServiceUnavailable      503  a backing store is down; try again (Retry-After)
     ├── GatewayTimeout          504  (SSP) the provider did not answer in time
     └── ServerError             500  anything unexpected, still an OperationOutcome
 """
@@ -129,6 +130,15 @@ class BadGateway(FhirError):
     status = 502
     issue_code = "transient"
     spine_code = "INTERNAL_SERVER_ERROR"
+
+
+class ServiceUnavailable(FhirError):
+    status = 503
+    issue_code = "transient"
+    spine_code = "INTERNAL_SERVER_ERROR"
+
+    def __init__(self, diagnostics: str, *, retry_after: int = 2) -> None:
+        super().__init__(diagnostics, headers={"Retry-After": str(retry_after)})
 
 
 class GatewayTimeout(FhirError):

@@ -10,7 +10,7 @@ import logging
 
 from fastapi import Request
 
-from uec_booking.fhir.errors import FhirError
+from uec_booking.fhir.errors import BadRequest, FhirError
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.provider.settings import AuthMode, ProviderSettings
 from uec_booking.provider.store.appointments import Provenance
@@ -27,12 +27,30 @@ def header_provenance(request: Request, **known: str | None) -> Provenance:
     """Provenance from the Spine headers, overridden by what a verified token says."""
     headers = request.headers
     return Provenance(
-        client_id=known.get("client_id"),
-        asid=known.get("asid") or headers.get("ssp-from"),
-        ods=known.get("ods"),
-        trace_id=headers.get("ssp-traceid"),
-        request_id=headers.get("x-request-id"),
+        client_id=_bounded(known.get("client_id"), 128),
+        asid=_bounded(known.get("asid") or headers.get("ssp-from"), 64),
+        ods=_bounded(known.get("ods"), 32),
+        trace_id=_bounded(headers.get("ssp-traceid"), 128),
+        request_id=request_id(request),
     )
+
+
+def request_id(request: Request) -> str | None:
+    """The client's X-Request-ID (fs_xti): at most 128 visible ASCII characters."""
+    value = request.headers.get("x-request-id")
+    if value is None:
+        return None
+    if not 0 < len(value) <= 128 or not value.isascii() or not value.isprintable():
+        raise BadRequest(
+            "X-Request-ID must be 1 to 128 printable ASCII characters (a UUID is usual)",
+            spine_code="BAD_REQUEST",
+        )
+    return value
+
+
+def _bounded(value: str | None, size: int) -> str | None:
+    """Identity from headers is recorded, never trusted to fit: cut to the column's size."""
+    return value[:size] if value else value
 
 
 class NoAuth:

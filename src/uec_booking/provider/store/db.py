@@ -14,12 +14,16 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+from uec_booking.fhir.errors import ServiceUnavailable
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
@@ -75,6 +79,18 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
     return engine
 
 
+@asynccontextmanager
+async def _unavailable_as_503() -> AsyncIterator[None]:
+    """A database that is down or restarting is the server's trouble, not the client's:
+    503 with Retry-After. Constraint violations pass through (callers decide on those)."""
+    try:
+        yield
+    except IntegrityError:
+        raise
+    except (DBAPIError, PoolTimeout, OSError) as exc:
+        raise ServiceUnavailable(f"The booking store is unavailable: {type(exc).__name__}") from exc
+
+
 class Store:
     """The provider's database: `read()` and `write()` sessions, each one transaction."""
 
@@ -93,13 +109,13 @@ class Store:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
-        async with self._read() as session, session.begin():
+        async with _unavailable_as_503(), self._read() as session, session.begin():
             yield session
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """One write transaction: committed on success, rolled back on any exception."""
-        async with self._write() as session, session.begin():
+        async with _unavailable_as_503(), self._write() as session, session.begin():
             yield session
 
     async def dispose(self) -> None:
