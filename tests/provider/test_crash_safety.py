@@ -55,7 +55,11 @@ def free_slot_ids(db_url: str, n: int) -> list[dict[str, str]]:
     ]
 
 
-async def booking_load(base: str, slots: list[dict[str, str]], seconds: float, load: Load) -> None:
+async def booking_load(
+    base: str, slots: list[dict[str, str]], seconds: float, load: Load, pace: float = 0.05
+) -> None:
+    """8 clients booking distinct slots, each at most one request per `pace` seconds, so the
+    load is still running when the fault is injected."""
     queue: asyncio.Queue[dict[str, str]] = asyncio.Queue()
     for slot in slots:
         queue.put_nowait(slot)
@@ -74,6 +78,7 @@ async def booking_load(base: str, slots: list[dict[str, str]], seconds: float, l
                 load.transport_errors += 1
                 continue
             load.count(str(r.status_code))
+            await asyncio.sleep(pace)
             if r.status_code == 201:
                 load.booked[r.json()["id"]] = slot["id"]
             else:
@@ -135,17 +140,18 @@ def wait_healthy_booking(base: str, slot: dict[str, str], timeout: float = 60) -
 
 
 def test_kill_9_a_worker_under_load(pg_url: str) -> None:
-    seed_db(pg_url, days=5)
+    seed_db(pg_url, days=10)
     proc, base = start_provider(pg_url, workers=2)
     load = Load()
     try:
-        slots = free_slot_ids(pg_url, 400)
+        slots = free_slot_ids(pg_url, 1200)
         victims = workers(proc.pid)
         assert len(victims) == 2, victims
 
         async def run() -> None:
             task = asyncio.create_task(booking_load(base, slots[:-1], 6, load))
             await asyncio.sleep(1.5)
+            assert not task.done(), "the load must still be running when the worker dies"
             os.kill(victims[0], signal.SIGKILL)
             await task
 
@@ -174,15 +180,16 @@ def test_postgresql_restart_under_load(pg_url: str) -> None:
     command = _pg_restart_command()
     if command is None:
         pytest.skip("NEEDS root and pg_ctlcluster to restart PostgreSQL: restart test skipped")
-    seed_db(pg_url, days=5)
+    seed_db(pg_url, days=10)
     proc, base = start_provider(pg_url, workers=2)
     load = Load()
     try:
-        slots = free_slot_ids(pg_url, 400)
+        slots = free_slot_ids(pg_url, 1200)
 
         async def run() -> None:
             task = asyncio.create_task(booking_load(base, slots[:-1], 8, load))
             await asyncio.sleep(1.5)
+            assert not task.done(), "the load must still be running when PostgreSQL restarts"
             await asyncio.to_thread(subprocess.run, command, check=True, capture_output=True)
             await task
 
