@@ -14,11 +14,7 @@ from uec_booking.fhir.errors import BadRequest, FhirError
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.provider.settings import AuthMode, ProviderSettings
 from uec_booking.provider.store.appointments import Provenance
-
-try:
-    from uec_booking.tokens import TokenVerifier, authorize
-except ImportError:  # TEMP until the auth branch lands
-    TokenVerifier = authorize = None  # type: ignore[assignment,misc]
+from uec_booking.tokens import TokenVerifier, authorize
 
 log = logging.getLogger("uec_booking.provider")
 

@@ -1,0 +1,164 @@
+"""Where the consumer's access tokens come from: the NHS authentication service (client
+credentials, cached until shortly before expiry) or, under the standard's interim rule,
+built by the consumer itself (unsigned, GP Connect style)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import time
+import uuid
+from typing import Any, Protocol
+
+import httpx
+
+from uec_booking.consumer.errors import AuthError, ServiceUnavailable
+
+
+class TokenSource(Protocol):
+    async def token(self, *, audience: str) -> str: ...
+
+
+class ClientCredentialsTokens:
+    """OAuth2 client credentials with `scope=<audience>/.default`; one token per audience,
+    reused until `refresh_margin` seconds before it expires."""
+
+    def __init__(
+        self,
+        *,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        transport: httpx.AsyncBaseTransport | None = None,
+        refresh_margin: float = 60.0,
+        timeout: float = 10.0,
+    ) -> None:
+        self.token_url = token_url
+        self.client_id = client_id
+        self._secret = client_secret
+        self._transport = transport
+        self.refresh_margin = refresh_margin
+        self.timeout = timeout
+        self._cache: dict[str, tuple[str, float]] = {}
+        self._lock = asyncio.Lock()
+        self.requests = 0
+
+    async def token(self, *, audience: str) -> str:
+        audience = audience.rstrip("/")
+        cached = self._cache.get(audience)
+        if cached and cached[1] - self.refresh_margin > time.monotonic():
+            return cached[0]
+        async with self._lock:
+            cached = self._cache.get(audience)
+            if cached and cached[1] - self.refresh_margin > time.monotonic():
+                return cached[0]
+            token, lifetime = await self._request(audience)
+            self._cache[audience] = (token, time.monotonic() + lifetime)
+            return token
+
+    def invalidate(self, audience: str) -> None:
+        """Forget a token the provider refused (401), so the next call gets a fresh one."""
+        self._cache.pop(audience.rstrip("/"), None)
+
+    async def _request(self, audience: str) -> tuple[str, float]:
+        self.requests += 1
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self.client_id,
+            "client_secret": self._secret,
+            "scope": f"{audience}/.default",
+        }
+        try:
+            async with httpx.AsyncClient(transport=self._transport, timeout=self.timeout) as client:
+                response = await client.post(self.token_url, data=form)
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable(f"NHS authentication service unreachable: {exc}") from exc
+        if response.status_code >= 500:
+            raise ServiceUnavailable(f"NHS authentication service answered {response.status_code}")
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise AuthError(f"Token endpoint answered {response.status_code} without JSON") from exc
+        if response.status_code != 200:
+            raise AuthError(
+                f"Token refused: {body.get('error')}: {body.get('error_description', '')}",
+                error=body.get("error"),
+            )
+        return str(body["access_token"]), float(body.get("expires_in", 3600))
+
+
+def _b64(data: dict[str, Any]) -> str:
+    return (
+        base64.urlsafe_b64encode(json.dumps(data, separators=(",", ":")).encode())
+        .rstrip(b"=")
+        .decode()
+    )
+
+
+class InterimTokens:
+    """The standard's interim rule: no authorisation server, the consumer builds an unsigned
+    JWT (GP Connect style) for each request; the SSP vouches for the sending system."""
+
+    def __init__(
+        self,
+        *,
+        consumer_ods: str,
+        consumer_name: str,
+        device_id: str,
+        issuer: str = "https://consumer.example.nhs.uk",
+        practitioner: dict[str, Any] | None = None,
+        requested_scope: str = "patient/appointment.write",
+        product: str = "uec-booking",
+        version: str = "0.1.0",
+    ) -> None:
+        self.consumer_ods = consumer_ods
+        self.consumer_name = consumer_name
+        self.device_id = device_id
+        self.issuer = issuer
+        self.practitioner = practitioner
+        self.requested_scope = requested_scope
+        self.product, self.version = product, version
+
+    def claims(
+        self, audience: str, *, now: int | None = None, scope: str | None = None
+    ) -> dict[str, Any]:
+        iat = int(time.time()) if now is None else now
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "sub": self.practitioner.get("id", "1") if self.practitioner else "1",
+            "aud": audience,
+            "exp": iat + 300,
+            "iat": iat,
+            "jti": str(uuid.uuid4()),
+            "reason_for_request": "directcare",
+            "requested_scope": scope or self.requested_scope,
+            "requesting_device": {
+                "resourceType": "Device",
+                "id": "1",
+                "identifier": [
+                    {
+                        "system": "https://consumersupplier.com/Id/device-identifier",
+                        "value": self.device_id,
+                    }
+                ],
+                "model": self.product,
+                "version": self.version,
+            },
+            "requesting_organization": {
+                "resourceType": "Organization",
+                "identifier": [
+                    {
+                        "system": "https://fhir.nhs.uk/Id/ods-organization-code",
+                        "value": self.consumer_ods,
+                    }
+                ],
+                "name": self.consumer_name,
+            },
+        }
+        if self.practitioner:
+            claims["requesting_practitioner"] = self.practitioner
+        return claims
+
+    async def token(self, *, audience: str) -> str:
+        return f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(self.claims(audience))}."

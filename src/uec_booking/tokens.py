@@ -1,0 +1,242 @@
+"""Access-token verification, shared by the provider and the SSP.
+
+Signed mode: RS256 tokens from the NHS authentication service, checked against its JWKS
+(cached; fetched again only for an unknown `kid`, at most every 30 s). Interim mode (the
+standard's 2021 rule): unsigned GP Connect-style tokens built by the consumer, accepted only
+when a server is started that way. Every failure is an RFC 6750 `invalid_token` (401);
+a valid token without the scope or group for the interaction is `insufficient_scope` (403).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import jwt
+from jwt.algorithms import RSAAlgorithm
+
+from uec_booking.fhir.errors import Forbidden, Unauthorized
+from uec_booking.fhir.interactions import PREFIX, Interaction
+
+SIGNED_ALGORITHMS = ["RS256"]
+JWKS_REFETCH_INTERVAL_S = 30.0
+INTERIM_MAX_LIFETIME_S = 300
+
+# Scopes the seed names, per interaction; any one of them suffices.
+REQUIRED_SCOPES: dict[Interaction, tuple[str, ...]] = {
+    Interaction.READ_METADATA: (),
+    Interaction.READ_SLOT: ("slot/*.read",),
+    Interaction.CREATE_APPOINTMENT: ("appointment/*.write",),
+    Interaction.UPDATE_APPOINTMENT: ("appointment/*.write",),
+    Interaction.READ_APPOINTMENT: ("appointment/*.read", "appointment/*.write"),
+    Interaction.SEARCH_APPOINTMENT: ("appointment/*.read", "appointment/*.write"),
+}
+
+# Interim tokens name one GP Connect scope; these are the interactions each one allows.
+INTERIM_SCOPES: dict[str, frozenset[str]] = {
+    "organization/slot.read": frozenset({"read:metadata", "read:slot"}),
+    "organization/*.read": frozenset({"read:metadata", "read:slot"}),
+    "patient/appointment.read": frozenset(
+        {"read:metadata", "read:appointment", "search:appointment"}
+    ),
+    "patient/appointment.write": frozenset(
+        {
+            "read:metadata",
+            "create:appointment",
+            "update:appointment",
+            "read:appointment",
+            "search:appointment",
+        }
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who a verified token says is calling."""
+
+    client_id: str | None
+    asid: str | None
+    ods: str | None
+    groups: frozenset[str]
+    scopes: frozenset[str]
+    subject: str | None
+    issuer: str | None
+    mode: str  # "signed" | "interim"
+    claims: dict[str, Any] = field(repr=False, compare=False)
+
+
+def bearer_token(authorization: str | None) -> str:
+    if not authorization:
+        raise Unauthorized("No access token: send Authorization: Bearer <token>")
+    scheme, _, token = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("The Authorization header must use the Bearer scheme")
+    return token.strip()
+
+
+class TokenVerifier:
+    def __init__(
+        self,
+        *,
+        jwks_url: str | None,
+        issuer: str | None,
+        audience: str | None,
+        leeway: int = 30,
+        allow_unsigned: bool = False,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        if not allow_unsigned and not jwks_url:
+            raise ValueError("a JWKS URL is needed to verify signed tokens")
+        self.jwks_url = jwks_url
+        self.issuer = issuer
+        self.audience = audience.rstrip("/") if audience else None
+        self.leeway = leeway
+        self.allow_unsigned = allow_unsigned
+        self._http = http
+        self._keys: dict[str, Any] = {}
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+        self.jwks_fetches = 0
+
+    async def verify(self, authorization: str | None) -> Caller:
+        token = bearer_token(authorization)
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"Malformed access token: {exc}") from exc
+        alg = header.get("alg")
+        if alg == "none":
+            if not self.allow_unsigned:
+                raise Unauthorized("Unsigned tokens are not accepted here")
+            return self._interim(token)
+        if alg not in SIGNED_ALGORITHMS:
+            raise Unauthorized(f"Token algorithm {alg!r} is not accepted (RS256 only)")
+        key = await self._key(header.get("kid"))
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key=key,
+                algorithms=SIGNED_ALGORITHMS,
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={
+                    "require": ["exp", "iat", "aud", "iss"],
+                    "verify_aud": self.audience is not None,
+                    "verify_iss": self.issuer is not None,
+                },
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"Invalid access token: {exc}") from exc
+        return Caller(
+            client_id=claims.get("appid") or claims.get("sub"),
+            asid=_str(claims.get("asid")),
+            ods=_str(claims.get("ods")),
+            # Groups may be short names (`read:slot`) or full interaction IDs.
+            groups=frozenset(str(g).removeprefix(PREFIX) for g in claims.get("groups") or []),
+            scopes=frozenset(str(claims.get("scp", "")).split()),
+            subject=_str(claims.get("sub")),
+            issuer=_str(claims.get("iss")),
+            mode="signed",
+            claims=claims,
+        )
+
+    async def _key(self, kid: str | None) -> Any:
+        if not kid:
+            raise Unauthorized("The token header has no kid")
+        if kid in self._keys:
+            return self._keys[kid]
+        async with self._lock:
+            if (
+                kid not in self._keys
+                and time.monotonic() - self._fetched_at >= JWKS_REFETCH_INTERVAL_S
+            ):
+                await self._fetch_jwks()
+        if kid not in self._keys:
+            raise Unauthorized(f"Unknown signing key {kid!r}")
+        return self._keys[kid]
+
+    async def _fetch_jwks(self) -> None:
+        assert self.jwks_url is not None
+        self._fetched_at = time.monotonic()
+        self.jwks_fetches += 1
+        try:
+            if self._http is not None:
+                response = await self._http.get(self.jwks_url, timeout=10)
+            else:
+                async with httpx.AsyncClient(timeout=10) as client:
+                    response = await client.get(self.jwks_url)
+            response.raise_for_status()
+            keys = response.json()["keys"]
+        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            raise Unauthorized(f"Cannot check the token: JWKS unavailable ({exc})") from exc
+        self._keys = {
+            k["kid"]: RSAAlgorithm.from_jwk(k) for k in keys if k.get("kty") == "RSA" and "kid" in k
+        }
+
+    def _interim(self, token: str) -> Caller:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token, options={"verify_signature": False, "verify_aud": False}, algorithms=["none"]
+            )
+        except jwt.PyJWTError as exc:
+            raise Unauthorized(f"Malformed access token: {exc}") from exc
+        now = time.time()
+        iat, exp = claims.get("iat"), claims.get("exp")
+        if not isinstance(iat, int | float) or not isinstance(exp, int | float):
+            raise Unauthorized("The token needs numeric iat and exp claims")
+        if exp + self.leeway < now:
+            raise Unauthorized("The token has expired")
+        if iat - self.leeway > now:
+            raise Unauthorized("The token was issued in the future")
+        if exp - iat > INTERIM_MAX_LIFETIME_S:
+            raise Unauthorized("Interim tokens may live at most 5 minutes (exp = iat + 300)")
+        if claims.get("reason_for_request") != "directcare":
+            raise Unauthorized("reason_for_request must be 'directcare'")
+        scope = claims.get("requested_scope")
+        if scope not in INTERIM_SCOPES:
+            raise Unauthorized(f"Unknown requested_scope {scope!r}")
+        org = claims.get("requesting_organization")
+        if not isinstance(org, dict) or not org.get("identifier"):
+            raise Unauthorized("requesting_organization with an identifier is required")
+        device = claims.get("requesting_device")
+        if not isinstance(device, dict):
+            raise Unauthorized("requesting_device is required")
+        ods = next((i.get("value") for i in org["identifier"] if isinstance(i, dict)), None)
+        return Caller(
+            client_id=_str(claims.get("iss")),
+            asid=None,
+            ods=_str(ods),
+            groups=INTERIM_SCOPES[scope],
+            scopes=frozenset({scope}),
+            subject=_str(claims.get("sub")),
+            issuer=_str(claims.get("iss")),
+            mode="interim",
+            claims=claims,
+        )
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def authorize(caller: Caller, interaction: Interaction, resource_type: str | None = None) -> None:
+    """Refuse (403) a caller not assured for `interaction` or without its scope."""
+    if interaction is Interaction.READ_METADATA:
+        return
+    if interaction is Interaction.READ_DIRECTORY:
+        group = "read:slot"
+        scopes: tuple[str, ...] = ("slot/*.read",) + (
+            (f"{resource_type.lower()}/*.read",) if resource_type else ()
+        )
+    else:
+        group = interaction.short
+        scopes = REQUIRED_SCOPES[interaction]
+    if group not in caller.groups:
+        raise Forbidden(f"The caller is not assured for {group}", scope=group)
+    if caller.mode == "signed" and scopes and not caller.scopes.intersection(scopes):
+        raise Forbidden(f"The token lacks the scope {' or '.join(scopes)}", scope=scopes[0])

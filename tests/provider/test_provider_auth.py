@@ -1,0 +1,200 @@
+"""The provider with authentication on: every request needs a valid token for its interaction."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import jwt
+import orjson
+import pytest
+
+from tests.provider.conftest import seed_db
+from tests.provider.helpers import FHIR_JSON, appointment, later
+from uec_booking import sample_data
+from uec_booking.asgi_server import ThreadedServer
+from uec_booking.consumer.auth import ClientCredentialsTokens, InterimTokens
+from uec_booking.netutil import free_port
+from uec_booking.provider.app import create_app
+from uec_booking.provider.settings import AuthMode, ProviderSettings
+from uec_booking.spine.auth import ClientRegistry
+from uec_booking.spine.auth import create_app as auth_app
+from uec_booking.spine.auth_keys import SigningKey
+
+DIRECTORY = sample_data.load()
+CONSUMER, DASHBOARD = DIRECTORY["consumer_systems"][:2]
+
+
+@dataclass
+class Secured:
+    base: str
+    db_url: str
+    auth_url: str
+
+    def token(self, client: dict[str, str] = CONSUMER) -> str:
+        source = ClientCredentialsTokens(
+            token_url=f"{self.auth_url}/oauth2/token",
+            client_id=client["client_id"],
+            client_secret=client["client_secret"],
+        )
+        return asyncio.run(source.token(audience=self.base))
+
+
+@pytest.fixture
+def secured(tmp_path: Path) -> Iterator[Secured]:
+    db_url = f"sqlite:///{tmp_path / 'secured.sqlite3'}"
+    seed_db(db_url, days=2)
+    auth_port, provider_port = free_port(), free_port()
+    issuer = f"http://127.0.0.1:{auth_port}"
+    base = f"http://127.0.0.1:{provider_port}/fhir"
+    settings = ProviderSettings(
+        db_url=db_url,
+        public_base_url=base,
+        auth_mode=AuthMode.SIGNED,
+        jwks_url=f"{issuer}/.well-known/jwks.json",
+        token_issuer=issuer,
+    )
+    auth = auth_app(issuer=issuer, clients=ClientRegistry.from_directory(DIRECTORY))
+    with (
+        ThreadedServer(auth, port=auth_port),
+        ThreadedServer(create_app(settings), port=provider_port),
+    ):
+        yield Secured(base, db_url, issuer)
+
+
+def slot_search(s: Secured, token: str | None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx.get(
+        f"{s.base}/Slot",
+        params=[("status", "free"), ("start", f"le{later(24)}"), ("start", f"ge{later(0)}")],
+        headers=headers,
+    )
+
+
+def test_booking_with_a_token_and_audit_provenance(secured: Secured) -> None:
+    token = secured.token()
+    found = slot_search(secured, token)
+    assert found.status_code == 200
+    slot = found.json()["entry"][0]["resource"]
+    booked = httpx.post(
+        f"{secured.base}/Appointment",
+        content=orjson.dumps(appointment(slot)),
+        headers={**FHIR_JSON, "Authorization": f"Bearer {token}", "Ssp-TraceID": "trace-1"},
+    )
+    assert booked.status_code == 201, booked.text
+    audit = subprocess.run(
+        [sys.executable, "-m", "uec_booking", "audit", "--db", secured.db_url, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    event = json.loads(audit.stdout.splitlines()[-1])
+    assert (event["client_id"], event["asid"], event["ods"], event["trace_id"]) == (
+        CONSUMER["client_id"],
+        CONSUMER["asid"],
+        CONSUMER["ods"],
+        "trace-1",
+    )
+
+
+def test_refusals_are_rfc6750_with_an_operation_outcome(secured: Secured) -> None:
+    good = secured.token()
+    now = int(time.time())
+    expired = jwt.encode(
+        {
+            "iss": secured.auth_url,
+            "aud": secured.base,
+            "iat": now - 7200,
+            "exp": now - 3600,
+            "sub": "x",
+        },
+        SigningKey.generate().private_key,
+        algorithm="RS256",
+        headers={"kid": "nope"},
+    )
+    for token in (None, "garbage", expired, good[:-4] + "AAAA"):
+        response = slot_search(secured, token)
+        assert response.status_code == 401, token
+        assert response.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
+        assert response.json()["resourceType"] == "OperationOutcome"
+    # Another provider's token (wrong aud) is refused too.
+    other = ClientCredentialsTokens(
+        token_url=f"{secured.auth_url}/oauth2/token",
+        client_id=CONSUMER["client_id"],
+        client_secret=CONSUMER["client_secret"],
+    )
+    elsewhere = asyncio.run(other.token(audience="http://127.0.0.1:1/fhir"))
+    assert slot_search(secured, elsewhere).status_code == 401
+
+
+def test_dashboard_may_search_but_not_book(secured: Secured) -> None:
+    token = secured.token(DASHBOARD)
+    found = slot_search(secured, token)
+    assert found.status_code == 200
+    slot = found.json()["entry"][0]["resource"]
+    refused = httpx.post(
+        f"{secured.base}/Appointment",
+        content=orjson.dumps(appointment(slot)),
+        headers={**FHIR_JSON, "Authorization": f"Bearer {token}"},
+    )
+    assert refused.status_code == 403
+    assert 'error="insufficient_scope"' in refused.headers["www-authenticate"]
+    assert refused.json()["issue"][0]["code"] == "forbidden"
+    assert (
+        httpx.get(
+            f"{secured.base}/Slot/{slot['id']}", headers={"Authorization": f"Bearer {token}"}
+        ).json()["status"]
+        == "free"
+    )
+
+
+def test_unsigned_interim_tokens_refused_in_signed_mode(secured: Secured) -> None:
+    interim = InterimTokens(consumer_ods="X26CN1", consumer_name="111", device_id="d")
+    assert (
+        slot_search(secured, asyncio.run(interim.token(audience=secured.base))).status_code == 401
+    )
+
+
+def test_interim_mode_accepts_the_tkw_style_token(tmp_path: Path) -> None:
+    db_url = f"sqlite:///{tmp_path / 'interim.sqlite3'}"
+    seed_db(db_url, days=2)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/fhir"
+    settings = ProviderSettings(db_url=db_url, public_base_url=base, auth_mode=AuthMode.INTERIM)
+    with ThreadedServer(create_app(settings), port=port):
+        writer = InterimTokens(
+            consumer_ods="GPCA0001",
+            consumer_name="Emergency Booking Assurance",
+            device_id="CONS-APP-4",
+        )
+        reader = InterimTokens(
+            consumer_ods="GPCA0001",
+            consumer_name="x",
+            device_id="d",
+            requested_scope="organization/slot.read",
+        )
+        found = httpx.get(
+            f"{base}/Slot",
+            params=[("status", "free"), ("start", f"le{later(24)}")],
+            headers={"Authorization": f"Bearer {asyncio.run(reader.token(audience=base))}"},
+        )
+        assert found.status_code == 200
+        slot = found.json()["entry"][0]["resource"]
+        for token, status in ((reader, 403), (writer, 201)):
+            response = httpx.post(
+                f"{base}/Appointment",
+                content=orjson.dumps(appointment(slot)),
+                headers={
+                    **FHIR_JSON,
+                    "Authorization": f"Bearer {asyncio.run(token.token(audience=base))}",
+                },
+            )
+            assert response.status_code == status, response.text
