@@ -13,7 +13,6 @@ library's exception types.
     │   └── DosServiceNotFound
     ├── SdsError
     │   ├── AsNotFound            no nhsAS object for the ASID
-    │   ├── SeveralAsObjects      more than one nhsAS object for the ASID
     │   ├── NoEndpoint            no nhsMHS (or no nhsMHSEndPoint) for the party key and interaction
     │   └── SeveralEndpoints      more than one nhsMHS object matched
     ├── AuthError                 the token endpoint refused us (RFC 6749 error in `error`)
@@ -68,10 +67,6 @@ class SdsError(ConsumerError):
 
 
 class AsNotFound(SdsError):
-    pass
-
-
-class SeveralAsObjects(SdsError):
     pass
 
 

@@ -1,0 +1,147 @@
+"""The consumer's SDS client: ASID → nhsMHSPartyKey → nhsMHSEndPoint (the seed's two
+ldapsearch steps), over LDAP with ldap3. Answers are cached for `cache_ttl` seconds."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from urllib.parse import quote, urlsplit
+
+from ldap3 import BASE, SUBTREE, Connection, Server
+from ldap3.core.exceptions import LDAPException
+from ldap3.utils.conv import escape_filter_chars
+
+from uec_booking.consumer.errors import (
+    AsNotFound,
+    NoEndpoint,
+    SdsError,
+    ServiceUnavailable,
+    SeveralEndpoints,
+)
+from uec_booking.fhir.interactions import PREFIX, Interaction
+
+URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
+
+
+def _values(value: object) -> list[str]:
+    """ldap3 gives a SINGLE-VALUE attribute (when it knows the schema) as a bare value."""
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+class SdsClient:
+    """Find a provider's FHIR endpoint for an interaction.
+
+    sds = SdsClient(url="ldap://…", base="ou=Services,o=nhs")
+    endpoint = await sds.endpoint_for("200000000101")
+    """
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        base: str = "ou=Services,o=nhs",
+        timeout: float = 5.0,
+        cache_ttl: float = 300.0,
+    ) -> None:
+        self.url = url
+        self.base = base
+        self.timeout = timeout
+        self.cache_ttl = cache_ttl
+        self._cache: dict[tuple[str, ...], tuple[object, float]] = {}
+        self.lookups = 0  # LDAP searches actually sent
+
+    def _cached(self, key: tuple[str, ...]) -> object | None:
+        hit = self._cache.get(key)
+        return hit[0] if hit and hit[1] > time.monotonic() else None
+
+    def _remember(self, key: tuple[str, ...], value: object) -> None:
+        self._cache[key] = (value, time.monotonic() + self.cache_ttl)
+
+    def _search(
+        self, base: str, scope: str, search_filter: str, attributes: list[str]
+    ) -> list[dict[str, list[str]]]:
+        self.lookups += 1
+        server = Server(self.url, connect_timeout=self.timeout)
+        # ldap3 packs receive_timeout into SO_RCVTIMEO: whole seconds only.
+        conn = Connection(server, read_only=True, receive_timeout=max(1, math.ceil(self.timeout)))
+        try:
+            conn.open()
+            conn.bind()
+            conn.search(base, search_filter, search_scope=scope, attributes=attributes)
+            if conn.result["result"] == 32:  # noSuchObject
+                return []
+            if conn.result["result"] not in (0, 4):
+                raise SdsError(
+                    f"SDS search failed: {conn.result['description']} {conn.result['message']}"
+                )
+            return [
+                {k: _values(vs) for k, vs in e["attributes"].items()}
+                for e in conn.response
+                if e.get("type") == "searchResEntry"
+            ]
+        except (LDAPException, OSError) as exc:
+            raise ServiceUnavailable(f"SDS unreachable or failing: {exc}") from exc
+        finally:
+            # ldap3 leaves a failed connect's socket open: close whatever it holds.
+            with contextlib.suppress(Exception):
+                conn.unbind()
+            sock = getattr(conn, "socket", None)
+            if sock is not None:
+                sock.close()
+
+    async def party_key(self, asid: str) -> str:
+        """Step 1: the nhsAS object's nhsMHSPartyKey."""
+        key = ("as", asid)
+        cached = self._cached(key)
+        if isinstance(cached, str):
+            return cached
+        base = f"uniqueIdentifier={escape_filter_chars(asid)},{self.base}"
+        entries = await asyncio.to_thread(
+            self._search, base, BASE, "(objectClass=*)", ["nhsMHSPartyKey", "nhsAsSvcIA"]
+        )
+        if not entries or not entries[0].get("nhsMHSPartyKey"):
+            raise AsNotFound(f"No nhsAS object for ASID {asid} in SDS")
+        interactions = entries[0].get("nhsAsSvcIA", [])
+        if interactions and not any(i.startswith(PREFIX) for i in interactions):
+            raise NoEndpoint(f"ASID {asid} has no CareConnect interactions in SDS")
+        party_key = entries[0]["nhsMHSPartyKey"][0]
+        self._remember(key, party_key)
+        return party_key
+
+    async def endpoints(self, party_key: str, interaction: Interaction) -> list[str]:
+        """Step 2: nhsMHSEndPoint of every nhsMHS object for the party key and interaction."""
+        key = ("mhs", party_key, interaction.value)
+        cached = self._cached(key)
+        if isinstance(cached, list):
+            return cached
+        search_filter = (
+            f"(&(nhsMHSPartyKey={escape_filter_chars(party_key)})"
+            f"(nhsMhsSvcIA={escape_filter_chars(interaction.value)}))"
+        )
+        entries = await asyncio.to_thread(
+            self._search, self.base, SUBTREE, search_filter, ["nhsMHSEndPoint"]
+        )
+        found = [e["nhsMHSEndPoint"][0] for e in entries if e.get("nhsMHSEndPoint")]
+        self._remember(key, found)
+        return found
+
+    async def endpoint_for(
+        self, asid: str, interaction: Interaction = Interaction.CREATE_APPOINTMENT
+    ) -> str:
+        """The one FHIR endpoint root URL for `asid` and `interaction`, URL-encoded for use."""
+        found = await self.endpoints(await self.party_key(asid), interaction)
+        if not found:
+            raise NoEndpoint(f"No nhsMHS endpoint for ASID {asid} and {interaction.short}")
+        if len(found) > 1:
+            raise SeveralEndpoints(
+                f"{len(found)} nhsMHS objects for ASID {asid} and {interaction.short}"
+            )
+        endpoint = quote(found[0].strip(), safe=URL_SAFE)
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise NoEndpoint(f"SDS endpoint {found[0]!r} for ASID {asid} is not a valid URL")
+        return endpoint.rstrip("/")

@@ -1,0 +1,91 @@
+"""Run the SDS LDIF on OpenLDAP slapd (the production/interop path), from a temporary
+directory, on a loopback port. Needs Debian's `slapd` package (`make test` installs it)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from importlib import resources
+from pathlib import Path
+
+from uec_booking.netutil import wait_for_port
+from uec_booking.spine.sds import SdsHandle
+
+SLAPD = "/usr/sbin/slapd"
+SLAPADD = "/usr/sbin/slapadd"
+SYSTEM_SCHEMA = Path("/etc/ldap/schema")
+MODULE_PATH = Path("/usr/lib/ldap")
+
+
+def slapd_available() -> str | None:
+    """None when slapd can run here, else why not."""
+    for binary in (SLAPD, SLAPADD):
+        if not Path(binary).exists():
+            return f"{binary} is not installed (apt-get install slapd ldap-utils)"
+    if not (SYSTEM_SCHEMA / "cosine.schema").exists():
+        return f"{SYSTEM_SCHEMA}/cosine.schema is missing"
+    return None
+
+
+def nhs_schema_path() -> Path:
+    return Path(str(resources.files("uec_booking.spine") / "schema" / "nhs.schema"))
+
+
+def slapd_conf(workdir: Path) -> str:
+    module = (
+        f"modulepath {MODULE_PATH}\nmoduleload back_mdb\n"
+        if (MODULE_PATH / "back_mdb.so").exists()
+        else ""
+    )
+    return f"""include {SYSTEM_SCHEMA}/core.schema
+include {SYSTEM_SCHEMA}/cosine.schema
+include {nhs_schema_path()}
+pidfile {workdir}/slapd.pid
+argsfile {workdir}/slapd.args
+{module}sizelimit 500
+database mdb
+maxsize 67108864
+suffix "o=nhs"
+rootdn "cn=admin,o=nhs"
+directory {workdir}/data
+readonly on
+access to * by * read
+"""
+
+
+def start_slapd(ldif_text: str, *, host: str = "127.0.0.1", port: int = 8389) -> SdsHandle:
+    """Load `ldif_text` into a fresh slapd database and serve it read-only on host:port."""
+    reason = slapd_available()
+    if reason:
+        raise RuntimeError(reason)
+    workdir = tempfile.TemporaryDirectory(prefix="uec-slapd-")
+    root = Path(workdir.name)
+    (root / "data").mkdir()
+    conf = root / "slapd.conf"
+    conf.write_text(slapd_conf(root), encoding="utf-8")
+    (root / "sds.ldif").write_text(ldif_text, encoding="utf-8")
+    loaded = subprocess.run(
+        [SLAPADD, "-f", str(conf), "-l", str(root / "sds.ldif")], capture_output=True, text=True
+    )
+    if loaded.returncode != 0:
+        workdir.cleanup()
+        raise RuntimeError(f"slapadd failed: {loaded.stderr.strip()}")
+    process = subprocess.Popen(
+        [SLAPD, "-f", str(conf), "-h", f"ldap://{host}:{port}/", "-d", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    handle = SdsHandle(f"ldap://{host}:{port}", process, workdir)
+    try:
+        wait_for_port(host, port, timeout=30)
+    except TimeoutError:
+        handle.stop()
+        raise RuntimeError(
+            f"slapd did not start: {process.stderr.read().decode() if process.stderr else ''}"
+        ) from None
+    return handle
+
+
+def ldapsearch_available() -> bool:
+    return shutil.which("ldapsearch") is not None
