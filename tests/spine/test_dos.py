@@ -140,7 +140,7 @@ def test_service_version_header_is_sent_and_checked(
     import uec_booking.consumer.dos as dos_module
 
     monkeypatch.setattr(dos_module, "SERVICE_VERSION", "1.4")
-    with pytest.raises(DosError, match="serviceVersion 1.4"):
+    with pytest.raises(DosError, match=r"serviceVersion 1\.4"):
         asyncio.run(
             DosClient(wsdl=wsdl, username=USER, password=PASSWORD).service_details_by_id(
                 "2000100001"
