@@ -6,7 +6,9 @@ import logging
 
 import typer
 
+from uec_booking import demo as demo_module
 from uec_booking import sandbox_cli
+from uec_booking.consumer import cli as consumer_cli
 from uec_booking.provider import cli as provider_cli
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -17,6 +19,9 @@ serve_app.command("provider")(provider_cli.serve_provider)
 serve_app.command("sandbox")(sandbox_cli.serve_sandbox)
 app.command("seed")(provider_cli.seed)
 app.command("audit")(provider_cli.audit)
+app.command("book")(consumer_cli.book)
+app.command("slots")(consumer_cli.slots)
+app.command("demo")(demo_module.demo)
 
 
 @app.callback()

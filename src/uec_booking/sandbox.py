@@ -42,6 +42,7 @@ class Sandbox:
     manifest: dict[str, Any] = field(default_factory=dict, init=False)
     _stoppers: list[Any] = field(default_factory=list, init=False)
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False)
+    _ports: dict[str, int] = field(default_factory=dict, init=False)
 
     def _port(self, name: str) -> int:
         if self.base_port is None:
@@ -49,7 +50,7 @@ class Sandbox:
         return self.base_port + PORT_OFFSETS[name]
 
     def _serve(self, app: Any, name: str) -> str:
-        server = ThreadedServer(app, host=self.host, port=self._port(name)).start()
+        server = ThreadedServer(app, host=self.host, port=self._ports[name]).start()
         self._stoppers.append(server.stop)
         return server.url
 
@@ -61,29 +62,33 @@ class Sandbox:
             raise
 
     def _start(self) -> dict[str, Any]:
+        import uec_booking.spine.auth as auth
+        import uec_booking.spine.dos as dos
+        import uec_booking.spine.pds as pds
+        import uec_booking.spine.ssp as ssp
         from uec_booking.provider.app import create_app as provider_app
         from uec_booking.provider.seed import seed
         from uec_booking.provider.settings import AuthMode, ProviderSettings
         from uec_booking.provider.store import Store
         from uec_booking.provider.store.migrate import upgrade
-        from uec_booking.spine import auth, dos, pds, ssp
         from uec_booking.spine.sds import start_embedded_sds
         from uec_booking.spine.sds_ldif import build_ldif
 
+        self._ports = {name: self._port(name) for name in PORT_OFFSETS}
         directory = self.directory
         provider_system = directory["provider_system"]
         consumer = directory["consumer_systems"][0]
 
-        auth_port = self._port("auth")
+        auth_port = self._ports["auth"]
         issuer = f"http://{self.host}:{auth_port}"
         clients = auth.ClientRegistry.from_directory(directory)
         auth_url = self._serve(auth.create_app(issuer=issuer, clients=clients), "auth")
 
-        provider_port = self._port("provider")
+        provider_port = self._ports["provider"]
         provider_base = f"http://{self.host}:{provider_port}/fhir"
 
         ldif = build_ldif(directory, provider_endpoint=provider_base)
-        sds_port = self._port("sds")
+        sds_port = self._ports["sds"]
         if self.slapd:
             from uec_booking.spine.slapd import start_slapd
 

@@ -1,0 +1,200 @@
+"""`uec-booking book` and `uec-booking slots`: the consumer flow from a terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from uec_booking.consumer.auth import ClientCredentialsTokens, InterimTokens, TokenSource
+from uec_booking.consumer.config import AuthMode, ConsumerConfig, load_config
+from uec_booking.consumer.dos import DosClient
+from uec_booking.consumer.errors import ConsumerError
+from uec_booking.consumer.events import WorkflowEvent
+from uec_booking.consumer.pds import PdsClient
+from uec_booking.consumer.provider import ProviderClient
+from uec_booking.consumer.sds import SdsClient
+from uec_booking.consumer.workflow import BookingRequest, BookingResult, BookingWorkflow
+from uec_booking.fhir.interactions import Interaction
+
+
+def token_source(config: ConsumerConfig) -> TokenSource:
+    if config.auth_mode is AuthMode.INTERIM:
+        return InterimTokens(
+            consumer_ods=config.consumer_ods,
+            consumer_name=config.consumer_name,
+            device_id=config.consumer_asid,
+        )
+    if not (config.auth_token_url and config.client_id and config.client_secret):
+        raise typer.BadParameter(
+            "signed auth needs UEC_AUTH_TOKEN_URL, UEC_CLIENT_ID and UEC_CLIENT_SECRET"
+        )
+    return ClientCredentialsTokens(
+        token_url=config.auth_token_url,
+        client_id=config.client_id,
+        client_secret=config.client_secret,
+        timeout=config.timeout,
+    )
+
+
+def build_workflow(config: ConsumerConfig) -> BookingWorkflow:
+    """The workflow wired to the real clients named by `config`."""
+    provider = ProviderClient(
+        ssp_url=config.ssp_url,
+        from_asid=config.consumer_asid,
+        tokens=token_source(config),
+        timeout=config.timeout,
+    )
+    return BookingWorkflow(
+        pds=PdsClient(base_url=config.pds_url, timeout=config.timeout),
+        dos=DosClient(
+            wsdl=config.dos_wsdl,
+            username=config.dos_username,
+            password=config.dos_password,
+            timeout=config.timeout,
+        ),
+        sds=SdsClient(url=config.sds_url, base=config.sds_base, cache_ttl=config.sds_cache_ttl),
+        provider=provider,
+        auth_mode=config.auth_mode.value,
+        max_slot_attempts=config.max_slot_attempts,
+    )
+
+
+def result_json(result: BookingResult) -> dict[str, Any]:
+    if result.appointment is None:
+        return {
+            "error": result.error,
+            "trace_id": result.trace_id,
+            "referral_only": [{"id": s.id, "name": s.name} for s in result.referral_only],
+        }
+    return {
+        "appointment_id": result.appointment.id,
+        "slot_id": result.appointment.slot_id,
+        "start": result.appointment.start.isoformat(),
+        "service_id": result.service.id if result.service else None,
+        "service": result.service.name if result.service else None,
+        "provider_url": result.provider_url,
+        "provider_asid": result.provider_asid,
+        "trace_id": result.trace_id,
+        "location": result.appointment.location_url,
+    }
+
+
+def print_event(console: Console, event: WorkflowEvent) -> None:
+    style = "red" if type(event).__name__ in ("StepFailed", "SlotTaken") else "green"
+    console.print(f"[{style}]•[/] {event.describe()}")
+
+
+def print_result(console: Console, result: BookingResult) -> None:
+    if result.appointment is None:
+        console.print(f"[bold red]No appointment booked:[/] {result.error}")
+        return
+    a = result.appointment
+    console.print(
+        f"[bold green]Appointment {a.id}[/] at {result.service.name if result.service else '?'}, "
+        f"{a.start:%A %d %B %H:%M %Z} (slot {a.slot_id}, trace {result.trace_id})"
+    )
+
+
+def book(
+    nhs_number: Annotated[
+        str, typer.Option(help="The patient's NHS number (verified on PDS first)")
+    ],
+    config: Annotated[
+        Path | None,
+        typer.Option(exists=True, envvar="UEC_CONFIG", help="TOML config or sandbox manifest"),
+    ] = None,
+    postcode: Annotated[
+        str | None, typer.Option(help="Where the patient is (checked against PDS)")
+    ] = None,
+    disposition: Annotated[str, typer.Option(help="NHS Pathways disposition (Dx code)")] = "Dx05",
+    symptom_group: Annotated[int, typer.Option(help="NHS Pathways symptom group")] = 1010,
+    within_hours: Annotated[
+        int, typer.Option(min=1, max=24 * 14, help="Look for slots this far ahead")
+    ] = 24,
+    description: Annotated[str, typer.Option(help="Reason for calling")] = "Booked by NHS 111",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+) -> None:
+    """Run the whole consumer flow and book the patient into the first suitable free slot."""
+    settings = load_config(config)
+    console = Console(stderr=as_json)
+    workflow = build_workflow(settings)
+    now = datetime.now(UTC)
+    request = BookingRequest(
+        nhs_number=nhs_number,
+        postcode=postcode,
+        disposition=disposition,
+        symptom_group=symptom_group,
+        earliest=now,
+        latest=now + timedelta(hours=within_hours),
+        description=description,
+    )
+    result = asyncio.run(workflow.run(request, on_event=lambda e: print_event(console, e)))
+    if as_json:
+        typer.echo(json.dumps(result_json(result)))
+    else:
+        print_result(console, result)
+    raise typer.Exit(0 if result.appointment else 1)
+
+
+def slots(
+    service: Annotated[str, typer.Option(help="DoS service id (the HealthcareService id)")],
+    config: Annotated[Path | None, typer.Option(exists=True, envvar="UEC_CONFIG")] = None,
+    within_hours: Annotated[int, typer.Option(min=1, max=24 * 14)] = 24,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List the free slots of a service without booking (DoS → SDS → token → SSP search)."""
+    settings = load_config(config)
+    workflow = build_workflow(settings)
+
+    async def run() -> list[Any]:
+        details = await workflow.dos.service_details_by_id(service)
+        if len(details.booking_asids) != 1:
+            raise ConsumerError(
+                f"{details.name} has {len(details.booking_asids)} booking ASIDs: no bookable endpoint"
+            )
+        asid = details.booking_asids[0]
+        endpoint = await workflow.sds.endpoint_for(asid, Interaction.READ_SLOT)
+        now = datetime.now(UTC)
+        return await workflow.provider.search_free_slots(
+            endpoint=endpoint,
+            to_asid=asid,
+            healthcare_service_id=service,
+            start=now,
+            end=now + timedelta(hours=within_hours),
+            trace_id=str(uuid.uuid4()),
+        )
+
+    try:
+        found = asyncio.run(run())
+    except ConsumerError as exc:
+        typer.echo(json.dumps({"error": str(exc)}) if as_json else f"error: {exc}", err=not as_json)
+        raise typer.Exit(1) from exc
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "slot_id": s.id,
+                        "start": s.start.isoformat(),
+                        "end": s.end.isoformat(),
+                        "practitioner": s.practitioner,
+                        "location": s.location,
+                    }
+                    for s in found
+                ]
+            )
+        )
+        return
+    console = Console()
+    for s in found:
+        console.print(
+            f"{s.start:%a %d %b %H:%M}–{s.end:%H:%M}  {s.practitioner or '':<22} {s.location or ''}  [dim]{s.id}[/]"
+        )
+    console.print(f"{len(found)} free slots")

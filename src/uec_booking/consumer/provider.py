@@ -1,0 +1,419 @@
+"""The consumer's client for a provider's FHIR API, through the SSP.
+
+Every request carries `Ssp-TraceID` (one per booking journey), `Ssp-From`, `Ssp-To`,
+`Ssp-InteractionID`, a bearer token for the provider's base URL, and an `X-Request-ID`
+that stays the same on retries, so a retried booking can never book twice: the provider
+answers a repeat with 409 and the appointment it already made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from uec_booking.consumer.auth import TokenSource
+from uec_booking.consumer.errors import ConsumerError, ProviderError, ServiceUnavailable, SlotTaken
+from uec_booking.consumer.models import BookedAppointment, FreeSlot, VerifiedPatient
+from uec_booking.fhir.interactions import Interaction
+from uec_booking.fhir.reference import parse_reference
+from uec_booking.fhir.urls import (
+    CARECONNECT_APPOINTMENT,
+    CARECONNECT_PATIENT,
+    NHS_NUMBER_SYSTEM,
+    NHS_NUMBER_VERIFICATION_EXTENSION,
+)
+
+FHIR_JSON = "application/fhir+json"
+RETRYABLE = frozenset({502, 503, 504})
+SLOT_INCLUDES = (
+    "Slot:schedule",
+    "Schedule:actor:Practitioner",
+    "Schedule:actor:Location",
+    "Schedule:actor:HealthcareService",
+)
+
+
+def _instant(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def appointment_for(
+    slot: FreeSlot, patient: VerifiedPatient, *, description: str
+) -> dict[str, Any]:
+    """The Appointment the standard has a consumer send: no id, CareConnect profile, one slot,
+    a contained PDS-verified Patient and a contained DocumentReference."""
+    name: dict[str, Any] = {"use": "official", "family": patient.family, "given": patient.given}
+    if patient.prefix:
+        name["prefix"] = patient.prefix
+    contained_patient: dict[str, Any] = {
+        "resourceType": "Patient",
+        "id": "P1",
+        "meta": {"profile": [CARECONNECT_PATIENT]},
+        "identifier": [
+            {
+                "extension": [
+                    {
+                        "url": NHS_NUMBER_VERIFICATION_EXTENSION,
+                        "valueCodeableConcept": {
+                            "coding": [
+                                {
+                                    "system": "https://fhir.hl7.org.uk/STU3/CodeSystem/CareConnect-NHSNumberVerificationStatus-1",
+                                    "code": "01",
+                                    "display": "Number present and verified",
+                                }
+                            ]
+                        },
+                    }
+                ],
+                "use": "official",
+                "system": NHS_NUMBER_SYSTEM,
+                "value": patient.nhs_number,
+            }
+        ],
+        "name": [name],
+        "gender": patient.gender,
+        "birthDate": patient.birth_date,
+    }
+    if patient.phone:
+        contained_patient["telecom"] = [
+            {"system": "phone", "value": patient.phone, "use": "home", "rank": 1}
+        ]
+    if patient.postcode or patient.address_lines:
+        address: dict[str, Any] = {"use": "home", "line": patient.address_lines}
+        if patient.city:
+            address["city"] = patient.city
+        if patient.postcode:
+            address["postalCode"] = patient.postcode
+        contained_patient["address"] = [address]
+    now = datetime.now(UTC).replace(microsecond=0).isoformat()
+    return {
+        "resourceType": "Appointment",
+        "meta": {"profile": [CARECONNECT_APPOINTMENT]},
+        "contained": [
+            contained_patient,
+            {
+                "resourceType": "DocumentReference",
+                "id": "D1",
+                "status": "current",
+                "type": {
+                    "coding": [
+                        {
+                            "system": "urn:oid:2.16.840.1.113883.2.1.3.2.4.18.17",
+                            "code": "POCD_MT200001GB02",
+                            "display": "Integrated Urgent Care Report",
+                        }
+                    ]
+                },
+                "indexed": now,
+                "content": [
+                    {"attachment": {"contentType": "application/hl7-v3+xml", "language": "en"}}
+                ],
+            },
+        ],
+        "status": "booked",
+        "description": description,
+        "start": slot.resource["start"],
+        "end": slot.resource["end"],
+        "created": now,
+        "slot": [{"reference": f"Slot/{slot.id}"}],
+        "supportingInformation": [{"reference": "#D1"}],
+        "participant": [
+            {
+                "actor": {
+                    "reference": "#P1",
+                    "display": " ".join([*patient.given, patient.family]),
+                },
+                "status": "accepted",
+            }
+        ],
+    }
+
+
+def _outcome_text(body: dict[str, Any]) -> str:
+    issues = body.get("issue") or [{}]
+    return str(issues[0].get("diagnostics") or issues[0].get("code") or "")
+
+
+class ProviderClient:
+    """Slot search and booking at a provider, through the SSP.
+
+    provider = ProviderClient(ssp_url="https://ssp…", from_asid="…", tokens=tokens)
+    slots = await provider.search_free_slots(endpoint=…, to_asid=…, healthcare_service_id=…,
+                                             start=…, end=…, trace_id=…)
+    """
+
+    def __init__(
+        self,
+        *,
+        ssp_url: str | None,
+        from_asid: str,
+        tokens: TokenSource,
+        timeout: float = 15.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_retries: int = 2,
+        backoff: float = 0.2,
+    ) -> None:
+        self.ssp_url = ssp_url.rstrip("/") if ssp_url else None
+        self.from_asid = from_asid
+        self.tokens = tokens
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self._transport = transport
+
+    def url(self, endpoint: str, path: str) -> str:
+        target = f"{endpoint.rstrip('/')}/{path.lstrip('/')}"
+        return f"{self.ssp_url}/{target}" if self.ssp_url else target
+
+    async def _send(
+        self,
+        method: str,
+        *,
+        endpoint: str,
+        to_asid: str,
+        path: str,
+        interaction: Interaction,
+        trace_id: str,
+        params: list[tuple[str, str]] | None = None,
+        json_body: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        request_id = str(uuid.uuid4())  # the same on every retry of this request
+        refreshed = False
+        attempt = 0
+        async with httpx.AsyncClient(transport=self._transport, timeout=self.timeout) as client:
+            while True:
+                token = await self.tokens.token(audience=endpoint)
+                sent_headers = {
+                    "Ssp-TraceID": trace_id,
+                    "Ssp-From": self.from_asid,
+                    "Ssp-To": to_asid,
+                    "Ssp-InteractionID": interaction.value,
+                    "Authorization": f"Bearer {token}",
+                    "Accept": FHIR_JSON,
+                    "X-Request-ID": request_id,
+                    **(headers or {}),
+                }
+                if json_body is not None:
+                    sent_headers["Content-Type"] = f"{FHIR_JSON}; charset=utf-8"
+                try:
+                    response = await client.request(
+                        method,
+                        self.url(endpoint, path),
+                        params=params,
+                        json=json_body,
+                        headers=sent_headers,
+                    )
+                except httpx.TransportError as exc:
+                    if attempt < self.max_retries:
+                        attempt += 1
+                        await asyncio.sleep(self.backoff * 2**attempt)
+                        continue
+                    raise ServiceUnavailable(
+                        f"The provider could not be reached via the SSP: {exc}"
+                    ) from exc
+                if (
+                    response.status_code == 401
+                    and not refreshed
+                    and hasattr(self.tokens, "invalidate")
+                ):
+                    self.tokens.invalidate(endpoint)
+                    refreshed = True
+                    continue
+                if response.status_code in RETRYABLE and attempt < self.max_retries:
+                    attempt += 1
+                    await asyncio.sleep(self.backoff * 2**attempt)
+                    continue
+                return response
+
+    @staticmethod
+    def _fail(response: httpx.Response) -> ConsumerError:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        text = _outcome_text(body) if isinstance(body, dict) else ""
+        if response.status_code == 422 and text == "Slot no longer available":
+            return SlotTaken(422, body, text)
+        if response.status_code >= 500:
+            return ServiceUnavailable(f"The provider answered {response.status_code}: {text}")
+        return ProviderError(
+            response.status_code, body, f"The provider answered {response.status_code}: {text}"
+        )
+
+    async def metadata(self, *, endpoint: str, to_asid: str, trace_id: str) -> dict[str, Any]:
+        response = await self._send(
+            "GET",
+            endpoint=endpoint,
+            to_asid=to_asid,
+            path="metadata",
+            interaction=Interaction.READ_METADATA,
+            trace_id=trace_id,
+        )
+        if response.status_code != 200:
+            raise self._fail(response)
+        return dict(response.json())
+
+    async def search_free_slots(
+        self,
+        *,
+        endpoint: str,
+        to_asid: str,
+        healthcare_service_id: str,
+        start: datetime,
+        end: datetime,
+        trace_id: str,
+    ) -> list[FreeSlot]:
+        params = [
+            ("status", "free"),
+            ("start", f"ge{start.astimezone(UTC).isoformat(timespec='seconds')}"),
+            ("start", f"le{end.astimezone(UTC).isoformat(timespec='seconds')}"),
+            ("schedule.actor:healthcareservice", healthcare_service_id),
+            *(("_include", i) for i in SLOT_INCLUDES),
+        ]
+        response = await self._send(
+            "GET",
+            endpoint=endpoint,
+            to_asid=to_asid,
+            path="Slot",
+            params=params,
+            interaction=Interaction.READ_SLOT,
+            trace_id=trace_id,
+        )
+        if response.status_code != 200:
+            raise self._fail(response)
+        return self._slots(response.json())
+
+    @staticmethod
+    def _slots(bundle: dict[str, Any]) -> list[FreeSlot]:
+        resources = [e.get("resource", {}) for e in bundle.get("entry", [])]
+        index = {(r.get("resourceType"), r.get("id")): r for r in resources}
+        out = []
+        for slot in resources:
+            if slot.get("resourceType") != "Slot" or slot.get("status") != "free":
+                continue
+            schedule_id = parse_reference(slot["schedule"]["reference"]).id
+            actors = [
+                parse_reference(a.get("reference", ""))
+                for a in index.get(("Schedule", schedule_id), {}).get("actor", [])
+            ]
+            by_type = {a.resource_type: index.get((a.resource_type, a.id), {}) for a in actors}
+            practitioner = by_type.get("Practitioner", {}).get("name") or [{}]
+            person = " ".join(
+                [
+                    *practitioner[0].get("prefix", []),
+                    *practitioner[0].get("given", []),
+                    practitioner[0].get("family", ""),
+                ]
+            ).strip()
+            out.append(
+                FreeSlot(
+                    id=slot["id"],
+                    start=_instant(slot["start"]),
+                    end=_instant(slot["end"]),
+                    schedule_id=schedule_id,
+                    healthcare_service_id=next(
+                        (a.id for a in actors if a.resource_type == "HealthcareService"), None
+                    ),
+                    practitioner=person or None,
+                    location=by_type.get("Location", {}).get("name"),
+                    resource=slot,
+                )
+            )
+        return sorted(out, key=lambda s: (s.start, s.id))
+
+    async def book(
+        self,
+        *,
+        endpoint: str,
+        to_asid: str,
+        slot: FreeSlot,
+        patient: VerifiedPatient,
+        trace_id: str,
+        description: str,
+    ) -> BookedAppointment:
+        body = appointment_for(slot, patient, description=description)
+        response = await self._send(
+            "POST",
+            endpoint=endpoint,
+            to_asid=to_asid,
+            path="Appointment",
+            json_body=body,
+            interaction=Interaction.CREATE_APPOINTMENT,
+            trace_id=trace_id,
+        )
+        if response.status_code == 409 and response.headers.get("content-location"):
+            # Our own earlier attempt (same X-Request-ID) already booked: fetch what it made.
+            appointment_id = parse_reference(response.headers["content-location"]).id
+            return await self.get_appointment(
+                endpoint=endpoint, to_asid=to_asid, appointment_id=appointment_id, trace_id=trace_id
+            )
+        if response.status_code != 201:
+            raise self._fail(response)
+        return self._booked(response.json(), response.headers.get("location"))
+
+    @staticmethod
+    def _booked(resource: dict[str, Any], location: str | None) -> BookedAppointment:
+        slot_ref = (resource.get("slot") or [{}])[0].get("reference", "")
+        ref = parse_reference(slot_ref)
+        slot_id = ref.id
+        if ref.contained:
+            slot_id = next(
+                (c["id"] for c in resource.get("contained", []) if c.get("id") == ref.id), ref.id
+            )
+        return BookedAppointment(
+            id=resource["id"],
+            version_id=(resource.get("meta") or {}).get("versionId"),
+            slot_id=slot_id,
+            start=_instant(resource["start"]),
+            end=_instant(resource["end"]),
+            location_url=location,
+            resource=resource,
+        )
+
+    async def get_appointment(
+        self, *, endpoint: str, to_asid: str, appointment_id: str, trace_id: str
+    ) -> BookedAppointment:
+        response = await self._send(
+            "GET",
+            endpoint=endpoint,
+            to_asid=to_asid,
+            path=f"Appointment/{appointment_id}",
+            interaction=Interaction.READ_APPOINTMENT,
+            trace_id=trace_id,
+        )
+        if response.status_code != 200:
+            raise self._fail(response)
+        return self._booked(response.json(), response.headers.get("content-location"))
+
+    async def cancel(
+        self, *, endpoint: str, to_asid: str, appointment_id: str, trace_id: str
+    ) -> dict[str, Any]:
+        current = await self._send(
+            "GET",
+            endpoint=endpoint,
+            to_asid=to_asid,
+            path=f"Appointment/{appointment_id}",
+            interaction=Interaction.READ_APPOINTMENT,
+            trace_id=trace_id,
+        )
+        if current.status_code != 200:
+            raise self._fail(current)
+        body = dict(current.json(), status="cancelled")
+        response = await self._send(
+            "PUT",
+            endpoint=endpoint,
+            to_asid=to_asid,
+            path=f"Appointment/{appointment_id}",
+            json_body=body,
+            headers={"If-Match": current.headers.get("etag", "")},
+            interaction=Interaction.UPDATE_APPOINTMENT,
+            trace_id=trace_id,
+        )
+        if response.status_code != 200:
+            raise self._fail(response)
+        return dict(response.json())

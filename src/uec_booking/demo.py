@@ -1,0 +1,76 @@
+"""`uec-booking demo`: the whole standard on loopback, one booking end to end, then the
+standard's race: a slot taken between search and booking answers 422 and the consumer books
+the next free one."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime, timedelta
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+
+from uec_booking.consumer.cli import build_workflow, print_event, print_result
+from uec_booking.consumer.config import from_manifest, load_config
+from uec_booking.consumer.workflow import BookingRequest
+from uec_booking.sandbox import Sandbox
+
+
+def demo(days: int = typer.Option(2, min=1, max=14, help="Days of slots to generate")) -> None:
+    """Start every service on free loopback ports, book one appointment end to end, show the 422 path."""
+    console = Console()
+    started = time.perf_counter()
+    with Sandbox(days=days) as manifest:
+        console.print(
+            Panel.fit(
+                "\n".join(
+                    f"{name:<9} {info.get('url') or info.get('wsdl') or info.get('token_url')}"
+                    for name, info in manifest.items()
+                    if isinstance(info, dict)
+                ),
+                title=f"Sandbox up in {time.perf_counter() - started:.1f}s",
+            )
+        )
+        config = load_config(**from_manifest(manifest))
+        workflow = build_workflow(config)
+        patients = manifest["patients"]
+        now = datetime.now(UTC)
+        window = {"earliest": now, "latest": now + timedelta(hours=24 * days)}
+
+        console.rule(f"1. Book {patients[0]['name']} ({patients[0]['nhs_number']})")
+        t = time.perf_counter()
+        first = asyncio.run(
+            workflow.run(
+                BookingRequest(
+                    nhs_number=patients[0]["nhs_number"], postcode=patients[0]["postcode"], **window
+                ),
+                on_event=lambda e: print_event(console, e),
+            )
+        )
+        print_result(console, first)
+        console.print(f"[dim]{time.perf_counter() - t:.2f}s[/]")
+        if first.appointment is None or first.slot is None:
+            raise typer.Exit(1)
+
+        console.rule(
+            f"2. {patients[1]['name']}: the call handler picked the same slot from an earlier list"
+        )
+        t = time.perf_counter()
+        second = asyncio.run(
+            workflow.run(
+                BookingRequest(
+                    nhs_number=patients[1]["nhs_number"],
+                    postcode=patients[1]["postcode"],
+                    preferred_slot=first.slot,
+                    **window,
+                ),
+                on_event=lambda e: print_event(console, e),
+            )
+        )
+        print_result(console, second)
+        console.print(f"[dim]{time.perf_counter() - t:.2f}s[/]")
+        if second.appointment is None or second.appointment.slot_id == first.appointment.slot_id:
+            raise typer.Exit(1)
+    console.print(f"[bold]Demo finished in {time.perf_counter() - started:.1f}s[/]")
