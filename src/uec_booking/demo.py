@@ -37,14 +37,17 @@ def demo(days: int = typer.Option(2, min=1, max=14, help="Days of slots to gener
         workflow = build_workflow(config)
         patients = manifest["patients"]
         now = datetime.now(UTC)
-        window = {"earliest": now, "latest": now + timedelta(hours=24 * days)}
+        latest = now + timedelta(hours=24 * days)
 
         console.rule(f"1. Book {patients[0]['name']} ({patients[0]['nhs_number']})")
         t = time.perf_counter()
         first = asyncio.run(
             workflow.run(
                 BookingRequest(
-                    nhs_number=patients[0]["nhs_number"], postcode=patients[0]["postcode"], **window
+                    nhs_number=patients[0]["nhs_number"],
+                    postcode=patients[0]["postcode"],
+                    earliest=now,
+                    latest=latest,
                 ),
                 on_event=lambda e: print_event(console, e),
             )
@@ -64,7 +67,8 @@ def demo(days: int = typer.Option(2, min=1, max=14, help="Days of slots to gener
                     nhs_number=patients[1]["nhs_number"],
                     postcode=patients[1]["postcode"],
                     preferred_slot=first.slot,
-                    **window,
+                    earliest=now,
+                    latest=latest,
                 ),
                 on_event=lambda e: print_event(console, e),
             )

@@ -195,6 +195,6 @@ def slots(
     console = Console()
     for s in found:
         console.print(
-            f"{s.start:%a %d %b %H:%M}–{s.end:%H:%M}  {s.practitioner or '':<22} {s.location or ''}  [dim]{s.id}[/]"
+            f"{s.start:%a %d %b %H:%M}-{s.end:%H:%M}  {s.practitioner or '':<22} {s.location or ''}  [dim]{s.id}[/]"
         )
     console.print(f"{len(found)} free slots")

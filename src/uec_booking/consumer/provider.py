@@ -178,7 +178,7 @@ class ProviderClient:
         path: str,
         interaction: Interaction,
         trace_id: str,
-        params: list[tuple[str, str]] | None = None,
+        params: list[tuple[str, str | int | float | bool | None]] | None = None,
         json_body: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
@@ -268,7 +268,7 @@ class ProviderClient:
         end: datetime,
         trace_id: str,
     ) -> list[FreeSlot]:
-        params = [
+        params: list[tuple[str, str | int | float | bool | None]] = [
             ("status", "free"),
             ("start", f"ge{start.astimezone(UTC).isoformat(timespec='seconds')}"),
             ("start", f"le{end.astimezone(UTC).isoformat(timespec='seconds')}"),
