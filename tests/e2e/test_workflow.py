@@ -1,0 +1,137 @@
+"""The consumer workflow against the real services (in-process sandbox on loopback): the
+failure modes the standard lists, the 422 path, token refresh, and the SSP path landing in
+the provider's store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from uec_booking.consumer import events
+from uec_booking.consumer.cli import build_workflow
+from uec_booking.consumer.config import from_manifest, load_config
+from uec_booking.consumer.workflow import BookingRequest, BookingResult, BookingWorkflow
+from uec_booking.sandbox import Sandbox
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[dict[str, Any]]:
+    with Sandbox(days=2) as manifest:
+        yield manifest
+
+
+@pytest.fixture
+def workflow(sandbox: dict[str, Any]) -> BookingWorkflow:
+    return build_workflow(load_config(**from_manifest(sandbox)))
+
+
+def run(
+    workflow: BookingWorkflow, **request: Any
+) -> tuple[BookingResult, list[events.WorkflowEvent]]:
+    seen: list[events.WorkflowEvent] = []
+    now = datetime.now(UTC)
+    request.setdefault("earliest", now)
+    request.setdefault("latest", now + timedelta(hours=48))
+    result = asyncio.run(workflow.run(BookingRequest(**request), on_event=seen.append))
+    return result, seen
+
+
+def kinds(seen: list[events.WorkflowEvent]) -> list[str]:
+    return [type(e).__name__ for e in seen]
+
+
+def test_happy_path_event_sequence(workflow: BookingWorkflow) -> None:
+    result, seen = run(workflow, nhs_number="9000000009", postcode="LS1 6AE")
+    assert result.appointment is not None and result.error is None
+    assert kinds(seen) == [
+        "PatientVerified",
+        "ServicesFound",
+        "ServiceDetails",
+        "EndpointResolved",
+        "TokenObtained",
+        "SlotsFound",
+        "Booked",
+    ]
+
+
+def test_slot_taken_meanwhile_books_the_next(workflow: BookingWorkflow) -> None:
+    first, _ = run(workflow, nhs_number="9000000009", postcode="LS1 6AE")
+    assert first.slot is not None and first.appointment is not None
+    second, seen = run(
+        workflow, nhs_number="9000000017", postcode="LS1 4HR", preferred_slot=first.slot
+    )
+    assert "SlotTaken" in kinds(seen) and second.appointment is not None
+    assert second.appointment.slot_id != first.appointment.slot_id
+
+
+def test_service_without_booking_asid_is_referral_only(workflow: BookingWorkflow) -> None:
+    # Bradford: the nearest service (walk-in centre) has no booking endpoint in DoS.
+    result, seen = run(workflow, nhs_number="9000000025", postcode="BD1 1HY")
+    skipped = [e for e in seen if isinstance(e, events.NoBookingEndpoint)]
+    assert skipped and skipped[0].service_id == "2000100004" and skipped[0].referral_allowed
+    assert [s.id for s in result.referral_only][:1] == ["2000100004"]
+    assert (
+        result.appointment is not None
+        and result.service is not None
+        and result.service.id != "2000100004"
+    )
+
+
+def test_asid_missing_from_sds_is_skipped(workflow: BookingWorkflow) -> None:
+    # Wakefield: DoS gives a booking ASID that SDS does not know.
+    result, seen = run(workflow, nhs_number="9000000041", postcode="WF1 2EB")
+    skipped = [e for e in seen if isinstance(e, events.NoBookingEndpoint)]
+    assert skipped and skipped[0].service_id == "2000100005" and "SDS" in skipped[0].reason
+    assert (
+        result.appointment is not None
+        and result.service is not None
+        and result.service.id != "2000100005"
+    )
+
+
+def test_booking_only_service_without_endpoint_is_not_offered(
+    workflow: BookingWorkflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Make the OOH GP (requirebooking) look unbookable: it must not become a referral.
+    real = workflow.dos.service_details_by_id
+
+    async def no_endpoints(service_id: str) -> Any:
+        details = await real(service_id)
+        if service_id == "2000100002":
+            return type(details)(details.id, details.name, details.phone, [])
+        return details
+
+    monkeypatch.setattr(workflow.dos, "service_details_by_id", no_endpoints)
+    result, seen = run(
+        workflow,
+        nhs_number="9000000017",
+        postcode="LS1 4HR",
+        disposition="Dx13",
+        symptom_group=1050,
+    )
+    ooh = [
+        e for e in seen if isinstance(e, events.NoBookingEndpoint) and e.service_id == "2000100002"
+    ]
+    assert ooh and not ooh[0].referral_allowed
+    assert "2000100002" not in [s.id for s in result.referral_only]
+
+
+def test_unknown_patient_stops_before_anything_else(workflow: BookingWorkflow) -> None:
+    result, seen = run(workflow, nhs_number="9000000033")
+    assert kinds(seen) == ["StepFailed"] and result.appointment is None
+
+
+def test_expired_token_is_refreshed(workflow: BookingWorkflow, sandbox: dict[str, Any]) -> None:
+    tokens = workflow.provider.tokens
+    endpoint = sandbox["provider"]["url"]
+    asyncio.run(tokens.token(audience=endpoint))
+    before = tokens.requests  # type: ignore[attr-defined]
+    # A cached token the provider now refuses (as after expiry): the client must get a new one.
+    tokens._cache[endpoint] = ("eyJhbGciOiJSUzI1NiIsImtpZCI6Im9sZCJ9.e30.c2ln", float("inf"))  # type: ignore[attr-defined]
+    result, _ = run(workflow, nhs_number="9000000009", postcode="LS1 6AE")
+    assert result.appointment is not None
+    assert tokens.requests == before + 1  # type: ignore[attr-defined]
