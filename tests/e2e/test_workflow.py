@@ -135,3 +135,31 @@ def test_expired_token_is_refreshed(workflow: BookingWorkflow, sandbox: dict[str
     result, _ = run(workflow, nhs_number="9000000009", postcode="LS1 6AE")
     assert result.appointment is not None
     assert tokens.requests == before + 1  # type: ignore[attr-defined]
+
+
+def test_cancel_through_the_ssp_frees_the_slot(
+    workflow: BookingWorkflow, sandbox: dict[str, Any]
+) -> None:
+    booked, _ = run(workflow, nhs_number="9000000009", postcode="LS1 6AE")
+    assert booked.appointment is not None and booked.provider_url and booked.provider_asid
+    cancelled = asyncio.run(
+        workflow.provider.cancel(
+            endpoint=booked.provider_url,
+            to_asid=booked.provider_asid,
+            appointment_id=booked.appointment.id,
+            trace_id=booked.trace_id,
+        )
+    )
+    assert cancelled["status"] == "cancelled" and cancelled["meta"]["versionId"] == "2"
+    now = datetime.now(UTC)
+    free = asyncio.run(
+        workflow.provider.search_free_slots(
+            endpoint=booked.provider_url,
+            to_asid=booked.provider_asid,
+            healthcare_service_id="2000100001",
+            start=now,
+            end=now + timedelta(hours=48),
+            trace_id=booked.trace_id,
+        )
+    )
+    assert booked.appointment.slot_id in {s.id for s in free}

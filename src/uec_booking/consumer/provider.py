@@ -375,9 +375,9 @@ class ProviderClient:
             resource=resource,
         )
 
-    async def get_appointment(
+    async def _read_appointment(
         self, *, endpoint: str, to_asid: str, appointment_id: str, trace_id: str
-    ) -> BookedAppointment:
+    ) -> httpx.Response:
         response = await self._send(
             "GET",
             endpoint=endpoint,
@@ -388,21 +388,23 @@ class ProviderClient:
         )
         if response.status_code != 200:
             raise self._fail(response)
+        return response
+
+    async def get_appointment(
+        self, *, endpoint: str, to_asid: str, appointment_id: str, trace_id: str
+    ) -> BookedAppointment:
+        response = await self._read_appointment(
+            endpoint=endpoint, to_asid=to_asid, appointment_id=appointment_id, trace_id=trace_id
+        )
         return self._booked(response.json(), response.headers.get("content-location"))
 
     async def cancel(
         self, *, endpoint: str, to_asid: str, appointment_id: str, trace_id: str
     ) -> dict[str, Any]:
-        current = await self._send(
-            "GET",
-            endpoint=endpoint,
-            to_asid=to_asid,
-            path=f"Appointment/{appointment_id}",
-            interaction=Interaction.READ_APPOINTMENT,
-            trace_id=trace_id,
+        """Cancel (PUT with `status: cancelled`, If-Match the version read); frees the slot."""
+        current = await self._read_appointment(
+            endpoint=endpoint, to_asid=to_asid, appointment_id=appointment_id, trace_id=trace_id
         )
-        if current.status_code != 200:
-            raise self._fail(current)
         body = dict(current.json(), status="cancelled")
         response = await self._send(
             "PUT",

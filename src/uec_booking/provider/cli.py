@@ -164,8 +164,7 @@ def audit(
         for row in rows:
             typer.echo(json.dumps(row))
         return
-    table = Table(title=f"Audit trail ({len(rows)} events)")
-    for column in (
+    columns = (
         "at",
         "interaction",
         "status",
@@ -174,22 +173,10 @@ def audit(
         "trace_id",
         "resource_id",
         "detail",
-    ):
+    )
+    table = Table(title=f"Audit trail ({len(rows)} events)")
+    for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(
-            *(
-                str(row[c] or "")
-                for c in (
-                    "at",
-                    "interaction",
-                    "status",
-                    "client_id",
-                    "asid",
-                    "trace_id",
-                    "resource_id",
-                    "detail",
-                )
-            )
-        )
+        table.add_row(*(str(row[c] or "") for c in columns))
     Console().print(table)

@@ -28,26 +28,23 @@ from uec_booking.fhir.errors import ServiceUnavailable
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
 
-def async_url(url: str) -> str:
-    """The async-driver form of a database URL (`postgresql://` → asyncpg, `sqlite:` → aiosqlite)."""
+def _with_driver(url: str, *, sqlite: str, postgresql: str) -> str:
     parsed = make_url(url)
+    drivers = {"sqlite": sqlite, "postgresql": postgresql}
     backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        return str(parsed.set(drivername="sqlite+aiosqlite"))
-    if backend == "postgresql":
-        return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
-    raise ValueError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
+    if backend not in drivers:
+        raise ValueError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
+    return parsed.set(drivername=drivers[backend]).render_as_string(hide_password=False)
+
+
+def async_url(url: str) -> str:
+    """The async-driver form of a database URL (asyncpg, aiosqlite)."""
+    return _with_driver(url, sqlite="sqlite+aiosqlite", postgresql="postgresql+asyncpg")
 
 
 def sync_url(url: str) -> str:
     """The sync-driver form (Alembic migrations run on it)."""
-    parsed = make_url(url)
-    backend = parsed.get_backend_name()
-    if backend == "sqlite":
-        return str(parsed.set(drivername="sqlite"))
-    if backend == "postgresql":
-        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
-    raise ValueError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
+    return _with_driver(url, sqlite="sqlite", postgresql="postgresql+psycopg")
 
 
 def is_sqlite(url: str) -> bool:
