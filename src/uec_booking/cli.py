@@ -10,6 +10,7 @@ from uec_booking import demo as demo_module
 from uec_booking import sandbox_cli
 from uec_booking.consumer import cli as consumer_cli
 from uec_booking.provider import cli as provider_cli
+from uec_booking.spine import cli as spine_cli
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 serve_app = typer.Typer(no_args_is_help=True, help="Run one of the servers.")
@@ -17,6 +18,11 @@ app.add_typer(serve_app, name="serve")
 
 serve_app.command("provider")(provider_cli.serve_provider)
 serve_app.command("sandbox")(sandbox_cli.serve_sandbox)
+serve_app.command("auth")(spine_cli.serve_auth)
+serve_app.command("pds")(spine_cli.serve_pds)
+serve_app.command("dos")(spine_cli.serve_dos)
+serve_app.command("sds")(spine_cli.serve_sds)
+serve_app.command("ssp")(spine_cli.serve_ssp)
 app.command("seed")(provider_cli.seed)
 app.command("audit")(provider_cli.audit)
 app.command("book")(consumer_cli.book)

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,10 +84,15 @@ def serve_sds(host: str, port: int, *, ldif_text: str, slapd: bool = False) -> N
     if slapd:
         from uec_booking.spine.slapd import start_slapd
 
+        stop = threading.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
         handle = start_slapd(ldif_text, host=host, port=port)
         print(f"SDS (slapd) on {handle.url}", flush=True)
         try:
-            signal.sigwait({signal.SIGTERM, signal.SIGINT})
+            while not stop.wait(0.5):
+                if handle.process.poll() is not None:
+                    raise RuntimeError("slapd exited")
         finally:
             handle.stop()
         return

@@ -1,0 +1,115 @@
+"""`uec-booking serve auth|pds|dos|sds|ssp`: each national-service stand-in on its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+
+from uec_booking import sample_data
+
+Host = Annotated[str, typer.Option(envvar="UEC_HOST", help="Interface to listen on")]
+Directory = Annotated[
+    Path | None, typer.Option("--directory", exists=True, help="Sample directory JSON")
+]
+
+
+def _run(app: Any, host: str, port: int, what: str) -> None:
+    typer.echo(f"{what} on http://{host}:{port}")
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+
+
+def serve_auth(
+    host: Host = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="UEC_PORT")] = 8030,
+    issuer: Annotated[
+        str | None, typer.Option(help="Token issuer URL (default: this server's URL)")
+    ] = None,
+    clients_file: Annotated[
+        Path | None, typer.Option(exists=True, help="Client registry JSON (hashed secrets)")
+    ] = None,
+    directory: Directory = None,
+) -> None:
+    """NHS authentication: OAuth2 client credentials → RS256 JWT; JWKS."""
+    from uec_booking.spine.auth import ClientRegistry, create_app
+
+    clients = (
+        ClientRegistry.from_file(clients_file)
+        if clients_file
+        else ClientRegistry.from_directory(sample_data.load(str(directory) if directory else None))
+    )
+    _run(
+        create_app(issuer=issuer or f"http://{host}:{port}", clients=clients),
+        host,
+        port,
+        "NHS auth",
+    )
+
+
+def serve_pds(
+    host: Host = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="UEC_PORT")] = 8040,
+    directory: Directory = None,
+) -> None:
+    """PDS: FHIR R4 Patient read/search."""
+    from uec_booking.spine.pds import create_app
+
+    _run(create_app(sample_data.load(str(directory) if directory else None)), host, port, "PDS")
+
+
+def serve_dos(
+    host: Host = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="UEC_PORT")] = 8050,
+    username: Annotated[str, typer.Option(envvar="UEC_DOS_USERNAME")] = "sandbox-111",
+    password: Annotated[str, typer.Option(envvar="UEC_DOS_PASSWORD")] = "sandbox-dos-password",
+    directory: Directory = None,
+) -> None:
+    """DoS: the v1.5 SOAP API (WSDL at /app/api/webservices?wsdl)."""
+    from uec_booking.spine.dos import create_app
+
+    app = create_app(
+        sample_data.load(str(directory) if directory else None),
+        username=username,
+        password=password,
+    )
+    _run(app, host, port, "DoS")
+
+
+def serve_sds(
+    host: Host = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="UEC_PORT")] = 8389,
+    provider_endpoint: Annotated[
+        str, typer.Option(help="The provider FHIR base URL SDS registers")
+    ] = "http://127.0.0.1:8020/fhir",
+    slapd: Annotated[
+        bool, typer.Option("--slapd", help="Serve the same data from OpenLDAP slapd")
+    ] = False,
+    directory: Directory = None,
+) -> None:
+    """SDS: an LDAP directory of nhsAS / nhsMHS entries (embedded, or on slapd)."""
+    from uec_booking.spine.sds import serve_sds as serve
+    from uec_booking.spine.sds_ldif import build_ldif
+
+    ldif = build_ldif(
+        sample_data.load(str(directory) if directory else None), provider_endpoint=provider_endpoint
+    )
+    serve(host, port, ldif_text=ldif, slapd=slapd)
+
+
+def serve_ssp(
+    host: Host = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="UEC_PORT")] = 8010,
+    sds_url: Annotated[str, typer.Option(envvar="UEC_SDS_URL")] = "ldap://127.0.0.1:8389",
+    sds_base: Annotated[str, typer.Option(envvar="UEC_SDS_BASE")] = "ou=Services,o=nhs",
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for a provider (then 504)")
+    ] = 30.0,
+) -> None:
+    """SSP: the forward proxy checking Ssp-* headers against SDS."""
+    from uec_booking.consumer.sds import SdsClient
+    from uec_booking.spine.ssp import SdsEndpointRegistry, create_app
+
+    registry = SdsEndpointRegistry(SdsClient(url=sds_url, base=sds_base))
+    _run(create_app(registry=registry, timeout=timeout), host, port, "SSP")
