@@ -91,8 +91,15 @@ def appointment(slot: dict[str, Any], nhs_number: str = NHS_NUMBER) -> dict[str,
     }
 
 
-def tkw_body(name: str, slot: dict[str, Any], *, appointment_id: str = "") -> bytes:
-    """A test-kit XML body with its placeholders filled from a real slot."""
+def tkw_body(
+    name: str,
+    slot: dict[str, Any],
+    *,
+    appointment_id: str = "",
+    created: str = "2026-11-24T09:00:00+00:00",
+) -> bytes:
+    """A test-kit XML body with its placeholders filled from a real slot (a cancel must repeat
+    the booking's `created`: only the cancellation elements may change)."""
     text = (TKW / name).read_text(encoding="utf-8")
     schedule = slot["schedule"]["reference"].split("/", 1)[1]
     for old, new in {
@@ -102,7 +109,7 @@ def tkw_body(name: str, slot: dict[str, Any], *, appointment_id: str = "") -> by
         "__SCHEDULE____APPT_SCHEDULE__": schedule,
         "__START_DATE____APPT_START_DATE__": slot["start"],
         "__END_DATE____APPT_END_DATE__": slot["end"],
-        "__APPT_CREATED__": datetime.now(UTC).replace(microsecond=0).isoformat(),
+        "__APPT_CREATED__": created,
         "__APPT_ID__": appointment_id,
     }.items():
         text = text.replace(old, new)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from sqlalchemy import Row
 
 from uec_booking.fhir.reference import reference
 from uec_booking.fhir.urls import profiles
@@ -26,7 +27,7 @@ def etag(version_id: int | str) -> str:
     return f'W/"{version_id}"'
 
 
-def slot_resource(row: SlotRow) -> dict[str, Any]:
+def slot_resource(row: SlotRow | Row[Any]) -> dict[str, Any]:
     """The FHIR Slot for a row, built from its columns (no stale JSON copy to go wrong)."""
     resource: dict[str, Any] = {
         "resourceType": "Slot",

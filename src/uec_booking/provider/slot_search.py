@@ -62,12 +62,6 @@ async def search(
     service_ids = parsed.tokens("schedule.actor:healthcareservice")
     limit = min(parsed.count or max_results, max_results)
     async with store.read() as session:
-        for service_id in service_ids:
-            if not await directory.exists(session, "HealthcareService", service_id):
-                raise NotFound(
-                    f"No HealthcareService with id '{service_id}'",
-                    expression="schedule.actor:healthcareservice",
-                )
         rows = await slots.search(
             session,
             statuses=parsed.tokens("status"),
@@ -79,6 +73,14 @@ async def search(
             schedule_ids=parsed.tokens("schedule"),
             limit=limit,
         )
+        # An unknown HealthcareService is a 404; only an empty answer needs the extra query.
+        if not rows:
+            for service_id in service_ids:
+                if not await directory.exists(session, "HealthcareService", service_id):
+                    raise NotFound(
+                        f"No HealthcareService with id '{service_id}'",
+                        expression="schedule.actor:healthcareservice",
+                    )
         includes = await _includes(session, rows, parsed.includes)
     return SlotSearchResult([slot_resource(r) for r in rows], includes)
 

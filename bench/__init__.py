@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): every figure measured against a baseline in the same run."""

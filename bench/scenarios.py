@@ -1,0 +1,428 @@
+"""The measurements. Each returns a row: what, figure, baseline, ratio, target, met."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import orjson
+from sqlalchemy import create_engine, text
+
+from bench.loadgen import LoadResult, http_request, run_load
+from bench.servers import hello, provider
+from uec_booking.provider.store.db import sync_url
+
+SERVICE = "2000100001"
+INCLUDES = [
+    "Slot:schedule",
+    "Schedule:actor:Practitioner",
+    "Schedule:actor:Location",
+    "Schedule:actor:HealthcareService",
+]
+
+
+def search_path(days: int = 7) -> str:
+    now = datetime.now(UTC).replace(microsecond=0)
+    params = [
+        ("status", "free"),
+        ("start", f"ge{now.isoformat()}"),
+        ("start", f"le{(now + timedelta(days=days)).isoformat()}"),
+        ("schedule.actor:healthcareservice", SERVICE),
+        ("_count", "100"),
+    ] + [("_include", i) for i in INCLUDES]
+    return "/fhir/Slot?" + urlencode(params)
+
+
+def row(
+    what: str,
+    measure: str,
+    figure: float,
+    baseline: float | None,
+    target: str,
+    met: bool,
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "what": what,
+        "measure": measure,
+        "figure": round(figure, 2),
+        "baseline": None if baseline is None else round(baseline, 2),
+        "ratio": None if not baseline else round(figure / baseline, 3),
+        "target": target,
+        "met": met,
+        **extra,
+    }
+
+
+def slot_search_vs_hello(db_url: str, seconds: float) -> list[dict[str, Any]]:
+    connections = 32
+    with hello() as port:
+        run_load(
+            "127.0.0.1",
+            port,
+            [[http_request("GET", "127.0.0.1", port, "/hello")] * 50] * 4,
+            seconds=1,
+        )  # warm up
+        base = run_load(
+            "127.0.0.1",
+            port,
+            [[http_request("GET", "127.0.0.1", port, "/hello")] * 100000] * connections,
+            seconds=seconds,
+        )
+    path = search_path()
+    with provider(db_url) as port:
+        matches = len(
+            [
+                e
+                for e in httpx.get(f"http://127.0.0.1:{port}{path}").json()["entry"]
+                if e["search"]["mode"] == "match"
+            ]
+        )
+        request = http_request("GET", "127.0.0.1", port, path)
+        run_load("127.0.0.1", port, [[request] * 20] * 4, seconds=1)
+        load = run_load("127.0.0.1", port, [[request] * 100000] * connections, seconds=seconds)
+    ratio = load.rps / base.rps
+    return [
+        row(
+            "Slot search, 7 days of one service (JSON, with includes)",
+            "req/s at 32 clients",
+            load.rps,
+            base.rps,
+            ">= 40 % of hello-world req/s",
+            ratio >= 0.40 and load.errors == 0,
+            slots_per_bundle=matches,
+            p50_ms=round(load.p50_ms, 1),
+            p99_ms=round(load.p99_ms, 1),
+            errors=load.errors,
+            baseline_p50_ms=round(base.p50_ms, 1),
+            baseline_p99_ms=round(base.p99_ms, 1),
+        ),
+        row(
+            "Slot search latency",
+            "p99 ms at 32 clients",
+            load.p99_ms,
+            None,
+            "< 50 ms",
+            load.p99_ms < 50,
+        ),
+    ]
+
+
+def _appointment(slot_id: str, start: str, end: str) -> bytes:
+    return orjson.dumps(
+        {
+            "resourceType": "Appointment",
+            "status": "booked",
+            "start": start,
+            "end": end,
+            "slot": [{"reference": f"Slot/{slot_id}"}],
+            "contained": [
+                {
+                    "resourceType": "Patient",
+                    "id": "P1",
+                    "identifier": [
+                        {"system": "https://fhir.nhs.uk/Id/nhs-number", "value": "9000000009"}
+                    ],
+                }
+            ],
+            "participant": [{"actor": {"reference": "#P1"}, "status": "accepted"}],
+        }
+    )
+
+
+def booking_vs_pgbench(
+    db_url: str, pg_admin_url: str, bench_db: str, seconds: float
+) -> list[dict[str, Any]]:
+    clients = 16
+    conninfo = re.sub(r"^postgresql\+?\w*://", "", pg_admin_url)
+    user_host, _, _ = conninfo.partition("/")
+    user, _, hostport = user_host.rpartition("@")
+    host, _, port = hostport.partition(":")
+    common = ["-h", host, "-p", port or "5432", "-U", user or "postgres"]
+    subprocess.run(
+        ["pgbench", "-i", "-q", "-s", "1", *common, bench_db], check=True, capture_output=True
+    )
+    out = subprocess.run(
+        [
+            "pgbench",
+            "-N",
+            "-c",
+            str(clients),
+            "-j",
+            "2",
+            "-T",
+            str(int(seconds)),
+            *common,
+            bench_db,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    tps = float(re.search(r"tps = ([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    engine = create_engine(sync_url(db_url))
+    with engine.connect() as conn:
+        slots = conn.execute(
+            text(
+                "SELECT id, start, \"end\" FROM slot WHERE status='free' AND start > now() ORDER BY id"
+            )
+        ).all()
+    engine.dispose()
+    per_client: list[list[tuple[str, str, str]]] = [[] for _ in range(clients)]
+    for i, (slot_id, start, end) in enumerate(slots):
+        per_client[i % clients].append(
+            (slot_id, start.isoformat() + "+00:00", end.isoformat() + "+00:00")
+        )
+    with provider(db_url, workers=2) as p:
+        requests = [
+            [
+                http_request("POST", "127.0.0.1", p, "/fhir/Appointment", _appointment(*s))
+                for s in mine
+            ]
+            for mine in per_client
+        ]
+        load: LoadResult = run_load("127.0.0.1", p, requests, seconds=seconds)
+    ran_out = load.requests >= len(slots)
+    ratio = load.rps / tps
+    return [
+        row(
+            "Booking (POST Appointment, distinct slots), PostgreSQL",
+            "bookings/s at 16 clients",
+            load.rps,
+            tps,
+            ">= 25 % of pgbench simple-update TPS, 0 errors",
+            ratio >= 0.25 and load.errors == 0 and not ran_out,
+            errors=load.errors,
+            p50_ms=round(load.p50_ms, 1),
+            p99_ms=round(load.p99_ms, 1),
+            slots_available=len(slots),
+        )
+    ]
+
+
+def _sequential_ms(client: httpx.Client, method: str, url: str, n: int, **kwargs: Any) -> float:
+    times = []
+    for i in range(n):
+        body = kwargs.get("bodies", [None] * n)[i]
+        started = time.perf_counter()
+        response = client.request(method, url, headers=kwargs.get("headers"), content=body)
+        times.append(time.perf_counter() - started)
+        assert response.status_code < 400, response.text
+    times.sort()
+    return times[len(times) // 2] * 1000
+
+
+def ssp_vs_direct(db_url: str, n: int = 200) -> list[dict[str, Any]]:
+    from uec_booking import sample_data
+    from uec_booking.netutil import free_port
+    from uec_booking.spine.sds import start_embedded_sds
+    from uec_booking.spine.sds_ldif import build_ldif
+
+    with provider(db_url) as p:
+        base = f"http://127.0.0.1:{p}/fhir"
+        sds = start_embedded_sds(
+            build_ldif(sample_data.load(), provider_endpoint=base), "127.0.0.1", free_port()
+        )
+        ssp_port = free_port()
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uec_booking",
+                "serve",
+                "ssp",
+                "--port",
+                str(ssp_port),
+                "--sds-url",
+                sds.url,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            from uec_booking.netutil import wait_for_port
+
+            wait_for_port("127.0.0.1", ssp_port, timeout=30)
+            engine = create_engine(sync_url(db_url))
+            with engine.connect() as conn:
+                slots = conn.execute(
+                    text(
+                        "SELECT id, start, \"end\" FROM slot WHERE status='free' AND start > now() ORDER BY id LIMIT :n"
+                    ),
+                    {"n": 2 * n},
+                ).all()
+            engine.dispose()
+            bodies = [
+                _appointment(s[0], s[1].isoformat() + "+00:00", s[2].isoformat() + "+00:00")
+                for s in slots
+            ]
+            spine = {
+                "Ssp-TraceID": str(uuid.uuid4()),
+                "Ssp-From": "200000000201",
+                "Ssp-To": "200000000101",
+            }
+            path = search_path()
+            with httpx.Client() as client:
+                _sequential_ms(client, "GET", base + path[5:], 20)
+                direct_search = _sequential_ms(client, "GET", base + path[5:], n)
+                search_headers = {
+                    **spine,
+                    "Ssp-InteractionID": "urn:nhs:names:services:careconnect:fhir:rest:read:slot",
+                }
+                _sequential_ms(
+                    client,
+                    "GET",
+                    f"http://127.0.0.1:{ssp_port}/{base}{path[5:]}",
+                    20,
+                    headers=search_headers,
+                )
+                via_search = _sequential_ms(
+                    client,
+                    "GET",
+                    f"http://127.0.0.1:{ssp_port}/{base}{path[5:]}",
+                    n,
+                    headers=search_headers,
+                )
+                json_headers = {"Content-Type": "application/fhir+json"}
+                direct_book = _sequential_ms(
+                    client,
+                    "POST",
+                    f"{base}/Appointment",
+                    n,
+                    headers=json_headers,
+                    bodies=bodies[:n],
+                )
+                book_headers = {
+                    **spine,
+                    **json_headers,
+                    "Ssp-InteractionID": "urn:nhs:names:services:careconnect:fhir:rest:create:appointment",
+                }
+                via_book = _sequential_ms(
+                    client,
+                    "POST",
+                    f"http://127.0.0.1:{ssp_port}/{base}/Appointment",
+                    n,
+                    headers=book_headers,
+                    bodies=bodies[n:],
+                )
+        finally:
+            proc.terminate()
+            proc.communicate(timeout=30)
+            sds.stop()
+    return [
+        row(
+            "Through the SSP: slot search",
+            "p50 ms via SSP",
+            via_search,
+            direct_search,
+            "<= 1.3x direct",
+            via_search / direct_search <= 1.3,
+        ),
+        row(
+            "Through the SSP: booking",
+            "p50 ms via SSP",
+            via_book,
+            direct_book,
+            "<= 1.3x direct",
+            via_book / direct_book <= 1.3,
+        ),
+    ]
+
+
+def store_scale(db_url: str, n: int = 300) -> list[dict[str, Any]]:
+    engine = create_engine(sync_url(db_url))
+    path = search_path()
+    figures: dict[int, float] = {}
+    with provider(db_url) as p, httpx.Client() as client:
+        url = f"http://127.0.0.1:{p}{path}"
+        for total in (10_000, 100_000, 1_000_000):
+            with engine.begin() as conn:
+                have = conn.execute(text("SELECT count(*) FROM slot")).scalar_one()
+                if total > have:
+                    # Synthetic slots of another service: the measured search still returns the same slots.
+                    conn.execute(
+                        text(
+                            'INSERT INTO slot (id, schedule_id, healthcare_service_id, start, "end", status, version_id, updated_at) '
+                            "SELECT 'synthetic-' || g, 'sch-synthetic', 'synthetic-' || (g % 500), "
+                            "now() - interval '30 days' + (g || ' minutes')::interval, "
+                            "now() - interval '30 days' + ((g + 10) || ' minutes')::interval, "
+                            "CASE WHEN g % 3 = 0 THEN 'busy' ELSE 'free' END, 1, now() "
+                            "FROM generate_series(CAST(:lo AS integer), CAST(:hi AS integer)) g"
+                        ),
+                        {"lo": have, "hi": total - 1},
+                    )
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(
+                    text("VACUUM ANALYZE slot")
+                )  # so autovacuum does not run mid-measurement
+            _sequential_ms(client, "GET", url, 30)
+            figures[total] = _sequential_ms(client, "GET", url, n)
+    engine.dispose()
+    ratio = figures[1_000_000] / figures[10_000]
+    return [
+        row(
+            f"Slot search with {total:,} slots stored",
+            "p50 ms",
+            ms,
+            figures[10_000],
+            "flat: <= 1.2x at 1M",
+            ratio <= 1.2 if total == 1_000_000 else True,
+        )
+        for total, ms in figures.items()
+    ]
+
+
+def token_verification(n: int = 3000) -> list[dict[str, Any]]:
+    from uec_booking import sample_data
+    from uec_booking.asgi_server import ThreadedServer
+    from uec_booking.consumer.auth import ClientCredentialsTokens
+    from uec_booking.netutil import free_port
+    from uec_booking.spine.auth import ClientRegistry, create_app
+    from uec_booking.tokens import TokenVerifier
+
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    directory = sample_data.load()
+    consumer = directory["consumer_systems"][0]
+    with ThreadedServer(
+        create_app(issuer=issuer, clients=ClientRegistry.from_directory(directory)), port=port
+    ):
+        tokens = ClientCredentialsTokens(
+            token_url=f"{issuer}/oauth2/token",
+            client_id=consumer["client_id"],
+            client_secret=consumer["client_secret"],
+        )
+        token = asyncio.run(tokens.token(audience="http://provider/fhir"))
+        verifier = TokenVerifier(
+            jwks_url=f"{issuer}/.well-known/jwks.json",
+            issuer=issuer,
+            audience="http://provider/fhir",
+        )
+
+        async def verify_many() -> float:
+            await verifier.verify(f"Bearer {token}")
+            started = time.perf_counter()
+            for _ in range(n):
+                await verifier.verify(f"Bearer {token}")
+            return time.perf_counter() - started
+
+        elapsed = asyncio.run(verify_many())
+    return [
+        row(
+            "Token verification (RS256, cached JWKS)",
+            "verifications/s, one core",
+            n / elapsed,
+            None,
+            "cached JWKS, no network per request",
+            verifier.jwks_fetches == 1,
+            jwks_fetches=verifier.jwks_fetches,
+        )
+    ]

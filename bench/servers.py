@@ -1,0 +1,95 @@
+"""Servers the benchmarks measure, each in its own process on loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+
+from uec_booking.netutil import free_port, wait_for_port
+
+HELLO_APP = """
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+app = FastAPI()
+@app.get("/hello")
+async def hello():
+    return ORJSONResponse({"hello": "world"})
+"""
+
+
+@contextmanager
+def process(args: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[int]:
+    proc = subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **(env or {})}
+    )
+    try:
+        wait_for_port("127.0.0.1", port, timeout=60)
+        time.sleep(0.5)
+        yield port
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+
+
+@contextmanager
+def provider(db_url: str, workers: int = 1) -> Iterator[int]:
+    port = free_port()
+    args = [
+        sys.executable,
+        "-m",
+        "uec_booking",
+        "serve",
+        "provider",
+        "--port",
+        str(port),
+        "--db",
+        db_url,
+        "--workers",
+        str(workers),
+        "--no-auth",
+    ]
+    with process(args, port):
+        deadline = time.monotonic() + 30
+        while (
+            httpx.get(f"http://127.0.0.1:{port}/_health").status_code != 200
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.2)
+        yield port
+
+
+@contextmanager
+def hello(workers: int = 1) -> Iterator[int]:
+    """The baseline: a hello-world JSON endpoint on the same framework, server and workers."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(os.path.join(tmp, "bench_hello.py"), "w") as f:
+            f.write(HELLO_APP)
+        port = free_port()
+        args = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench_hello:app",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ]
+        with process(args, port, env={"PYTHONPATH": tmp}):
+            yield port
