@@ -363,7 +363,7 @@ def store_scale(db_url: str, n: int = 300) -> list[dict[str, Any]]:
                 conn.execute(
                     text("VACUUM ANALYZE slot")
                 )  # so autovacuum does not run mid-measurement
-            _sequential_ms(client, "GET", url, 30)
+            _sequential_ms(client, "GET", url, 100)
             figures[total] = _sequential_ms(client, "GET", url, n)
     engine.dispose()
     ratio = figures[1_000_000] / figures[10_000]

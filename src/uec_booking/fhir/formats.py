@@ -6,6 +6,7 @@ resources again would cost more than the search itself); XML goes through fhir.r
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -110,7 +111,16 @@ def _safe_parser() -> etree.XMLParser:
     return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
 
 
-def parse_resource(body: bytes, fmt: Format, expected_type: str) -> Any:
+@dataclass(frozen=True, slots=True)
+class ParsedResource:
+    """A validated request body: the model, and the resource as FHIR JSON (for JSON bodies,
+    the dict as sent, so it is not serialised again)."""
+
+    model: Any
+    data: dict[str, Any]
+
+
+def parse_resource(body: bytes, fmt: Format, expected_type: str) -> ParsedResource:
     """Parse and validate a request body as an STU3 resource of `expected_type`.
 
     Raises BadRequest for anything that is not a well-formed resource of that type.
@@ -128,9 +138,10 @@ def parse_resource(body: bytes, fmt: Format, expected_type: str) -> Any:
         if name != expected_type:
             raise BadRequest(f"Expected a {expected_type} resource, got {name}")
         try:
-            return model_class.model_validate_xml(body, xmlparser=_safe_parser())
+            model = model_class.model_validate_xml(body, xmlparser=_safe_parser())
         except (ValidationError, ValueError, TypeError, etree.LxmlError) as exc:
             raise BadRequest(_describe(exc), spine_code="INVALID_RESOURCE") from exc
+        return ParsedResource(model, orjson.loads(model.model_dump_json()))
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -140,9 +151,10 @@ def parse_resource(body: bytes, fmt: Format, expected_type: str) -> Any:
     if data.get("resourceType") != expected_type:
         raise BadRequest(f"Expected a {expected_type} resource, got {data.get('resourceType')!r}")
     try:
-        return model_class.model_validate(data)
+        model = model_class.model_validate(data)
     except (ValidationError, ValueError, TypeError, RecursionError) as exc:
         raise BadRequest(_describe(exc), spine_code="INVALID_RESOURCE") from exc
+    return ParsedResource(model, data)
 
 
 def _describe(exc: Exception) -> str:

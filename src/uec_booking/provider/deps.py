@@ -6,12 +6,12 @@ import gzip
 import logging
 import zlib
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from fastapi import Request
 
 from uec_booking.fhir.errors import BadRequest, PayloadTooLarge
-from uec_booking.fhir.formats import Format, body_format, parse_resource
+from uec_booking.fhir.formats import Format, ParsedResource, body_format, parse_resource
 from uec_booking.fhir.http import request_format
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.provider.booking import AppointmentService
@@ -99,8 +99,8 @@ async def read_body(request: Request, limit: int) -> bytes:
     return out
 
 
-async def parse_body(request: Request, expected_type: str) -> Any:
-    """The request body as a validated STU3 model of `expected_type`."""
+async def parse_body(request: Request, expected_type: str) -> ParsedResource:
+    """The request body, validated as an STU3 resource of `expected_type`."""
     fmt = body_format(request.headers.get("content-type"))
     body = await read_body(request, request.app.state.settings.max_body_bytes)
     if not body.strip():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
@@ -51,11 +50,6 @@ def _version_headers(service: AppointmentService, stored: StoredAppointment) -> 
     }
 
 
-def _model_dict(model: object) -> dict[str, object]:
-    data: dict[str, object] = orjson.loads(model.model_dump_json())  # type: ignore[attr-defined]
-    return data
-
-
 @router.post("/Appointment")
 async def book(
     request: Request,
@@ -63,8 +57,8 @@ async def book(
     who: Provenance = Depends(deps.require(Interaction.CREATE_APPOINTMENT)),
     service: AppointmentService = Depends(deps.appointment_service),
 ) -> Response:
-    model = await deps.parse_body(request, "Appointment")
-    wanted = booking_request(_model_dict(model), start=model.start, end=model.end)
+    parsed = await deps.parse_body(request, "Appointment")
+    wanted = booking_request(parsed.data, start=parsed.model.start, end=parsed.model.end)
     stored = await service.book(wanted, who)
     headers = _version_headers(service, stored)
     headers["Location"] = headers["Content-Location"]
@@ -123,10 +117,8 @@ async def cancel(
     who: Provenance = Depends(deps.require(Interaction.UPDATE_APPOINTMENT)),
     service: AppointmentService = Depends(deps.appointment_service),
 ) -> Response:
-    model = await deps.parse_body(request, "Appointment")
-    stored = await service.cancel(
-        appointment_id, _model_dict(model), request.headers.get("if-match"), who
-    )
+    parsed = await deps.parse_body(request, "Appointment")
+    stored = await service.cancel(appointment_id, parsed.data, request.headers.get("if-match"), who)
     return fhir_response(
         request, stored.resource, headers=_version_headers(service, stored), fmt=fmt
     )
