@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,7 @@ def stored_appointments(db_url: str) -> list[dict[str, Any]]:
 def test_book_through_the_whole_standard(sandbox: dict[str, Any]) -> None:
     assert set(sandbox) >= {"provider", "ssp", "auth", "sds", "dos", "pds", "patients"}
     patient = sandbox["patients"][0]
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
     result = uec(
         "book",
         "--config",
@@ -97,10 +99,15 @@ def test_book_through_the_whole_standard(sandbox: dict[str, Any]) -> None:
         patient["nhs_number"],
         "--postcode",
         patient["postcode"],
+        "--when",
+        tomorrow,
         "--json",
     )
     assert result.returncode == 0, result.stderr + result.stdout
     booked = json.loads(result.stdout)
+    assert datetime.fromisoformat(booked["start"]) >= datetime.fromisoformat(tomorrow + "+00:00"), (
+        "--when"
+    )
     assert set(booked) >= {"appointment_id", "slot_id", "provider_url", "trace_id"}
     assert booked["provider_url"] == sandbox["provider"]["url"]
     [row] = stored_appointments(sandbox["_db"])

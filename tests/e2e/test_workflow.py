@@ -163,3 +163,136 @@ def test_cancel_through_the_ssp_frees_the_slot(
         )
     )
     assert booked.appointment.slot_id in {s.id for s in free}
+
+
+def test_bad_tokens_through_the_ssp_are_refused_and_write_nothing(sandbox: dict[str, Any]) -> None:
+    import time
+    import uuid
+
+    import httpx
+    import jwt
+
+    from uec_booking.consumer.auth import ClientCredentialsTokens, InterimTokens
+    from uec_booking.spine.auth_keys import SigningKey
+
+    base, ssp, auth = sandbox["provider"]["url"], sandbox["ssp"]["url"], sandbox["auth"]
+    headers = {
+        "Ssp-TraceID": str(uuid.uuid4()),
+        "Ssp-From": auth["asid"],
+        "Ssp-To": sandbox["provider"]["asid"],
+        "Content-Type": "application/fhir+json",
+    }
+    search = f"{ssp}/{base}/Slot?status=free&start=le{(datetime.now(UTC) + timedelta(hours=24)).isoformat()}"
+    read_slot = "urn:nhs:names:services:careconnect:fhir:rest:read:slot"
+    create = "urn:nhs:names:services:careconnect:fhir:rest:create:appointment"
+    good = asyncio.run(
+        ClientCredentialsTokens(
+            token_url=auth["token_url"],
+            client_id=auth["client_id"],
+            client_secret=auth["client_secret"],
+        ).token(audience=base)
+    )
+    found = httpx.get(
+        search,
+        headers={**headers, "Ssp-InteractionID": read_slot, "Authorization": f"Bearer {good}"},
+    )
+    slot = found.json()["entry"][0]["resource"]
+    now = int(time.time())
+    claims = {
+        "iss": auth["issuer"],
+        "aud": base,
+        "iat": now - 7200,
+        "nbf": now - 7200,
+        "exp": now - 3600,
+        "asid": auth["asid"],
+        "groups": ["create:appointment"],
+        "scp": "appointment/*.write",
+    }
+    expired = jwt.encode(
+        claims, SigningKey.generate().private_key, algorithm="RS256", headers={"kid": "gone"}
+    )
+    head, _, sig = good.split(".")
+    unsigned = asyncio.run(
+        InterimTokens(consumer_ods="X", consumer_name="x", device_id="d").token(audience=base)
+    )
+    dashboard = sandbox_dashboard_token(auth, base)
+    body = {
+        "resourceType": "Appointment",
+        "status": "booked",
+        "start": slot["start"],
+        "end": slot["end"],
+        "slot": [{"reference": f"Slot/{slot['id']}"}],
+        "participant": [
+            {
+                "actor": {
+                    "identifier": {
+                        "system": "https://fhir.nhs.uk/Id/nhs-number",
+                        "value": "9000000009",
+                    }
+                },
+                "status": "accepted",
+            }
+        ],
+    }
+    for token, status in (
+        (expired, 401),
+        (f"{head}.e30.{sig}", 401),
+        (unsigned, 401),
+        ("", 401),
+        (dashboard, 403),
+    ):
+        response = httpx.post(
+            f"{ssp}/{base}/Appointment",
+            json=body,
+            headers={
+                **headers,
+                "Ssp-InteractionID": create,
+                **({"Authorization": f"Bearer {token}"} if token else {}),
+            },
+        )
+        assert response.status_code == status, response.text
+        assert response.json()["resourceType"] == "OperationOutcome"
+        assert "www-authenticate" in response.headers
+    again = httpx.get(
+        f"{ssp}/{base}/Slot/{slot['id']}",
+        headers={**headers, "Ssp-InteractionID": read_slot, "Authorization": f"Bearer {good}"},
+    )
+    assert again.json()["status"] == "free", "no refused booking wrote anything"
+
+
+def sandbox_dashboard_token(auth: dict[str, Any], base: str) -> str:
+    from uec_booking import sample_data
+    from uec_booking.consumer.auth import ClientCredentialsTokens
+
+    dash = sample_data.load()["consumer_systems"][1]
+    source = ClientCredentialsTokens(
+        token_url=auth["token_url"],
+        client_id=dash["client_id"],
+        client_secret=dash["client_secret"],
+    )
+    return asyncio.run(source.token(audience=base))
+
+
+def test_two_booking_asids_are_flagged_not_booked(
+    workflow: BookingWorkflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from uec_booking.consumer.models import DosEndpoint
+
+    real = workflow.dos.service_details_by_id
+
+    async def two_asids(service_id: str) -> Any:
+        details = await real(service_id)
+        if service_id == "2000100001":
+            extra = DosEndpoint("http", "FHIR", "Scheduling", "ASID:200000000102")
+            return type(details)(
+                details.id, details.name, details.phone, [*details.endpoints, extra]
+            )
+        return details
+
+    monkeypatch.setattr(workflow.dos, "service_details_by_id", two_asids)
+    result, seen = run(workflow, nhs_number="9000000009", postcode="LS1 6AE")
+    flagged = [
+        e for e in seen if isinstance(e, events.NoBookingEndpoint) and e.service_id == "2000100001"
+    ]
+    assert flagged and "ambiguous" in flagged[0].reason
+    assert result.service is None or result.service.id != "2000100001"

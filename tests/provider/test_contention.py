@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import subprocess
+import sys
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +21,11 @@ from sqlalchemy import create_engine, text
 from tests.provider.conftest import seed_db
 from tests.provider.helpers import FHIR_JSON, appointment, search_free
 from tests.provider.test_concurrency import start_provider, stop
+from uec_booking import sample_data
+from uec_booking.netutil import free_port, wait_for_port
 from uec_booking.provider.store.db import sync_url
+from uec_booking.spine.sds import start_embedded_sds
+from uec_booking.spine.sds_ldif import build_ldif
 
 PROCESSES = 4
 CLIENTS_PER_PROCESS = 16
@@ -81,9 +89,50 @@ def assert_one_appointment_per_busy_slot(db_url: str) -> int:
     return int(live)
 
 
-@pytest.mark.parametrize(("store", "workers"), [("pg", 4), ("sqlite", 1)])
+@contextmanager
+def ssp_in_front_of(base: str) -> Iterator[str]:
+    """A real SSP (its own process) checking targets against a real SDS that registers `base`."""
+    ldif = build_ldif(sample_data.load(), provider_endpoint=base)
+    sds = start_embedded_sds(ldif, "127.0.0.1", free_port())
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uec_booking",
+            "serve",
+            "ssp",
+            "--port",
+            str(port),
+            "--sds-url",
+            sds.url,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port("127.0.0.1", port, timeout=30)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+        sds.stop()
+
+
+SSP_HEADERS = {
+    **FHIR_JSON,
+    "Ssp-TraceID": "5f0c6f6e-8d52-4b8a-9d1e-2b7d0e3c4a10",
+    "Ssp-From": "200000000201",
+    "Ssp-To": "200000000101",
+    "Ssp-InteractionID": "urn:nhs:names:services:careconnect:fhir:rest:create:appointment",
+}
+
+
+@pytest.mark.parametrize(
+    ("store", "workers", "via_ssp"), [("pg", 4, True), ("pg", 4, False), ("sqlite", 1, True)]
+)
 def test_64_clients_in_4_processes_race_for_10_slots(
-    store: str, workers: int, request: pytest.FixtureRequest, tmp_path: Path
+    store: str, workers: int, via_ssp: bool, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     db_url = (
         request.getfixturevalue("pg_url")
@@ -95,9 +144,13 @@ def test_64_clients_in_4_processes_race_for_10_slots(
     try:
         with httpx.Client() as client:
             slots = search_free(client, base)[:SLOTS]
-        results = race_from_processes(f"{base}/Appointment", FHIR_JSON, slots)
+        if via_ssp:
+            with ssp_in_front_of(base) as ssp:
+                results = race_from_processes(f"{ssp}/{base}/Appointment", SSP_HEADERS, slots)
+        else:
+            results = race_from_processes(f"{base}/Appointment", FHIR_JSON, slots)
     finally:
         stop(proc)
-    print(f"\n{store} x{workers} workers: {dict(results)}")
+    print(f"\n{store} x{workers} workers{' via SSP' if via_ssp else ''}: {dict(results)}")
     assert results == Counter({201: SLOTS, 422: PROCESSES * CLIENTS_PER_PROCESS - SLOTS})
     assert assert_one_appointment_per_busy_slot(db_url) == SLOTS

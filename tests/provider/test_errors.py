@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -236,3 +237,24 @@ def test_header_values_are_bounded(provider: Provider) -> None:
     outcome(_post(provider, body, {**FHIR_JSON, "X-Request-ID": "r" * 129}), 400)
     long_trace = {**FHIR_JSON, "Ssp-TraceID": "t" * 5000, "Ssp-From": "9" * 500}
     assert _post(provider, body, long_trace).status_code == 201
+
+
+def test_unexpected_errors_are_operation_outcomes(tmp_path: Path) -> None:
+    from uec_booking.asgi_server import ThreadedServer
+    from uec_booking.provider.app import create_app
+    from uec_booking.provider.settings import AuthMode, ProviderSettings
+
+    app = create_app(
+        ProviderSettings(db_url=f"sqlite:///{tmp_path / 'x.sqlite3'}", auth_mode=AuthMode.OFF)
+    )
+
+    @app.get("/fhir/_boom")
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    with ThreadedServer(app) as server:
+        response = httpx.get(f"{server.url}/fhir/_boom")
+    assert response.status_code == 500
+    body = response.json()
+    assert body["resourceType"] == "OperationOutcome" and body["issue"][0]["code"] == "exception"
+    assert "a bug" not in response.text, "no internals leak into the answer"

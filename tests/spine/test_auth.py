@@ -322,3 +322,48 @@ def test_consumer_token_cache(auth: Auth) -> None:
     with pytest.raises(AuthError) as caught:
         asyncio.run(bad.token(audience=AUDIENCE))
     assert caught.value.error == "invalid_client"
+
+
+def test_client_registry_file_keeps_only_hashes(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from uec_booking.spine.auth import check_secret, hash_secret
+
+    path = Path(str(tmp_path)) / "clients.json"
+    stored = hash_secret("s3cret")
+    assert (
+        "s3cret" not in stored
+        and check_secret("s3cret", stored)
+        and not check_secret("other", stored)
+    )
+    path.write_text(
+        json.dumps(
+            {
+                "clients": [
+                    {
+                        "client_id": "c1",
+                        "secret_hash": stored,
+                        "asid": "1",
+                        "ods": "X",
+                        "groups": ["read:slot"],
+                        "scopes": ["slot/*.read"],
+                        "audiences": ["http://p/fhir"],
+                    }
+                ]
+            }
+        )
+    )
+    app = create_app(issuer="http://issuer", clients=ClientRegistry.from_file(path))
+    with ThreadedServer(app) as server:
+        form = {"grant_type": "client_credentials", "client_id": "c1", "client_secret": "s3cret"}
+        ok = httpx.post(
+            f"{server.url}/oauth2/token", data={**form, "scope": "http://p/fhir/.default"}
+        )
+        other = httpx.post(
+            f"{server.url}/oauth2/token", data={**form, "scope": "http://elsewhere/fhir/.default"}
+        )
+    assert (
+        ok.status_code == 200
+        and other.status_code == 400
+        and other.json()["error"] == "invalid_scope"
+    )

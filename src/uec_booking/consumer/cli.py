@@ -115,8 +115,15 @@ def book(
     ] = None,
     disposition: Annotated[str, typer.Option(help="NHS Pathways disposition (Dx code)")] = "Dx05",
     symptom_group: Annotated[int, typer.Option(help="NHS Pathways symptom group")] = 1010,
+    when: Annotated[
+        datetime | None,
+        typer.Option(
+            help="Earliest appointment time, UTC (default: now)",
+            formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d"],
+        ),
+    ] = None,
     within_hours: Annotated[
-        int, typer.Option(min=1, max=24 * 14, help="Look for slots this far ahead")
+        int, typer.Option(min=1, max=24 * 14, help="Look for slots this far after --when")
     ] = 24,
     description: Annotated[str, typer.Option(help="Reason for calling")] = "Booked by NHS 111",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
@@ -126,13 +133,14 @@ def book(
     console = Console(stderr=as_json)
     workflow = build_workflow(settings)
     now = datetime.now(UTC)
+    earliest = max(when.replace(tzinfo=UTC), now) if when else now
     request = BookingRequest(
         nhs_number=nhs_number,
         postcode=postcode,
         disposition=disposition,
         symptom_group=symptom_group,
-        earliest=now,
-        latest=now + timedelta(hours=within_hours),
+        earliest=earliest,
+        latest=earliest + timedelta(hours=within_hours),
         description=description,
     )
     result = asyncio.run(workflow.run(request, on_event=lambda e: print_event(console, e)))
