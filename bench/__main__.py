@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 
+from bench import profile as bench_profile
 from bench import scenarios
 from uec_booking import sample_data
 from uec_booking.provider.seed import seed
@@ -73,6 +74,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 def main() -> int:
     started = time.perf_counter()
     rows: list[dict[str, Any]] = []
+    profiles: dict[str, Any] = {}
     databases: list[str] = []
     try:
         print("seeding PostgreSQL (search, 7 days) ...", flush=True)
@@ -93,6 +95,8 @@ def main() -> int:
         rows += scenarios.store_scale(search_url)
         print("5/5 token verification ...", flush=True)
         rows += scenarios.token_verification()
+        print("profiling slot search and booking ...", flush=True)
+        profiles = bench_profile.profile(search_url)
     finally:
         for name in databases:
             drop_db(name)
@@ -106,9 +110,9 @@ def main() -> int:
         "total_seconds": round(time.perf_counter() - started, 1),
     }
     (RESULTS / "latest.json").write_text(
-        json.dumps({"meta": meta, "results": rows}, indent=2) + "\n"
+        json.dumps({"meta": meta, "results": rows, "profile_ms": profiles}, indent=2) + "\n"
     )
-    table = markdown(rows)
+    table = markdown(rows) + bench_profile.report(profiles)
     (RESULTS / "latest.md").write_text(
         f"# Benchmark results ({meta['at']}, {meta['cpus']} CPUs)\n\n{table}"
     )
