@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -221,36 +220,11 @@ def _sequential_ms(client: httpx.Client, method: str, url: str, n: int, **kwargs
 
 
 def ssp_vs_direct(db_url: str, n: int = 200) -> list[dict[str, Any]]:
-    from uec_booking import sample_data
-    from uec_booking.netutil import free_port
-    from uec_booking.spine.sds import start_embedded_sds
-    from uec_booking.spine.sds_ldif import build_ldif
+    from uec_booking.processes import ssp_in_front_of
 
     with provider(db_url) as p:
         base = f"http://127.0.0.1:{p}/fhir"
-        sds = start_embedded_sds(
-            build_ldif(sample_data.load(), provider_endpoint=base), "127.0.0.1", free_port()
-        )
-        ssp_port = free_port()
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uec_booking",
-                "serve",
-                "ssp",
-                "--port",
-                str(ssp_port),
-                "--sds-url",
-                sds.url,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            from uec_booking.netutil import wait_for_port
-
-            wait_for_port("127.0.0.1", ssp_port, timeout=30)
+        with ssp_in_front_of(base) as ssp:
             engine = create_engine(sync_url(db_url))
             with engine.connect() as conn:
                 slots = conn.execute(
@@ -269,29 +243,24 @@ def ssp_vs_direct(db_url: str, n: int = 200) -> list[dict[str, Any]]:
                 "Ssp-From": "200000000201",
                 "Ssp-To": "200000000101",
             }
-            path = search_path()
+            query = search_path()[len("/fhir") :]
+            search_headers = {
+                **spine,
+                "Ssp-InteractionID": "urn:nhs:names:services:careconnect:fhir:rest:read:slot",
+            }
+            json_headers = {"Content-Type": "application/fhir+json"}
+            book_headers = {
+                **spine,
+                **json_headers,
+                "Ssp-InteractionID": "urn:nhs:names:services:careconnect:fhir:rest:create:appointment",
+            }
             with httpx.Client() as client:
-                _sequential_ms(client, "GET", base + path[5:], 20)
-                direct_search = _sequential_ms(client, "GET", base + path[5:], n)
-                search_headers = {
-                    **spine,
-                    "Ssp-InteractionID": "urn:nhs:names:services:careconnect:fhir:rest:read:slot",
-                }
-                _sequential_ms(
-                    client,
-                    "GET",
-                    f"http://127.0.0.1:{ssp_port}/{base}{path[5:]}",
-                    20,
-                    headers=search_headers,
-                )
+                _sequential_ms(client, "GET", base + query, 20)
+                direct_search = _sequential_ms(client, "GET", base + query, n)
+                _sequential_ms(client, "GET", f"{ssp}/{base}{query}", 20, headers=search_headers)
                 via_search = _sequential_ms(
-                    client,
-                    "GET",
-                    f"http://127.0.0.1:{ssp_port}/{base}{path[5:]}",
-                    n,
-                    headers=search_headers,
+                    client, "GET", f"{ssp}/{base}{query}", n, headers=search_headers
                 )
-                json_headers = {"Content-Type": "application/fhir+json"}
                 direct_book = _sequential_ms(
                     client,
                     "POST",
@@ -300,23 +269,14 @@ def ssp_vs_direct(db_url: str, n: int = 200) -> list[dict[str, Any]]:
                     headers=json_headers,
                     bodies=bodies[:n],
                 )
-                book_headers = {
-                    **spine,
-                    **json_headers,
-                    "Ssp-InteractionID": "urn:nhs:names:services:careconnect:fhir:rest:create:appointment",
-                }
                 via_book = _sequential_ms(
                     client,
                     "POST",
-                    f"http://127.0.0.1:{ssp_port}/{base}/Appointment",
+                    f"{ssp}/{base}/Appointment",
                     n,
                     headers=book_headers,
                     bodies=bodies[n:],
                 )
-        finally:
-            proc.terminate()
-            proc.communicate(timeout=30)
-            sds.stop()
     return [
         row(
             "Through the SSP: slot search",

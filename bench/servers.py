@@ -10,9 +10,8 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import httpx
-
 from uec_booking.netutil import free_port, wait_for_port
+from uec_booking.processes import start_provider, stop
 
 HELLO_APP = """
 from fastapi import FastAPI
@@ -44,29 +43,11 @@ def process(args: list[str], port: int, env: dict[str, str] | None = None) -> It
 
 @contextmanager
 def provider(db_url: str, workers: int = 1) -> Iterator[int]:
-    port = free_port()
-    args = [
-        sys.executable,
-        "-m",
-        "uec_booking",
-        "serve",
-        "provider",
-        "--port",
-        str(port),
-        "--db",
-        db_url,
-        "--workers",
-        str(workers),
-        "--no-auth",
-    ]
-    with process(args, port):
-        deadline = time.monotonic() + 30
-        while (
-            httpx.get(f"http://127.0.0.1:{port}/_health").status_code != 200
-            and time.monotonic() < deadline
-        ):
-            time.sleep(0.2)
-        yield port
+    proc, base = start_provider(db_url, workers)
+    try:
+        yield int(base.split(":")[2].split("/")[0])
+    finally:
+        stop(proc)
 
 
 @contextmanager

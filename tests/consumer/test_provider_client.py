@@ -140,7 +140,7 @@ def test_timed_out_booking_is_retried_with_the_same_request_id(
 def test_appointment_shape(provider: tuple[Provider, str]) -> None:
     from fhir.resources.STU3.appointment import Appointment
 
-    from uec_booking.consumer.provider import appointment_for
+    from uec_booking.consumer.appointment import appointment_for
 
     body: dict[str, Any] = appointment_for(SLOT, PATIENT, description="Reason for calling")
     Appointment.model_validate(body)

@@ -4,10 +4,6 @@ on SQLite with one, through the real `uec-booking serve provider` command."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,61 +15,8 @@ from sqlalchemy import create_engine, text
 
 from tests.provider.conftest import seed_db
 from tests.provider.helpers import FHIR_JSON, appointment, search_free
-from uec_booking.netutil import free_port, wait_for_port
+from uec_booking.processes import start_provider, stop
 from uec_booking.provider.store.db import sync_url
-
-
-def start_provider(db_url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uec_booking",
-            "serve",
-            "provider",
-            "--port",
-            str(port),
-            "--db",
-            db_url,
-            "--workers",
-            str(workers),
-            "--no-auth",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        wait_for_port("127.0.0.1", port, timeout=60)
-    except TimeoutError:
-        proc.kill()
-        out, _ = proc.communicate()
-        raise AssertionError(f"provider did not start:\n{out.decode()}") from None
-    base = f"http://127.0.0.1:{port}/fhir"
-    deadline = 60
-    while deadline:  # every worker up: health answers repeatedly
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/_health", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        deadline -= 1
-    return proc, base
-
-
-def stop(proc: subprocess.Popen[bytes]) -> str:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        out, _ = proc.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-    # uvicorn re-raises SIGTERM once its graceful shutdown is done: -15 is a clean exit too.
-    assert proc.returncode in (0, -signal.SIGTERM), (
-        f"provider did not shut down cleanly: {proc.returncode}\n{out.decode()}"
-    )
-    return out.decode()
 
 
 async def race(base: str, body: bytes, n: int) -> Counter[int]:

@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import subprocess
-import sys
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +16,8 @@ from sqlalchemy import create_engine, text
 
 from tests.provider.conftest import seed_db
 from tests.provider.helpers import FHIR_JSON, appointment, search_free
-from tests.provider.test_concurrency import start_provider, stop
-from uec_booking import sample_data
-from uec_booking.netutil import free_port, wait_for_port
+from uec_booking.processes import ssp_in_front_of, start_provider, stop
 from uec_booking.provider.store.db import sync_url
-from uec_booking.spine.sds import start_embedded_sds
-from uec_booking.spine.sds_ldif import build_ldif
 
 PROCESSES = 4
 CLIENTS_PER_PROCESS = 16
@@ -87,36 +79,6 @@ def assert_one_appointment_per_busy_slot(db_url: str) -> int:
     engine.dispose()
     assert all(n == 1 for _, n in per_slot), per_slot
     return int(live)
-
-
-@contextmanager
-def ssp_in_front_of(base: str) -> Iterator[str]:
-    """A real SSP (its own process) checking targets against a real SDS that registers `base`."""
-    ldif = build_ldif(sample_data.load(), provider_endpoint=base)
-    sds = start_embedded_sds(ldif, "127.0.0.1", free_port())
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uec_booking",
-            "serve",
-            "ssp",
-            "--port",
-            str(port),
-            "--sds-url",
-            sds.url,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_for_port("127.0.0.1", port, timeout=30)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=30)
-        sds.stop()
 
 
 SSP_HEADERS = {

@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 
 from tests.provider.conftest import seed_db
 from tests.provider.helpers import FHIR_JSON, appointment
-from tests.provider.test_concurrency import start_provider, stop
+from uec_booking.processes import start_provider, stop
 from uec_booking.provider.store.db import sync_url
 
 

@@ -15,17 +15,12 @@ from typing import Any
 
 import httpx
 
+from uec_booking.consumer.appointment import appointment_for
 from uec_booking.consumer.auth import TokenSource
 from uec_booking.consumer.errors import ConsumerError, ProviderError, ServiceUnavailable, SlotTaken
 from uec_booking.consumer.models import BookedAppointment, FreeSlot, VerifiedPatient
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.fhir.reference import parse_reference
-from uec_booking.fhir.urls import (
-    CARECONNECT_APPOINTMENT,
-    CARECONNECT_PATIENT,
-    NHS_NUMBER_SYSTEM,
-    NHS_NUMBER_VERIFICATION_EXTENSION,
-)
 
 FHIR_JSON = "application/fhir+json"
 RETRYABLE = frozenset({502, 503, 504})
@@ -39,98 +34,6 @@ SLOT_INCLUDES = (
 
 def _instant(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def appointment_for(
-    slot: FreeSlot, patient: VerifiedPatient, *, description: str
-) -> dict[str, Any]:
-    """The Appointment the standard has a consumer send: no id, CareConnect profile, one slot,
-    a contained PDS-verified Patient and a contained DocumentReference."""
-    name: dict[str, Any] = {"use": "official", "family": patient.family, "given": patient.given}
-    if patient.prefix:
-        name["prefix"] = patient.prefix
-    contained_patient: dict[str, Any] = {
-        "resourceType": "Patient",
-        "id": "P1",
-        "meta": {"profile": [CARECONNECT_PATIENT]},
-        "identifier": [
-            {
-                "extension": [
-                    {
-                        "url": NHS_NUMBER_VERIFICATION_EXTENSION,
-                        "valueCodeableConcept": {
-                            "coding": [
-                                {
-                                    "system": "https://fhir.hl7.org.uk/STU3/CodeSystem/CareConnect-NHSNumberVerificationStatus-1",
-                                    "code": "01",
-                                    "display": "Number present and verified",
-                                }
-                            ]
-                        },
-                    }
-                ],
-                "use": "official",
-                "system": NHS_NUMBER_SYSTEM,
-                "value": patient.nhs_number,
-            }
-        ],
-        "name": [name],
-        "gender": patient.gender,
-        "birthDate": patient.birth_date,
-    }
-    if patient.phone:
-        contained_patient["telecom"] = [
-            {"system": "phone", "value": patient.phone, "use": "home", "rank": 1}
-        ]
-    if patient.postcode or patient.address_lines:
-        address: dict[str, Any] = {"use": "home", "line": patient.address_lines}
-        if patient.city:
-            address["city"] = patient.city
-        if patient.postcode:
-            address["postalCode"] = patient.postcode
-        contained_patient["address"] = [address]
-    now = datetime.now(UTC).replace(microsecond=0).isoformat()
-    return {
-        "resourceType": "Appointment",
-        "meta": {"profile": [CARECONNECT_APPOINTMENT]},
-        "contained": [
-            contained_patient,
-            {
-                "resourceType": "DocumentReference",
-                "id": "D1",
-                "status": "current",
-                "type": {
-                    "coding": [
-                        {
-                            "system": "urn:oid:2.16.840.1.113883.2.1.3.2.4.18.17",
-                            "code": "POCD_MT200001GB02",
-                            "display": "Integrated Urgent Care Report",
-                        }
-                    ]
-                },
-                "indexed": now,
-                "content": [
-                    {"attachment": {"contentType": "application/hl7-v3+xml", "language": "en"}}
-                ],
-            },
-        ],
-        "status": "booked",
-        "description": description,
-        "start": slot.resource["start"],
-        "end": slot.resource["end"],
-        "created": now,
-        "slot": [{"reference": f"Slot/{slot.id}"}],
-        "supportingInformation": [{"reference": "#D1"}],
-        "participant": [
-            {
-                "actor": {
-                    "reference": "#P1",
-                    "display": " ".join([*patient.given, patient.family]),
-                },
-                "status": "accepted",
-            }
-        ],
-    }
 
 
 def _outcome_text(body: dict[str, Any]) -> str:

@@ -57,6 +57,8 @@ FORWARDED = (
     "ssp-to",
     "ssp-interactionid",
 )
+# Content-Length stays: the body is streamed byte for byte (aiter_raw), so the provider's
+# length is still true, and the client is spared chunked decoding.
 HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -67,7 +69,6 @@ HOP_BY_HOP = frozenset(
         "trailers",
         "transfer-encoding",
         "upgrade",
-        "content-length",
     }
 )
 DIRECTORY_TYPES = (

@@ -1,0 +1,108 @@
+"""The Appointment a consumer sends, as the standard's profile overrides fix it: no id,
+CareConnect profile, one slot, a contained PDS-verified Patient (the single participant) and
+a contained DocumentReference (the single supportingInformation)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from uec_booking.consumer.models import FreeSlot, VerifiedPatient
+from uec_booking.fhir.urls import (
+    CARECONNECT_APPOINTMENT,
+    CARECONNECT_PATIENT,
+    NHS_NUMBER_SYSTEM,
+    NHS_NUMBER_VERIFICATION_EXTENSION,
+)
+
+
+def appointment_for(
+    slot: FreeSlot, patient: VerifiedPatient, *, description: str
+) -> dict[str, Any]:
+    """The Appointment the standard has a consumer send: no id, CareConnect profile, one slot,
+    a contained PDS-verified Patient and a contained DocumentReference."""
+    name: dict[str, Any] = {"use": "official", "family": patient.family, "given": patient.given}
+    if patient.prefix:
+        name["prefix"] = patient.prefix
+    contained_patient: dict[str, Any] = {
+        "resourceType": "Patient",
+        "id": "P1",
+        "meta": {"profile": [CARECONNECT_PATIENT]},
+        "identifier": [
+            {
+                "extension": [
+                    {
+                        "url": NHS_NUMBER_VERIFICATION_EXTENSION,
+                        "valueCodeableConcept": {
+                            "coding": [
+                                {
+                                    "system": "https://fhir.hl7.org.uk/STU3/CodeSystem/CareConnect-NHSNumberVerificationStatus-1",
+                                    "code": "01",
+                                    "display": "Number present and verified",
+                                }
+                            ]
+                        },
+                    }
+                ],
+                "use": "official",
+                "system": NHS_NUMBER_SYSTEM,
+                "value": patient.nhs_number,
+            }
+        ],
+        "name": [name],
+        "gender": patient.gender,
+        "birthDate": patient.birth_date,
+    }
+    if patient.phone:
+        contained_patient["telecom"] = [
+            {"system": "phone", "value": patient.phone, "use": "home", "rank": 1}
+        ]
+    if patient.postcode or patient.address_lines:
+        address: dict[str, Any] = {"use": "home", "line": patient.address_lines}
+        if patient.city:
+            address["city"] = patient.city
+        if patient.postcode:
+            address["postalCode"] = patient.postcode
+        contained_patient["address"] = [address]
+    now = datetime.now(UTC).replace(microsecond=0).isoformat()
+    return {
+        "resourceType": "Appointment",
+        "meta": {"profile": [CARECONNECT_APPOINTMENT]},
+        "contained": [
+            contained_patient,
+            {
+                "resourceType": "DocumentReference",
+                "id": "D1",
+                "status": "current",
+                "type": {
+                    "coding": [
+                        {
+                            "system": "urn:oid:2.16.840.1.113883.2.1.3.2.4.18.17",
+                            "code": "POCD_MT200001GB02",
+                            "display": "Integrated Urgent Care Report",
+                        }
+                    ]
+                },
+                "indexed": now,
+                "content": [
+                    {"attachment": {"contentType": "application/hl7-v3+xml", "language": "en"}}
+                ],
+            },
+        ],
+        "status": "booked",
+        "description": description,
+        "start": slot.resource["start"],
+        "end": slot.resource["end"],
+        "created": now,
+        "slot": [{"reference": f"Slot/{slot.id}"}],
+        "supportingInformation": [{"reference": "#D1"}],
+        "participant": [
+            {
+                "actor": {
+                    "reference": "#P1",
+                    "display": " ".join([*patient.given, patient.family]),
+                },
+                "status": "accepted",
+            }
+        ],
+    }

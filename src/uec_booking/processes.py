@@ -1,0 +1,104 @@
+"""Our servers as child processes through the real CLI, for the tests and the benchmarks
+that need separate processes (several workers, SIGKILL, restarts, an SSP in front)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+
+from uec_booking import sample_data
+from uec_booking.netutil import free_port, wait_for_port
+
+
+def start_provider(db_url: str, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
+    """`uec-booking serve provider --no-auth` on a free port; returns it and its FHIR base URL
+    once every worker answers."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uec_booking",
+            "serve",
+            "provider",
+            "--port",
+            str(port),
+            "--db",
+            db_url,
+            "--workers",
+            str(workers),
+            "--no-auth",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        wait_for_port("127.0.0.1", port, timeout=60)
+    except TimeoutError:
+        proc.kill()
+        out, _ = proc.communicate()
+        raise RuntimeError(f"provider did not start:\n{out.decode()}") from None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/_health", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.2)
+    return proc, f"http://127.0.0.1:{port}/fhir"
+
+
+def stop(proc: subprocess.Popen[bytes]) -> str:
+    """SIGTERM, wait, and return what it printed; raises if it did not stop cleanly."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        out, _ = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    # uvicorn re-raises SIGTERM once its graceful shutdown is done: -15 is a clean exit too.
+    if proc.returncode not in (0, -signal.SIGTERM):
+        raise RuntimeError(f"did not shut down cleanly ({proc.returncode}):\n{out.decode()}")
+    return out.decode() if out else ""
+
+
+@contextmanager
+def ssp_in_front_of(provider_base: str) -> Iterator[str]:
+    """A real SSP (its own process) checking targets against a real SDS that registers
+    `provider_base` for the sample provider; yields the SSP's base URL."""
+    from uec_booking.spine.sds import start_embedded_sds
+    from uec_booking.spine.sds_ldif import build_ldif
+
+    ldif = build_ldif(sample_data.load(), provider_endpoint=provider_base)
+    sds = start_embedded_sds(ldif, "127.0.0.1", free_port())
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uec_booking",
+            "serve",
+            "ssp",
+            "--port",
+            str(port),
+            "--sds-url",
+            sds.url,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port("127.0.0.1", port, timeout=30)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+        sds.stop()
