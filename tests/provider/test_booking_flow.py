@@ -205,3 +205,11 @@ def test_directory_reads(provider: Provider) -> None:
         assert response.json()["id"] == path.split("/")[1]
     practitioner = c.get(f"{base}/Practitioner/prac-utc-1").json()
     assert practitioner["name"][0]["family"] == "Black"  # STU3: a list of names, family a string
+
+
+def test_a_patient_without_an_nhs_number_is_accepted(provider: Provider) -> None:
+    slot = search_free(provider.client, provider.url)[2]
+    body = appointment(slot)
+    del body["contained"][0]["identifier"]
+    booked = provider.client.post(f"{provider.url}/Appointment", content=orjson.dumps(body), headers=FHIR_JSON)
+    assert booked.status_code == 201, booked.text
