@@ -7,7 +7,7 @@ import logging
 import typer
 
 from uec_booking import demo as demo_module
-from uec_booking import sandbox_cli
+from uec_booking import report_cli, sandbox_cli
 from uec_booking.consumer import cli as consumer_cli
 from uec_booking.provider import cli as provider_cli
 from uec_booking.spine import cli as spine_cli
@@ -27,7 +27,9 @@ app.command("seed")(provider_cli.seed)
 app.command("audit")(provider_cli.audit)
 app.command("book")(consumer_cli.book)
 app.command("slots")(consumer_cli.slots)
+app.command("cancel")(consumer_cli.cancel)
 app.command("demo")(demo_module.demo)
+app.command("report")(report_cli.report)
 
 
 @app.callback()

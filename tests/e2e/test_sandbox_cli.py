@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,13 +20,19 @@ from sqlalchemy import create_engine, text
 
 from uec_booking.provider.store.db import sync_url
 
+JOURNAL = Path(tempfile.gettempdir()) / f"uec-test-journal-{os.getpid()}.sqlite3"
 
-def uec(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+
+def uec(
+    *args: str, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "uec_booking", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
+        # The consumer's journal goes to a temporary file unless a test names one.
+        env={**os.environ, "UEC_JOURNAL_DB": f"sqlite:///{JOURNAL}", **(env or {})},
     )
 
 
@@ -148,3 +155,57 @@ def test_environment_overrides_the_manifest(sandbox: dict[str, Any]) -> None:
     )
     assert result.returncode == 1
     assert "invalid_client" in json.loads(result.stdout)["error"]
+
+
+def test_cancel_and_both_sides_report(sandbox: dict[str, Any], tmp_path: Path) -> None:
+    journal = {"UEC_JOURNAL_DB": f"sqlite:///{tmp_path / 'journal.sqlite3'}"}
+    patient = sandbox["patients"][1]
+    booked = uec(
+        "book",
+        "--config",
+        sandbox["_path"],
+        "--nhs-number",
+        patient["nhs_number"],
+        "--json",
+        env=journal,
+    )
+    assert booked.returncode == 0, booked.stderr
+    made = json.loads(booked.stdout)
+    cancelled = uec(
+        "cancel",
+        "--config",
+        sandbox["_path"],
+        "--appointment",
+        made["appointment_id"],
+        "--provider-url",
+        made["provider_url"],
+        "--provider-asid",
+        made["provider_asid"],
+        "--json",
+        env=journal,
+    )
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert json.loads(cancelled.stdout)["status"] == "cancelled"
+    today = datetime.now(UTC).strftime("%Y-%m-%d")
+    consumer = json.loads(uec("report", "--from", today, "--format", "json", env=journal).stdout)
+    figures = {m["id"]: m["figures"] for m in consumer["metrics"]}
+    assert figures["rep-cons-01"] == {"booked": 1} and figures["rep-cons-13"] == {"cancelled": 1}
+    assert figures["rep-cons-03"]["slots available"] > 0
+    provider = json.loads(
+        uec(
+            "report",
+            "--from",
+            today,
+            "--side",
+            "provider",
+            "--db",
+            sandbox["_db"],
+            "--format",
+            "json",
+        ).stdout
+    )
+    prov = {m["id"]: m for m in provider["metrics"]}
+    assert prov["rep-prov-01"]["figures"] == {"booked": 1} and prov["rep-prov-13"]["figures"] == {
+        "cancelled": 1
+    }
+    assert prov["rep-prov-02"]["available"] is False  # referrals are not visible to a provider

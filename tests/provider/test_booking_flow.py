@@ -211,5 +211,7 @@ def test_a_patient_without_an_nhs_number_is_accepted(provider: Provider) -> None
     slot = search_free(provider.client, provider.url)[2]
     body = appointment(slot)
     del body["contained"][0]["identifier"]
-    booked = provider.client.post(f"{provider.url}/Appointment", content=orjson.dumps(body), headers=FHIR_JSON)
+    booked = provider.client.post(
+        f"{provider.url}/Appointment", content=orjson.dumps(body), headers=FHIR_JSON
+    )
     assert booked.status_code == 201, booked.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from uec_booking.consumer.config import AuthMode, ConsumerConfig, load_config
 from uec_booking.consumer.dos import DosClient
 from uec_booking.consumer.errors import ConsumerError
 from uec_booking.consumer.events import WorkflowEvent
+from uec_booking.consumer.journal import Journal, JourneyRecorder
 from uec_booking.consumer.pds import PdsClient
 from uec_booking.consumer.provider import ProviderClient
 from uec_booking.consumer.sds import SdsClient
@@ -143,7 +145,23 @@ def book(
         latest=earliest + timedelta(hours=within_hours),
         description=description,
     )
-    result = asyncio.run(workflow.run(request, on_event=lambda e: print_event(console, e)))
+    trace_id = str(uuid.uuid4())
+    request = dataclasses.replace(request, trace_id=trace_id)
+    journal = Journal(settings.journal_db) if settings.journal_db else None
+    recorder = (
+        JourneyRecorder(journal, trace_id=trace_id, disposition=disposition) if journal else None
+    )
+
+    def on_event(event: WorkflowEvent) -> None:
+        print_event(console, event)
+        if recorder is not None:
+            recorder(event)
+
+    try:
+        result = asyncio.run(workflow.run(request, on_event=on_event))
+    finally:
+        if journal is not None:
+            journal.close()
     if as_json:
         typer.echo(json.dumps(result_json(result)))
     else:
@@ -206,3 +224,48 @@ def slots(
             f"{s.start:%a %d %b %H:%M}-{s.end:%H:%M}  {s.practitioner or '':<22} {s.location or ''}  [dim]{s.id}[/]"
         )
     console.print(f"{len(found)} free slots")
+
+
+def cancel(
+    appointment_id: Annotated[
+        str, typer.Option("--appointment", help="The Appointment id the booking returned")
+    ],
+    provider_url: Annotated[
+        str, typer.Option(help="The provider's FHIR base URL (from the booking)")
+    ],
+    provider_asid: Annotated[str, typer.Option(help="The provider's ASID (Ssp-To)")],
+    config: Annotated[Path | None, typer.Option(exists=True, envvar="UEC_CONFIG")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Cancel an appointment this consumer booked (PUT status cancelled via the SSP); frees the slot."""
+    settings = load_config(config)
+    workflow = build_workflow(settings)
+    trace_id = str(uuid.uuid4())
+    try:
+        cancelled = asyncio.run(
+            workflow.provider.cancel(
+                endpoint=provider_url,
+                to_asid=provider_asid,
+                appointment_id=appointment_id,
+                trace_id=trace_id,
+            )
+        )
+    except ConsumerError as exc:
+        typer.echo(json.dumps({"error": str(exc)}) if as_json else f"error: {exc}", err=not as_json)
+        raise typer.Exit(1) from exc
+    if settings.journal_db:
+        journal = Journal(settings.journal_db)
+        journal.record(trace_id, "cancelled", appointment_id=appointment_id)
+        journal.close()
+    version = cancelled.get("meta", {}).get("versionId")
+    typer.echo(
+        json.dumps(
+            {
+                "appointment_id": appointment_id,
+                "status": cancelled.get("status"),
+                "version": version,
+            }
+        )
+        if as_json
+        else f"Appointment {appointment_id} cancelled (version {version})"
+    )

@@ -39,6 +39,8 @@ class ConsumerConfig(BaseSettings):
     timeout: float = 15.0
     max_slot_attempts: int = 3
     sds_cache_ttl: float = 300.0
+    # Where this consumer keeps its journey events for `uec-booking report` ("" = nowhere).
+    journal_db: str = "sqlite:///uec-consumer.sqlite3"
 
     @classmethod
     def settings_customise_sources(

@@ -74,6 +74,7 @@ class SlotsFound(WorkflowEvent):
     service_id: str
     count: int
     first: datetime | None
+    in_time: int = 0  # how many start within the disposition's timeframe
 
     def describe(self) -> str:
         first = f", first at {self.first:%a %d %b %H:%M %Z}" if self.first else ""

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from uec_booking.consumer import events
 from uec_booking.consumer.errors import ConsumerError, NoBookingEndpoint, SdsError, SlotTaken
+from uec_booking.consumer.journal import slots_in_time
 from uec_booking.consumer.models import (
     BookedAppointment,
     DosCase,
@@ -63,6 +64,8 @@ class BookingRequest:
     description: str = "Booked by NHS 111"
     # A slot the call handler picked from an earlier list: tried first; it may have gone.
     preferred_slot: FreeSlot | None = None
+    # One Ssp-TraceID for the whole journey (a new one when not given).
+    trace_id: str | None = None
 
 
 @dataclass
@@ -103,7 +106,7 @@ class BookingWorkflow:
         on_event: Callable[[events.WorkflowEvent], None] | None = None,
     ) -> BookingResult:
         emit = on_event or (lambda event: None)
-        result = BookingResult(trace_id=str(uuid.uuid4()))
+        result = BookingResult(trace_id=request.trace_id or str(uuid.uuid4()))
         try:
             patient = await self.pds.verify(
                 nhs_number=request.nhs_number,
@@ -208,9 +211,10 @@ class BookingWorkflow:
                         end=latest,
                         trace_id=result.trace_id,
                     )
-                    emit(
-                        events.SlotsFound(service.id, len(slots), slots[0].start if slots else None)
-                    )
+                    starts = [s.start for s in slots]
+                    in_time = slots_in_time(starts, request.disposition, datetime.now(UTC))
+                    first = starts[0] if starts else None
+                    emit(events.SlotsFound(service.id, len(slots), first, in_time))
                     chosen = next((s for s in slots if s.id not in tried), None)
                 if chosen is None:
                     emit(

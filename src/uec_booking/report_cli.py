@@ -1,0 +1,124 @@
+"""`uec-booking report`: the standard's reporting metrics for a date range, either side."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from uec_booking.reporting import Metric, consumer_metrics, provider_metrics, window_text
+
+
+class Side(StrEnum):
+    CONSUMER = "consumer"
+    PROVIDER = "provider"
+
+
+class Format(StrEnum):
+    TABLE = "table"
+    CSV = "csv"
+    JSON = "json"
+
+
+def metrics_for(
+    side: Side, start: datetime, end: datetime, *, journal_url: str, db_url: str
+) -> list[Metric]:
+    if side is Side.CONSUMER:
+        from uec_booking.consumer.journal import Journal
+
+        journal = Journal(journal_url)
+        try:
+            return consumer_metrics(journal.events(start, end))
+        finally:
+            journal.close()
+    from uec_booking.provider.report import counts
+    from uec_booking.provider.store import Store
+    from uec_booking.provider.store.migrate import upgrade
+
+    upgrade(db_url)
+
+    async def run() -> dict[str, int]:
+        store = Store(db_url)
+        try:
+            return await counts(store, start, end)
+        finally:
+            await store.dispose()
+
+    return provider_metrics(asyncio.run(run()))
+
+
+def render(metrics: list[Metric], fmt: Format, title: str) -> str:
+    if fmt is Format.JSON:
+        return json.dumps(
+            {
+                "window": title,
+                "metrics": [
+                    {
+                        "id": m.id,
+                        "requirement": m.requirement,
+                        "available": m.available,
+                        "figures": m.figures,
+                    }
+                    for m in metrics
+                ],
+            },
+            indent=2,
+        )
+    if fmt is Format.CSV:
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["id", "requirement", "figures"])
+        for m in metrics:
+            writer.writerow([m.id, m.requirement, m.summary()])
+        return out.getvalue()
+    table = Table(title=f"UEC booking metrics, {title}")
+    for column in ("id", "requirement", "figures"):
+        table.add_column(column)
+    for m in metrics:
+        table.add_row(
+            m.id, m.requirement, m.summary() if m.available else "[dim]not visible to this side[/]"
+        )
+    console = Console(record=True, width=140)
+    console.print(table)
+    return console.export_text()
+
+
+def report(
+    date_from: Annotated[
+        datetime,
+        typer.Option(
+            "--from", help="Start (UTC date or time)", formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M"]
+        ),
+    ],
+    date_to: Annotated[
+        datetime | None,
+        typer.Option(
+            "--to",
+            help="End, exclusive (default: a day after --from)",
+            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M"],
+        ),
+    ] = None,
+    side: Annotated[
+        Side, typer.Option(help="Whose figures: the consumer's journal or the provider's store")
+    ] = Side.CONSUMER,
+    fmt: Annotated[Format, typer.Option("--format")] = Format.TABLE,
+    journal: Annotated[
+        str, typer.Option(envvar="UEC_JOURNAL_DB", help="Consumer journal database URL")
+    ] = "sqlite:///uec-consumer.sqlite3",
+    db: Annotated[
+        str, typer.Option("--db", envvar="UEC_DB_URL", help="Provider store URL")
+    ] = "sqlite:///uec-provider.sqlite3",
+) -> None:
+    """Report the standard's booking metrics (fs_reporting.md) over a date range."""
+    start = date_from.replace(tzinfo=UTC)
+    end = date_to.replace(tzinfo=UTC) if date_to else start + timedelta(days=1)
+    metrics = metrics_for(side, start, end, journal_url=journal, db_url=db)
+    typer.echo(render(metrics, fmt, window_text(start, end)))
