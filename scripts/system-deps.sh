@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs the OS packages the integration tests use (OpenLDAP slapd and ldap-utils), when
+# Installs the OS packages the integration tests use (OpenLDAP slapd and ldap-utils, Chromium), when
 # they are missing and we may install them. Without them the slapd tests skip loudly.
 set -u
 need=()
 command -v ldapsearch >/dev/null 2>&1 || need+=(ldap-utils)
 [ -x /usr/sbin/slapd ] || need+=(slapd)
+[ -x /usr/bin/chromium ] || need+=(chromium)  # the console's browser tests (no download of its own)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "system-deps: missing ${need[*]} and cannot apt-get install them; those tests will skip" >&2

@@ -8,6 +8,7 @@ import typer
 
 from uec_booking import demo as demo_module
 from uec_booking import report_cli, sandbox_cli
+from uec_booking.console import cli as console_cli
 from uec_booking.consumer import cli as consumer_cli
 from uec_booking.provider import cli as provider_cli
 from uec_booking.spine import cli as spine_cli
@@ -23,6 +24,7 @@ serve_app.command("pds")(spine_cli.serve_pds)
 serve_app.command("dos")(spine_cli.serve_dos)
 serve_app.command("sds")(spine_cli.serve_sds)
 serve_app.command("ssp")(spine_cli.serve_ssp)
+serve_app.command("console")(console_cli.serve_console)
 app.command("seed")(provider_cli.seed)
 app.command("audit")(provider_cli.audit)
 app.command("book")(consumer_cli.book)

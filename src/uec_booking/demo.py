@@ -5,6 +5,7 @@ the next free one."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -18,7 +19,14 @@ from uec_booking.consumer.workflow import BookingRequest
 from uec_booking.sandbox import Sandbox
 
 
-def demo(days: int = typer.Option(2, min=1, max=14, help="Days of slots to generate")) -> None:
+def demo(
+    days: int = typer.Option(2, min=1, max=14, help="Days of slots to generate"),
+    wait: bool | None = typer.Option(
+        None,
+        "--wait/--no-wait",
+        help="Keep the sandbox and console up afterwards (default: when run from a terminal)",
+    ),
+) -> None:
     """Start every service on free loopback ports, book one appointment end to end, show the 422 path."""
     console = Console()
     started = time.perf_counter()
@@ -77,4 +85,14 @@ def demo(days: int = typer.Option(2, min=1, max=14, help="Days of slots to gener
         console.print(f"[dim]{time.perf_counter() - t:.2f}s[/]")
         if second.appointment is None or second.appointment.slot_id == first.appointment.slot_id:
             raise typer.Exit(1)
-    console.print(f"[bold]Demo finished in {time.perf_counter() - started:.1f}s[/]")
+        console.print(f"[bold]Demo finished in {time.perf_counter() - started:.1f}s[/]")
+        console.print(
+            f"Booking console: [bold]{manifest['console']['url']}[/] (book, cancel, rebook; reports)"
+        )
+        if wait if wait is not None else sys.stdin.isatty():
+            console.print("Everything stays up for you to try: Ctrl-C stops it.")
+            try:
+                while True:
+                    time.sleep(1)
+            except KeyboardInterrupt:
+                console.print("stopping")

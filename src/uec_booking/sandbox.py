@@ -23,7 +23,15 @@ from uec_booking.netutil import free_port
 log = logging.getLogger("uec_booking.sandbox")
 
 # Offsets from --base-port, so the default layout matches DESIGN.md's example (8010, 8020, 8389).
-PORT_OFFSETS = {"ssp": 10, "provider": 20, "auth": 30, "pds": 40, "dos": 50, "sds": 389}
+PORT_OFFSETS = {
+    "ssp": 10,
+    "provider": 20,
+    "auth": 30,
+    "pds": 40,
+    "dos": 50,
+    "console": 60,
+    "sds": 389,
+}
 DOS_USERNAME = "sandbox-111"
 DOS_PASSWORD = "sandbox-dos-password"
 SDS_BASE = "ou=Services,o=nhs"
@@ -38,6 +46,7 @@ class Sandbox:
     db_url: str | None = None  # default: a SQLite file in a temporary directory
     days: int = 7
     slapd: bool = False
+    journal_db: str | None = None  # the console's journal (default: beside the temporary store)
     directory: dict[str, Any] = field(default_factory=sample_data.load)
     manifest: dict[str, Any] = field(default_factory=dict, init=False)
     _stoppers: list[Any] = field(default_factory=list, init=False)
@@ -98,8 +107,8 @@ class Sandbox:
         self._stoppers.append(sds.stop)
 
         db_url = self.db_url
+        self._tmp = tempfile.TemporaryDirectory(prefix="uec-sandbox-")
         if db_url is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="uec-sandbox-")
             db_url = f"sqlite:///{Path(self._tmp.name) / 'provider.sqlite3'}"
         upgrade(db_url)
         asyncio.run(_seed(db_url, directory, self.days, seed, Store))
@@ -162,7 +171,22 @@ class Sandbox:
             ],
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
+        self.manifest["console"] = {"url": self._start_console(db_url)}
         return self.manifest
+
+    def _start_console(self, db_url: str) -> str:
+        """The booking console, using the consumer configuration the manifest describes."""
+        from uec_booking.console.app import Console, create_app
+        from uec_booking.consumer.config import from_manifest, load_config
+        from uec_booking.consumer.journal import Journal
+
+        assert self._tmp is not None or self.journal_db is not None
+        journal_url = (
+            self.journal_db
+            or f"sqlite:///{Path(self._tmp.name if self._tmp else '.') / 'consumer.sqlite3'}"
+        )
+        config = load_config(**from_manifest(self.manifest), journal_db=journal_url)
+        return self._serve(create_app(Console(config, Journal(journal_url), db_url)), "console")
 
     def write_manifest(self, path: Path) -> None:
         """Write the manifest atomically: a reader never sees half a file."""

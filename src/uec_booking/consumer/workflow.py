@@ -85,6 +85,19 @@ def age_on(birth_date: str, today: date) -> int:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
+def case_for(request: BookingRequest, patient: VerifiedPatient) -> DosCase:
+    """The DoS Case for a verified patient and the call's clinical outcome."""
+    return DosCase(
+        postcode=request.postcode or patient.postcode or "",
+        age=age_on(patient.birth_date, datetime.now(UTC).date()),
+        gender=GENDER_FOR_DOS.get(patient.gender, "I"),
+        disposition=request.disposition,
+        symptom_group=request.symptom_group,
+        symptom_discriminators=list(request.symptom_discriminators),
+        search_distance=request.search_distance,
+    )
+
+
 class BookingWorkflow:
     def __init__(
         self,
@@ -119,15 +132,7 @@ class BookingWorkflow:
             result.error = f"Patient not verified: {exc}"
             return result
         emit(events.PatientVerified(patient.nhs_number, " ".join([*patient.given, patient.family])))
-        case = DosCase(
-            postcode=request.postcode or patient.postcode or "",
-            age=age_on(patient.birth_date, datetime.now(UTC).date()),
-            gender=GENDER_FOR_DOS.get(patient.gender, "I"),
-            disposition=request.disposition,
-            symptom_group=request.symptom_group,
-            symptom_discriminators=list(request.symptom_discriminators),
-            search_distance=request.search_distance,
-        )
+        case = case_for(request, patient)
         try:
             services = await self.dos.check_capacity_summary(case)
         except ConsumerError as exc:
