@@ -97,7 +97,9 @@ def stored_appointments(db_url: str) -> list[dict[str, Any]]:
 def test_book_through_the_whole_standard(sandbox: dict[str, Any]) -> None:
     assert set(sandbox) >= {"provider", "ssp", "auth", "sds", "dos", "pds", "patients"}
     patient = sandbox["patients"][0]
-    tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).strftime(
+        "%Y-%m-%dT00:00"
+    )  # the sandbox seeds 2 days
     result = uec(
         "book",
         "--config",
