@@ -82,6 +82,9 @@ def test_book_slot_gone_cancel_rebook_and_report(console: str, browser: Any) -> 
     assert first.locator("#trace-id").inner_text()
 
     first.get_by_role("button", name="Rebook at another time").click()
+    assert (
+        "In-person" in first.locator("label.nhsuk-radios__label").first.inner_text()
+    )  # delivery channel
     first.locator("input[name=slot_id]").nth(3).check()
     first.get_by_role("button", name="Book the new time").click()
     assert "Appointment rebooked" in first.locator("#confirmation").inner_text()
@@ -100,6 +103,9 @@ def test_book_slot_gone_cancel_rebook_and_report(console: str, browser: Any) -> 
     assert "booked: NHS 9000000017, by sandbox-111-consumer" in shown
     assert "cancelled: NHS 9000000009" in shown
     assert diary.locator("#audit tr").count() > 1
+    diary.goto(f"{console}/provider?view=week")
+    week = diary.locator("#week tr[data-service='2000100001']").inner_text()
+    assert "booked" in week and "free" in week
 
     report = browser.new_page()
     report.goto(console + "/reports")
@@ -123,6 +129,11 @@ def test_errors_next_to_the_field_and_keyboard_use(console: str, browser: Any) -
     page.get_by_label("Postcode where the patient is").press("Enter")
     assert "not a valid NHS number" in page.locator("#nhs_number-error").inner_text()
     assert page.locator(".nhsuk-error-summary").is_visible()
+    page.get_by_label("NHS number").fill("9000000009")
+    page.get_by_label("Date of birth (optional)").fill("1999-01-01")
+    page.get_by_role("button", name="Find services").click()
+    assert "do not match" in page.locator(".nhsuk-error-summary").inner_text()
+    page.get_by_label("Date of birth (optional)").fill("")
     page.get_by_label("NHS number").fill("9000000025")
     page.get_by_label("Postcode where the patient is").fill("BD1 1HY")
     page.get_by_role("button", name="Find services").click()

@@ -52,6 +52,8 @@ def _form_state(form: Any) -> dict[str, str]:
     keys = (
         "nhs_number",
         "postcode",
+        "family",
+        "birth_date",
         "disposition",
         "symptom_group",
         "trace_id",
@@ -63,6 +65,16 @@ def _form_state(form: Any) -> dict[str, str]:
         "replaces",
     )
     return {k: str(form.get(k) or "") for k in keys}
+
+
+async def _verify(wf: Any, state: dict[str, str]) -> Any:
+    """PDS confirms the NHS number, and whatever else the caller gave."""
+    return await wf.pds.verify(
+        nhs_number=state["nhs_number"],
+        postcode=state["postcode"] or None,
+        family=state["family"] or None,
+        birth_date=state["birth_date"] or None,
+    )
 
 
 def create_app(console: Console) -> Starlette:
@@ -98,9 +110,7 @@ def create_app(console: Console) -> Starlette:
         if errors:
             return page(request, "start.html", 400, form=state, errors=errors)
         try:
-            patient = await wf.pds.verify(
-                nhs_number=state["nhs_number"], postcode=state["postcode"]
-            )
+            patient = await _verify(wf, state)
         except (InvalidNhsNumber, PatientNotFound) as exc:
             return page(
                 request,
@@ -255,9 +265,7 @@ def create_app(console: Console) -> Starlette:
             {"id": slot_id, "start": start, "end": end},
         )
         try:
-            patient = await wf.pds.verify(
-                nhs_number=state["nhs_number"], postcode=state["postcode"]
-            )
+            patient = await _verify(wf, state)
             booked = await wf.provider.book(
                 endpoint=state["endpoint"],
                 to_asid=state["asid"],

@@ -13,7 +13,7 @@ SENTENCES: list[tuple[type[Exception], str]] = [
     (errors.PatientNotFound, "No patient has that NHS number. Check it with the caller."),
     (
         errors.DemographicsMismatch,
-        "The details do not match the patient's record. Check the postcode with the caller.",
+        "The details do not match the patient's record. Check the postcode, name and date of birth with the caller.",
     ),
     (
         errors.DosAuthError,

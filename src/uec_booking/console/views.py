@@ -43,6 +43,8 @@ async def provider_view(request: Request, page: Page, db_url: str | None) -> Res
     )
 
     day = _day(request)
+    if request.query_params.get("view") == "week":
+        return await _week(request, page, db_url, day)
     lo = datetime.combine(day, datetime.min.time())
     store = Store(db_url)
     try:
@@ -135,4 +137,71 @@ async def reports_view(
         top=top,
         day=start_day,
         days=days,
+    )
+
+
+async def _week(request: Request, page: Page, db_url: str, first: date) -> Response:
+    """Seven days of each HealthcareService: slots free, booked and cancelled per day."""
+    from sqlalchemy import func
+
+    from uec_booking.provider.store import Store
+    from uec_booking.provider.store.models import AppointmentRow, DirectoryResource, SlotRow
+
+    lo = datetime.combine(first, datetime.min.time())
+    hi = lo + timedelta(days=7)
+    store = Store(db_url)
+    try:
+        async with store.read() as session:
+            services = (
+                await session.scalars(
+                    select(DirectoryResource)
+                    .where(DirectoryResource.resource_type == "HealthcareService")
+                    .order_by(DirectoryResource.id)
+                )
+            ).all()
+            slot_counts = (
+                await session.execute(
+                    select(
+                        SlotRow.healthcare_service_id,
+                        func.date(SlotRow.start),
+                        SlotRow.status,
+                        func.count(),
+                    )
+                    .where(SlotRow.start >= lo, SlotRow.start < hi)
+                    .group_by(
+                        SlotRow.healthcare_service_id, func.date(SlotRow.start), SlotRow.status
+                    )
+                )
+            ).all()
+            cancelled = (
+                await session.execute(
+                    select(
+                        SlotRow.healthcare_service_id, func.date(AppointmentRow.start), func.count()
+                    )
+                    .join(SlotRow, SlotRow.id == AppointmentRow.slot_id)
+                    .where(
+                        AppointmentRow.status == "cancelled",
+                        AppointmentRow.start >= lo,
+                        AppointmentRow.start < hi,
+                    )
+                    .group_by(SlotRow.healthcare_service_id, func.date(AppointmentRow.start))
+                )
+            ).all()
+    finally:
+        await store.dispose()
+    days = [first + timedelta(days=i) for i in range(7)]
+    grid: dict[tuple[str, str], dict[str, int]] = {}
+    for service_id, when, status, n in slot_counts:
+        grid.setdefault((service_id, str(when)), {})[status] = n
+    for service_id, when, n in cancelled:
+        grid.setdefault((service_id, str(when)), {})["cancelled"] = n
+    names = {s.id: orjson.loads(s.body).get("name", s.id) for s in services}
+    return page(
+        request,
+        "week.html",
+        days=days,
+        services=names,
+        grid=grid,
+        prev=first - timedelta(days=7),
+        next=first + timedelta(days=7),
     )

@@ -96,6 +96,7 @@ class FreeSlot:
     practitioner: str | None
     location: str | None
     resource: dict[str, Any] = field(repr=False)
+    delivery_channel: str | None = None  # In-person | Telephone | Video, when the provider says
 
 
 @dataclass(frozen=True, slots=True)

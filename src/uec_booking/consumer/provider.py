@@ -21,6 +21,7 @@ from uec_booking.consumer.errors import ConsumerError, ProviderError, ServiceUna
 from uec_booking.consumer.models import BookedAppointment, FreeSlot, VerifiedPatient
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.fhir.reference import parse_reference
+from uec_booking.fhir.urls import DELIVERY_CHANNEL_EXTENSION
 
 FHIR_JSON = "application/fhir+json"
 RETRYABLE = frozenset({502, 503, 504})
@@ -225,6 +226,14 @@ class ProviderClient:
                     practitioner=person or None,
                     location=by_type.get("Location", {}).get("name"),
                     resource=slot,
+                    delivery_channel=next(
+                        (
+                            e.get("valueCode")
+                            for e in slot.get("extension", [])
+                            if e.get("url") == DELIVERY_CHANNEL_EXTENSION
+                        ),
+                        None,
+                    ),
                 )
             )
         return sorted(out, key=lambda s: (s.start, s.id))

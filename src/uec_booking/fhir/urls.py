@@ -16,6 +16,10 @@ NHS_NUMBER_VERIFICATION_EXTENSION: Final = (
     "Extension-CareConnect-NHSNumberVerificationStatus-1"
 )
 
+DELIVERY_CHANNEL_EXTENSION: Final = (
+    "https://fhir.nhs.uk/STU3/StructureDefinition/Extension-GPConnect-DeliveryChannel-2"
+)
+
 _NHS_SD: Final = "https://fhir.nhs.uk/STU3/StructureDefinition/"
 _CC_SD: Final = "https://fhir.hl7.org.uk/STU3/StructureDefinition/"
 

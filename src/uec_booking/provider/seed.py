@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from uec_booking.fhir.errors import BadRequest
 from uec_booking.fhir.reference import parse_reference, reference
 from uec_booking.fhir.urls import (
+    DELIVERY_CHANNEL_EXTENSION,
     DOS_SERVICE_SYSTEM,
     ODS_ORGANIZATION_SYSTEM,
     ODS_SITE_SYSTEM,
@@ -168,8 +169,18 @@ def generate_slots(sample: dict[str, Any], *, first_day: date, days: int) -> lis
                 end = start + length
                 for prac_id in availability["practitioners"]:
                     sched = schedule_id(service["id"], prac_id)
+                    channel = availability.get("delivery_channel")
                     out.append(
                         {
+                            "extra": (
+                                {
+                                    "extension": [
+                                        {"url": DELIVERY_CHANNEL_EXTENSION, "valueCode": channel}
+                                    ]
+                                }
+                                if channel
+                                else None
+                            ),
                             "id": f"{sched}-{start.strftime('%Y%m%d%H%M')}",
                             "schedule_id": sched,
                             "healthcare_service_id": service["id"],
