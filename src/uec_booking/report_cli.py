@@ -86,7 +86,7 @@ def render(metrics: list[Metric], fmt: Format, title: str) -> str:
         table.add_row(
             m.id, m.requirement, m.summary() if m.available else "[dim]not visible to this side[/]"
         )
-    console = Console(record=True, width=140)
+    console = Console(record=True, width=140, file=io.StringIO())
     console.print(table)
     return console.export_text()
 
