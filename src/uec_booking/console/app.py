@@ -89,6 +89,12 @@ def create_app(console: Console) -> Starlette:
         context.setdefault("dispositions", sorted(TIMEFRAMES))
         return templates.TemplateResponse(request, name, context, status_code=status)
 
+    def failure(request: Request, title: str, exc: Exception) -> HTMLResponse:
+        """A national service failed: a sentence for the call handler, the detail one click away."""
+        return page(
+            request, "message.html", 502, title=title, message=plain_error(exc), detail=str(exc)
+        )
+
     def record(state: dict[str, str], kind: str, **fields: Any) -> None:
         if console.journal is not None:
             console.journal.record(
@@ -130,14 +136,7 @@ def create_app(console: Console) -> Starlette:
                 detail=str(exc),
             )
         except ConsumerError as exc:
-            return page(
-                request,
-                "message.html",
-                502,
-                title="Cannot check the patient",
-                message=plain_error(exc),
-                detail=str(exc),
-            )
+            return failure(request, "Cannot check the patient", exc)
         from uec_booking.consumer.workflow import BookingRequest, age_on, case_for
 
         req = BookingRequest(
@@ -165,14 +164,7 @@ def create_app(console: Console) -> Starlette:
                         row["asids"], row["why"] = [], plain_error(exc)
                 rows.append(row)
         except ConsumerError as exc:
-            return page(
-                request,
-                "message.html",
-                502,
-                title="Cannot find services",
-                message=plain_error(exc),
-                detail=str(exc),
-            )
+            return failure(request, "Cannot find services", exc)
         record(state, "searched", detail=f"{len(found)} services")
         top_bookable = bool(rows and len(rows[0]["asids"]) == 1)
         return page(
@@ -221,14 +213,7 @@ def create_app(console: Console) -> Starlette:
                 )
             free = await _slots(state)
         except ConsumerError as exc:
-            return page(
-                request,
-                "message.html",
-                502,
-                title="Cannot show slots",
-                message=plain_error(exc),
-                detail=str(exc),
-            )
+            return failure(request, "Cannot show slots", exc)
         if state["top_bookable"] and request.query_params.get("rank", "1") != "1":
             record(state, "top_service_rejected", service_id=state["service_id"])
         in_time = slots_in_time(
@@ -280,14 +265,7 @@ def create_app(console: Console) -> Starlette:
             return _slot_page(request, state, free, 409, taken=True)
         except ConsumerError as exc:
             record(state, "error", service_id=state["service_id"], detail=str(exc)[:500])
-            return page(
-                request,
-                "message.html",
-                502,
-                title="The booking did not go through",
-                message=plain_error(exc),
-                detail=str(exc),
-            )
+            return failure(request, "The booking did not go through", exc)
         record(
             state,
             "booked",
@@ -313,14 +291,7 @@ def create_app(console: Console) -> Starlette:
                 )
                 replaced = state["replaces"]
             except ConsumerError as exc:
-                return page(
-                    request,
-                    "message.html",
-                    502,
-                    title="Booked, but the old appointment is still booked",
-                    message=plain_error(exc),
-                    detail=str(exc),
-                )
+                return failure(request, "Booked, but the old appointment is still booked", exc)
         return page(
             request,
             "booked.html",
@@ -341,14 +312,7 @@ def create_app(console: Console) -> Starlette:
                 trace_id=state["trace_id"],
             )
         except ConsumerError as exc:
-            return page(
-                request,
-                "message.html",
-                502,
-                title="Could not cancel",
-                message=plain_error(exc),
-                detail=str(exc),
-            )
+            return failure(request, "Could not cancel", exc)
         record(state, "cancelled", appointment_id=appointment_id)
         return page(
             request,

@@ -17,6 +17,18 @@ from uec_booking.reporting import Metric, consumer_metrics, provider_metrics, wi
 Page = Callable[..., Response]
 
 
+async def _service_names(session: Any) -> dict[str, str]:
+    """Each HealthcareService's id and name, in id order."""
+    from uec_booking.provider.store.models import DirectoryResource
+
+    rows = await session.scalars(
+        select(DirectoryResource)
+        .where(DirectoryResource.resource_type == "HealthcareService")
+        .order_by(DirectoryResource.id)
+    )
+    return {r.id: orjson.loads(r.body).get("name", r.id) for r in rows.all()}
+
+
 def _day(request: Request) -> date:
     try:
         return date.fromisoformat(request.query_params.get("day", ""))
@@ -38,7 +50,6 @@ async def provider_view(request: Request, page: Page, db_url: str | None) -> Res
     from uec_booking.provider.store.models import (
         AppointmentRow,
         AuditEvent,
-        DirectoryResource,
         SlotRow,
     )
 
@@ -49,13 +60,7 @@ async def provider_view(request: Request, page: Page, db_url: str | None) -> Res
     store = Store(db_url)
     try:
         async with store.read() as session:
-            services = (
-                await session.scalars(
-                    select(DirectoryResource)
-                    .where(DirectoryResource.resource_type == "HealthcareService")
-                    .order_by(DirectoryResource.id)
-                )
-            ).all()
+            names = await _service_names(session)
             slots = (
                 await session.execute(
                     select(
@@ -85,7 +90,6 @@ async def provider_view(request: Request, page: Page, db_url: str | None) -> Res
     by_slot: dict[str, list[Any]] = {}
     for a in appointments:
         by_slot.setdefault(a.slot_id, []).append(a)
-    names = {s.id: orjson.loads(s.body).get("name", s.id) for s in services}
     return page(
         request,
         "provider.html",
@@ -145,20 +149,14 @@ async def _week(request: Request, page: Page, db_url: str, first: date) -> Respo
     from sqlalchemy import func
 
     from uec_booking.provider.store import Store
-    from uec_booking.provider.store.models import AppointmentRow, DirectoryResource, SlotRow
+    from uec_booking.provider.store.models import AppointmentRow, SlotRow
 
     lo = datetime.combine(first, datetime.min.time())
     hi = lo + timedelta(days=7)
     store = Store(db_url)
     try:
         async with store.read() as session:
-            services = (
-                await session.scalars(
-                    select(DirectoryResource)
-                    .where(DirectoryResource.resource_type == "HealthcareService")
-                    .order_by(DirectoryResource.id)
-                )
-            ).all()
+            names = await _service_names(session)
             slot_counts = (
                 await session.execute(
                     select(
@@ -195,7 +193,6 @@ async def _week(request: Request, page: Page, db_url: str, first: date) -> Respo
         grid.setdefault((service_id, str(when)), {})[status] = n
     for service_id, when, n in cancelled:
         grid.setdefault((service_id, str(when)), {})["cancelled"] = n
-    names = {s.id: orjson.loads(s.body).get("name", s.id) for s in services}
     return page(
         request,
         "week.html",
