@@ -126,6 +126,21 @@ def test_forwards_and_streams(setup: Setup) -> None:
     assert matching_token.status_code == 200
 
 
+def test_compression_only_when_the_consumer_asked(setup: Setup) -> None:
+    url = f"{setup.ssp}/{setup.provider}/Slot?status=free"
+    with httpx.Client() as client:
+        plain = client.get(url, headers={**headers(), "Accept-Encoding": "identity"})
+    assert plain.status_code == 200 and setup.upstream.seen[-1]["accept-encoding"] == "identity"
+    gzip_ok = httpx.get(url, headers={**headers(), "Accept-Encoding": "gzip"})
+    assert gzip_ok.status_code == 200 and setup.upstream.seen[-1]["accept-encoding"] == "gzip"
+    raw = httpx.Request("GET", url, headers=headers())
+    raw.headers.pop("Accept-Encoding", None)  # a client that says nothing about encodings
+    with httpx.Client() as client:
+        response = client.send(raw)
+    assert setup.upstream.seen[-1]["accept-encoding"] == "identity"
+    assert response.headers.get_list("date") and len(response.headers.get_list("date")) == 1
+
+
 @pytest.mark.parametrize(
     ("change", "status"),
     [

@@ -69,6 +69,9 @@ HOP_BY_HOP = frozenset(
         "trailers",
         "transfer-encoding",
         "upgrade",
+        # The SSP's own server adds these.
+        "date",
+        "server",
     }
 )
 DIRECTORY_TYPES = (
@@ -252,6 +255,10 @@ async def _forward(
     client: httpx.AsyncClient, request: Request, target: str, body: bytes
 ) -> Response:
     headers = {k: v for k, v in request.headers.items() if k.lower() in FORWARDED}
+    # httpx would ask for gzip on its own; the body is relayed byte for byte, so the provider
+    # may compress only if the consumer itself said it can decompress.
+    if not any(k.lower() == "accept-encoding" for k in headers):
+        headers["Accept-Encoding"] = "identity"
     upstream = client.build_request(request.method, target, headers=headers, content=body)
     try:
         response = await client.send(upstream, stream=True)
