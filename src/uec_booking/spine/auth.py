@@ -131,8 +131,14 @@ def _basic_credentials(request: Request) -> tuple[str, str] | None:
     return unquote_plus(user), unquote_plus(password)
 
 
-def create_app(*, issuer: str, clients: ClientRegistry, keys: KeySet | None = None) -> Starlette:
-    """The authentication service's ASGI app."""
+def create_app(
+    *,
+    issuer: str,
+    clients: ClientRegistry,
+    keys: KeySet | None = None,
+    token_lifetime: int = TOKEN_LIFETIME_S,
+) -> Starlette:
+    """The authentication service's ASGI app (`token_lifetime` shorter only in tests)."""
     keyset = keys or KeySet()
     # An unknown client costs the same hashing as a known one: no timing oracle for ids.
     decoy_hash = hash_secret(secrets.token_urlsafe(16))
@@ -177,7 +183,7 @@ def create_app(*, issuer: str, clients: ClientRegistry, keys: KeySet | None = No
             "aud": audience,
             "iat": now,
             "nbf": now,
-            "exp": now + TOKEN_LIFETIME_S,
+            "exp": now + token_lifetime,
             "jti": str(uuid.uuid4()),
             "appid": client.client_id,
             "asid": client.asid,
@@ -191,8 +197,8 @@ def create_app(*, issuer: str, clients: ClientRegistry, keys: KeySet | None = No
         )
         body = {
             "token_type": "Bearer",
-            "expires_in": TOKEN_LIFETIME_S,
-            "ext_expires_in": TOKEN_LIFETIME_S,
+            "expires_in": token_lifetime,
+            "ext_expires_in": token_lifetime,
             "access_token": access_token,
         }
         return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
