@@ -40,7 +40,8 @@ class ClientCredentialsTokens:
         self._transport = transport
         self.refresh_margin = refresh_margin
         self.timeout = timeout
-        self._cache: dict[str, tuple[str, float, float]] = {}  # token, expires, lifetime
+        self._cache: dict[str, tuple[str, float]] = {}  # audience -> token, monotonic expiry
+        self._lifetimes: dict[str, float] = {}
         self._lock = asyncio.Lock()
         self.requests = 0
 
@@ -54,7 +55,8 @@ class ClientCredentialsTokens:
             if cached:
                 return cached
             token, lifetime = await self._request(audience)
-            self._cache[audience] = (token, time.monotonic() + lifetime, lifetime)
+            self._cache[audience] = (token, time.monotonic() + lifetime)
+            self._lifetimes[audience] = lifetime
             return token
 
     def _fresh(self, audience: str) -> str | None:
@@ -63,8 +65,8 @@ class ClientCredentialsTokens:
         cached = self._cache.get(audience)
         if cached is None:
             return None
-        token, expires_at, lifetime = cached
-        margin = min(self.refresh_margin, lifetime / 2)
+        token, expires_at = cached
+        margin = min(self.refresh_margin, self._lifetimes.get(audience, 0.0) / 2)
         return token if time.monotonic() < expires_at - margin else None
 
     def invalidate(self, audience: str) -> None:
