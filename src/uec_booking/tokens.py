@@ -19,10 +19,11 @@ import jwt
 from jwt.algorithms import RSAAlgorithm
 
 from uec_booking.fhir.errors import Forbidden, Unauthorized
-from uec_booking.fhir.interactions import PREFIX, Interaction
+from uec_booking.fhir.interactions import PREFIX, Interaction, parse_interaction
 
 SIGNED_ALGORITHMS = ["RS256"]
 JWKS_REFETCH_INTERVAL_S = 30.0
+JWKS_RETRY_AFTER_FAILURE_S = 5.0
 INTERIM_MAX_LIFETIME_S = 300
 
 # Scopes the seed names, per interaction; any one of them suffices.
@@ -88,6 +89,7 @@ class TokenVerifier:
         leeway: int = 30,
         allow_unsigned: bool = False,
         http: httpx.AsyncClient | None = None,
+        jwks_refetch_interval: float = JWKS_REFETCH_INTERVAL_S,
     ) -> None:
         if not allow_unsigned and not jwks_url:
             raise ValueError("a JWKS URL is needed to verify signed tokens")
@@ -96,9 +98,10 @@ class TokenVerifier:
         self.audience = audience.rstrip("/") if audience else None
         self.leeway = leeway
         self.allow_unsigned = allow_unsigned
+        self.jwks_refetch_interval = jwks_refetch_interval
         self._http = http
         self._keys: dict[str, Any] = {}
-        self._fetched_at = float("-inf")
+        self._next_fetch_at = float("-inf")  # monotonic time before which no refetch happens
         self._lock = asyncio.Lock()
         self.jwks_fetches = 0
 
@@ -131,13 +134,15 @@ class TokenVerifier:
                 },
             )
         except jwt.PyJWTError as exc:
-            raise Unauthorized(f"Invalid access token: {exc}") from exc
+            raise Unauthorized(_diagnostics(exc)) from exc
+        groups = claims.get("groups") or []
+        if not isinstance(groups, list):
+            raise Unauthorized("The token's groups claim must be a list")
         return Caller(
-            client_id=claims.get("appid") or claims.get("sub"),
+            client_id=_str(claims.get("appid") or claims.get("sub")),
             asid=_str(claims.get("asid")),
             ods=_str(claims.get("ods")),
-            # Groups may be short names (`read:slot`) or full interaction IDs.
-            groups=frozenset(str(g).removeprefix(PREFIX) for g in claims.get("groups") or []),
+            groups=frozenset(_group(str(g)) for g in groups),
             scopes=frozenset(str(claims.get("scp", "")).split()),
             subject=_str(claims.get("sub")),
             issuer=_str(claims.get("iss")),
@@ -145,24 +150,25 @@ class TokenVerifier:
             claims=claims,
         )
 
-    async def _key(self, kid: str | None) -> Any:
-        if not kid:
-            raise Unauthorized("The token header has no kid")
+    async def _key(self, kid: object) -> Any:
+        if not isinstance(kid, str) or not kid:
+            raise Unauthorized("The token header has no kid naming its signing key")
         if kid in self._keys:
             return self._keys[kid]
         async with self._lock:
-            if (
-                kid not in self._keys
-                and time.monotonic() - self._fetched_at >= JWKS_REFETCH_INTERVAL_S
-            ):
+            # Another coroutine may have fetched while this one waited; an unknown kid
+            # refetches at most once per interval, so forged kids cannot hammer the service.
+            if kid not in self._keys and time.monotonic() >= self._next_fetch_at:
                 await self._fetch_jwks()
         if kid not in self._keys:
-            raise Unauthorized(f"Unknown signing key {kid!r}")
+            raise Unauthorized(f"Unknown signing key kid={kid!r} (not in the JWKS)")
         return self._keys[kid]
 
     async def _fetch_jwks(self) -> None:
-        assert self.jwks_url is not None
-        self._fetched_at = time.monotonic()
+        if self.jwks_url is None:
+            raise Unauthorized("Signed tokens cannot be checked here: no JWKS URL configured")
+        started = time.monotonic()
+        self._next_fetch_at = started + min(self.jwks_refetch_interval, JWKS_RETRY_AFTER_FAILURE_S)
         self.jwks_fetches += 1
         try:
             if self._http is not None:
@@ -172,11 +178,14 @@ class TokenVerifier:
                     response = await client.get(self.jwks_url)
             response.raise_for_status()
             keys = response.json()["keys"]
-        except (httpx.HTTPError, ValueError, KeyError) as exc:
+            self._keys = {
+                k["kid"]: RSAAlgorithm.from_jwk(k)
+                for k in keys
+                if k.get("kty") == "RSA" and "kid" in k
+            }
+        except (httpx.HTTPError, ValueError, KeyError, TypeError, jwt.PyJWTError) as exc:
             raise Unauthorized(f"Cannot check the token: JWKS unavailable ({exc})") from exc
-        self._keys = {
-            k["kid"]: RSAAlgorithm.from_jwk(k) for k in keys if k.get("kty") == "RSA" and "kid" in k
-        }
+        self._next_fetch_at = started + self.jwks_refetch_interval
 
     def _interim(self, token: str) -> Caller:
         try:
@@ -222,6 +231,31 @@ class TokenVerifier:
 
 def _str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _group(name: str) -> str:
+    """Groups may be short names (`read:slot`), full interaction IDs or aliases (`search:slot`)."""
+    interaction = parse_interaction(name)
+    return interaction.short if interaction else name.removeprefix(PREFIX)
+
+
+def _diagnostics(exc: jwt.PyJWTError) -> str:
+    """PyJWT's error, said in the words of the check that failed."""
+    if isinstance(exc, jwt.ExpiredSignatureError):
+        return "The access token has expired (exp)"
+    if isinstance(exc, jwt.ImmatureSignatureError):
+        return f"The access token is not yet valid (nbf/iat): {exc}"
+    if isinstance(exc, jwt.InvalidAudienceError):
+        return f"The access token is not for this service (aud): {exc}"
+    if isinstance(exc, jwt.InvalidIssuerError):
+        return f"The access token's issuer is not trusted (iss): {exc}"
+    if isinstance(exc, jwt.MissingRequiredClaimError):
+        return f"The access token lacks a required claim: {exc.claim}"
+    if isinstance(exc, jwt.InvalidSignatureError):
+        return "The access token's signature does not verify"
+    if isinstance(exc, jwt.DecodeError):
+        return f"Malformed access token: {exc}"
+    return f"Invalid access token: {exc}"
 
 
 def authorize(caller: Caller, interaction: Interaction, resource_type: str | None = None) -> None:

@@ -40,22 +40,34 @@ class ClientCredentialsTokens:
         self._transport = transport
         self.refresh_margin = refresh_margin
         self.timeout = timeout
-        self._cache: dict[str, tuple[str, float]] = {}
+        self._cache: dict[str, tuple[str, float]] = {}  # audience -> token, monotonic expiry
+        self._lifetimes: dict[str, float] = {}
         self._lock = asyncio.Lock()
         self.requests = 0
 
     async def token(self, *, audience: str) -> str:
         audience = audience.rstrip("/")
-        cached = self._cache.get(audience)
-        if cached and cached[1] - self.refresh_margin > time.monotonic():
-            return cached[0]
-        async with self._lock:
-            cached = self._cache.get(audience)
-            if cached and cached[1] - self.refresh_margin > time.monotonic():
-                return cached[0]
+        cached = self._fresh(audience)
+        if cached:
+            return cached
+        async with self._lock:  # one request, however many coroutines ask at once
+            cached = self._fresh(audience)
+            if cached:
+                return cached
             token, lifetime = await self._request(audience)
             self._cache[audience] = (token, time.monotonic() + lifetime)
+            self._lifetimes[audience] = lifetime
             return token
+
+    def _fresh(self, audience: str) -> str | None:
+        """The cached token unless it is within the refresh margin of expiring (the margin
+        is capped at half the token's lifetime, so short-lived tokens still get reused)."""
+        cached = self._cache.get(audience)
+        if cached is None:
+            return None
+        token, expires_at = cached
+        margin = min(self.refresh_margin, self._lifetimes.get(audience, 0.0) / 2)
+        return token if time.monotonic() < expires_at - margin else None
 
     def invalidate(self, audience: str) -> None:
         """Forget a token the provider refused (401), so the next call gets a fresh one."""
@@ -80,12 +92,27 @@ class ClientCredentialsTokens:
             body = response.json()
         except ValueError as exc:
             raise AuthError(f"Token endpoint answered {response.status_code} without JSON") from exc
+        if not isinstance(body, dict):
+            raise AuthError(f"Token endpoint answered {response.status_code} with a non-object")
         if response.status_code != 200:
             raise AuthError(
-                f"Token refused: {body.get('error')}: {body.get('error_description', '')}",
-                error=body.get("error"),
+                f"Token refused ({response.status_code}): {body.get('error')}: "
+                f"{body.get('error_description', '')}",
+                error=_str_or_none(body.get("error")),
             )
-        return str(body["access_token"]), float(body.get("expires_in", 3600))
+        access_token, expires_in = body.get("access_token"), body.get("expires_in", 3600)
+        if not isinstance(access_token, str) or not access_token:
+            raise AuthError("Token endpoint answered 200 without an access_token")
+        if str(body.get("token_type", "Bearer")).lower() != "bearer":
+            raise AuthError(f"Unsupported token_type {body.get('token_type')!r}")
+        try:
+            return access_token, float(expires_in)
+        except (TypeError, ValueError) as exc:
+            raise AuthError(f"Token endpoint answered expires_in={expires_in!r}") from exc
+
+
+def _str_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def _b64(data: dict[str, Any]) -> str:

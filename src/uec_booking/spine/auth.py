@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_plus
 
 import jwt
 from starlette.applications import Starlette
@@ -110,26 +111,48 @@ def _error(status: int, error: str, description: str, *, basic: bool = False) ->
     return JSONResponse({"error": error, "error_description": description}, status, headers=headers)
 
 
+class _MalformedBasic(ValueError):
+    pass
+
+
 def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    """RFC 6749 §2.3.1: `Basic base64(urlencode(id):urlencode(secret))`, or None if absent."""
     header = request.headers.get("authorization", "")
-    if not header.lower().startswith("basic "):
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "basic":
         return None
     try:
-        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-    except ValueError:
-        return None
-    return user, password
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+    except ValueError as exc:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        raise _MalformedBasic("the Basic credentials are not base64 of id:secret") from exc
+    user, colon, password = decoded.partition(":")
+    if not colon:
+        raise _MalformedBasic("the Basic credentials have no ':' between id and secret")
+    return unquote_plus(user), unquote_plus(password)
 
 
-def create_app(*, issuer: str, clients: ClientRegistry, keys: KeySet | None = None) -> Starlette:
-    """The authentication service's ASGI app."""
+def create_app(
+    *,
+    issuer: str,
+    clients: ClientRegistry,
+    keys: KeySet | None = None,
+    token_lifetime: int = TOKEN_LIFETIME_S,
+) -> Starlette:
+    """The authentication service's ASGI app (`token_lifetime` shorter only in tests)."""
     keyset = keys or KeySet()
+    # An unknown client costs the same hashing as a known one: no timing oracle for ids.
+    decoy_hash = hash_secret(secrets.token_urlsafe(16))
 
     async def token(request: Request) -> JSONResponse:
         form = await request.form()
-        basic = _basic_credentials(request)
-        client_id = str(form.get("client_id") or (basic[0] if basic else ""))
-        secret = str(form.get("client_secret") or (basic[1] if basic else ""))
+        try:
+            basic = _basic_credentials(request)
+        except _MalformedBasic as exc:
+            return _error(401, "invalid_client", str(exc), basic=True)
+        if basic and (form.get("client_secret") or form.get("client_id") not in (None, basic[0])):
+            return _error(400, "invalid_request", "use one client authentication method, not two")
+        client_id = basic[0] if basic else str(form.get("client_id") or "")
+        secret = basic[1] if basic else str(form.get("client_secret") or "")
         grant_type, scope = str(form.get("grant_type") or ""), str(form.get("scope") or "")
         if not grant_type:
             return _error(400, "invalid_request", "grant_type is required")
@@ -141,7 +164,8 @@ def create_app(*, issuer: str, clients: ClientRegistry, keys: KeySet | None = No
                 basic=basic is not None,
             )
         client = clients.get(client_id)
-        if client is None or not check_secret(secret, client.secret_hash):
+        secret_ok = check_secret(secret, client.secret_hash if client else decoy_hash)
+        if client is None or not secret_ok:
             return _error(
                 401, "invalid_client", "Client authentication failed", basic=basic is not None
             )
@@ -159,7 +183,7 @@ def create_app(*, issuer: str, clients: ClientRegistry, keys: KeySet | None = No
             "aud": audience,
             "iat": now,
             "nbf": now,
-            "exp": now + TOKEN_LIFETIME_S,
+            "exp": now + token_lifetime,
             "jti": str(uuid.uuid4()),
             "appid": client.client_id,
             "asid": client.asid,
@@ -173,8 +197,8 @@ def create_app(*, issuer: str, clients: ClientRegistry, keys: KeySet | None = No
         )
         body = {
             "token_type": "Bearer",
-            "expires_in": TOKEN_LIFETIME_S,
-            "ext_expires_in": TOKEN_LIFETIME_S,
+            "expires_in": token_lifetime,
+            "ext_expires_in": token_lifetime,
             "access_token": access_token,
         }
         return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
@@ -211,3 +235,27 @@ def create_app(*, issuer: str, clients: ClientRegistry, keys: KeySet | None = No
 
 def new_client_secret() -> str:
     return secrets.token_urlsafe(32)
+
+
+def serve_auth(
+    host: str,
+    port: int,
+    *,
+    issuer: str | None = None,
+    clients_file: str | None = None,
+    keys_dir: str | None = None,
+) -> None:
+    """Run the service until interrupted: clients from `clients_file` (hashed secrets) or the
+    sample directory; signing keys from `keys_dir` (see `KeySet.from_directory`) or new ones."""
+    import uvicorn
+
+    from uec_booking import sample_data
+
+    clients = (
+        ClientRegistry.from_file(clients_file)
+        if clients_file
+        else ClientRegistry.from_directory(sample_data.load())
+    )
+    keys = KeySet.from_directory(keys_dir) if keys_dir else KeySet()
+    app = create_app(issuer=issuer or f"http://{host}:{port}", clients=clients, keys=keys)
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)

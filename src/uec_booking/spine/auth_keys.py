@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -42,7 +42,7 @@ class SigningKey:
             .not_valid_after(now + timedelta(days=365))
             .sign(key, hashes.SHA256())
         )
-        return cls(kid=uuid.uuid4().hex[:16], private_key=key, certificate=cert)
+        return cls(kid=cls._thumbprint(cert)[:16], private_key=key, certificate=cert)
 
     @classmethod
     def from_pem(cls, key_pem: bytes, cert_pem: bytes, kid: str | None = None) -> SigningKey:
@@ -51,6 +51,21 @@ class SigningKey:
             raise ValueError("the signing key must be an RSA private key")
         cert = x509.load_pem_x509_certificate(cert_pem)
         return cls(kid=kid or cls._thumbprint(cert)[:16], private_key=key, certificate=cert)
+
+    @classmethod
+    def from_files(cls, key_path: str | Path, cert_path: str | Path) -> SigningKey:
+        return cls.from_pem(Path(key_path).read_bytes(), Path(cert_path).read_bytes())
+
+    def write(self, key_path: str | Path, cert_path: str | Path) -> None:
+        """PEM files (key unencrypted, mode 0600) that `from_files` reads back."""
+        key_pem = self.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        Path(key_path).touch(mode=0o600)
+        Path(key_path).write_bytes(key_pem)
+        Path(cert_path).write_bytes(self.certificate.public_bytes(serialization.Encoding.PEM))
 
     @staticmethod
     def _thumbprint(cert: x509.Certificate) -> str:
@@ -90,3 +105,22 @@ class KeySet:
     def jwks(self) -> dict[str, Any]:
         keys = [self.active, self.upcoming, *self.retired]
         return {"keys": [k.jwk() for k in keys]}
+
+    @classmethod
+    def from_directory(cls, directory: str | Path) -> KeySet:
+        """`active.key.pem` + `active.cert.pem` (and optionally `next.key.pem` +
+        `next.cert.pem`) from `directory`; a missing next key is generated. The kid of a
+        loaded key is its certificate thumbprint, so it survives restarts."""
+        root = Path(directory)
+        active = SigningKey.from_files(root / "active.key.pem", root / "active.cert.pem")
+        upcoming = None
+        if (root / "next.key.pem").exists():
+            upcoming = SigningKey.from_files(root / "next.key.pem", root / "next.cert.pem")
+        return cls(active, upcoming)
+
+    def write_directory(self, directory: str | Path) -> None:
+        """Save the active and next keys where `from_directory` finds them."""
+        root = Path(directory)
+        root.mkdir(parents=True, exist_ok=True)
+        self.active.write(root / "active.key.pem", root / "active.cert.pem")
+        self.upcoming.write(root / "next.key.pem", root / "next.cert.pem")

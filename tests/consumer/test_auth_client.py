@@ -1,0 +1,160 @@
+"""The consumer's token sources: client-credentials tokens cached per audience and refreshed
+before expiry (token requests counted at the service), errors, and the interim unsigned JWT
+compared with the assurance tool's (TKW) templates."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import jwt
+import pytest
+
+from tests.auth_support import AUDIENCE, CONSUMER, running_auth
+from uec_booking.consumer.auth import ClientCredentialsTokens, InterimTokens, TokenSource
+from uec_booking.consumer.errors import AuthError, ServiceUnavailable
+from uec_booking.netutil import free_port
+
+TKW = Path("/work/shared/conformance/tkw")
+OTHER_AUDIENCE = "http://127.0.0.1:8021/fhir"
+
+
+def source(token_url: str, **options: Any) -> ClientCredentialsTokens:
+    return ClientCredentialsTokens(
+        token_url=token_url,
+        client_id=CONSUMER["client_id"],
+        client_secret=CONSUMER["client_secret"],
+        **options,
+    )
+
+
+def test_cached_per_audience_one_request_for_many_coroutines() -> None:
+    with running_auth() as auth:
+        tokens: TokenSource = source(auth.token_url)  # mypy checks it fits the protocol
+
+        async def many() -> tuple[set[str], set[str]]:
+            first = await asyncio.gather(*(tokens.token(audience=AUDIENCE) for _ in range(25)))
+            second = await asyncio.gather(
+                *(tokens.token(audience=OTHER_AUDIENCE) for _ in range(5)),
+                *(tokens.token(audience=AUDIENCE + "/") for _ in range(5)),
+            )
+            return set(first), set(second)
+
+        first, second = asyncio.run(many())
+        assert len(first) == 1 and len(second) == 2 and first <= second
+        assert auth.token_requests() == 2, "one per audience, however many ask at once"
+        claims = jwt.decode(first.pop(), options={"verify_signature": False})
+        assert claims["aud"] == AUDIENCE
+        verify_token = auth.verifier()
+        asyncio.run(verify_token.verify(f"Bearer {asyncio.run(tokens.token(audience=AUDIENCE))}"))
+        assert auth.token_requests() == 2
+
+
+def test_refreshed_before_expiry_and_after_invalidate() -> None:
+    with running_auth(token_lifetime=2) as auth:
+        tokens = source(auth.token_url, refresh_margin=60.0)  # capped at half the lifetime
+        first = asyncio.run(tokens.token(audience=AUDIENCE))
+        assert asyncio.run(tokens.token(audience=AUDIENCE)) == first
+        assert auth.token_requests() == 1
+        time.sleep(1.1)  # within a second of expiry: refreshed
+        second = asyncio.run(tokens.token(audience=AUDIENCE))
+        assert second != first and auth.token_requests() == 2
+        tokens.invalidate(AUDIENCE + "/")  # the provider answered 401
+        third = asyncio.run(tokens.token(audience=AUDIENCE))
+        assert third != second and auth.token_requests() == 3
+
+
+def test_refused_credentials_are_auth_errors() -> None:
+    with running_auth() as auth:
+        wrong = ClientCredentialsTokens(
+            token_url=auth.token_url, client_id=CONSUMER["client_id"], client_secret="nope"
+        )
+        with pytest.raises(AuthError) as caught:
+            asyncio.run(wrong.token(audience=AUDIENCE))
+        assert caught.value.error == "invalid_client" and "401" in str(caught.value)
+        stranger = ClientCredentialsTokens(
+            token_url=auth.token_url, client_id="stranger", client_secret="x"
+        )
+        with pytest.raises(AuthError, match="invalid_client"):
+            asyncio.run(stranger.token(audience=AUDIENCE))
+        with pytest.raises(AuthError) as scope:
+            asyncio.run(source(auth.token_url).token(audience=""))
+        assert scope.value.error == "invalid_scope"
+        not_json = source(f"{auth.url}/no-such-endpoint")
+        with pytest.raises(AuthError, match="without JSON"):
+            asyncio.run(not_json.token(audience=AUDIENCE))
+
+
+def test_service_down_is_service_unavailable() -> None:
+    with running_auth() as auth:
+        auth.counter.fail_with = 503
+        with pytest.raises(ServiceUnavailable, match="503"):
+            asyncio.run(source(auth.token_url).token(audience=AUDIENCE))
+    nobody = f"http://127.0.0.1:{free_port()}/oauth2/token"
+    with pytest.raises(ServiceUnavailable, match="unreachable"):
+        asyncio.run(source(nobody, timeout=2.0).token(audience=AUDIENCE))
+
+
+# --- interim tokens ------------------------------------------------------------------------
+
+
+def _template(name: str) -> dict[str, Any]:
+    text = (TKW / name).read_text(encoding="utf-8")
+    text = re.sub(r"__CURRENT_UTC(_PLUS_5_MIN)?__", "0", text)
+    result: dict[str, Any] = json.loads(text)
+    return result
+
+
+def _decode(part: str) -> Any:
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def _parts(token: str) -> tuple[dict[str, Any], dict[str, Any], str]:
+    head, body, signature = token.split(".")
+    return _decode(head), _decode(body), signature
+
+
+PRACTITIONER = _template("111_uec_jwt_template.book_cancel.fhir3.txt")["requesting_practitioner"]
+
+
+@pytest.mark.parametrize(
+    ("template", "scope", "practitioner"),
+    [
+        ("111_uec_jwt_template.book_cancel.fhir3.txt", "patient/appointment.write", PRACTITIONER),
+        ("111_uec_jwt_template_metadata.fhir3.txt", "organization/slot.read", PRACTITIONER),
+        ("111_uec_jwt_template.sffs.nopractitioner.fhir3.txt", None, None),
+    ],
+)
+def test_interim_token_matches_the_tkw_templates(
+    template: str, scope: str | None, practitioner: dict[str, Any] | None
+) -> None:
+    expected = _template(template)
+    interim = InterimTokens(
+        consumer_ods="GPCA0001",
+        consumer_name="Emergency Booking Assurance",
+        device_id="CONS-APP-4",
+        practitioner=practitioner,
+        requested_scope=scope or expected["requested_scope"],
+    )
+    before = int(time.time())
+    header, claims, signature = _parts(asyncio.run(interim.token(audience=AUDIENCE)))
+    assert header == {"alg": "none", "typ": "JWT"} and signature == ""
+    assert set(claims) - {"jti"} == set(expected)  # the same claims, nothing missing
+    assert claims["aud"] == AUDIENCE and claims["exp"] - claims["iat"] == 300
+    assert before <= claims["iat"] <= int(time.time())
+    assert claims["reason_for_request"] == "directcare"
+    assert claims["requested_scope"] == expected["requested_scope"]
+    assert claims["requesting_organization"] == expected["requesting_organization"]
+    device = claims["requesting_device"]
+    assert (
+        device["resourceType"] == "Device"
+        and device["identifier"] == expected["requesting_device"]["identifier"]
+    )
+    if practitioner:
+        assert claims["requesting_practitioner"] == practitioner
+        assert claims["sub"] == practitioner["id"]
