@@ -70,3 +70,23 @@ def test_sds(slapd: bool) -> None:
         subprocess.run(["pgrep", "-f", f"ldap://127.0.0.1:{port}/"], capture_output=True).returncode
         == 1
     ), "slapd left running"
+
+
+def test_auth_keys_from_files_survive_a_restart(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from uec_booking.spine.auth_keys import KeySet
+
+    keys_dir = Path(str(tmp_path)) / "keys"
+    KeySet().write_directory(keys_dir)
+    kids = []
+    for _ in range(2):
+        port = free_port()
+        proc = start("auth", "--port", str(port), "--keys-dir", str(keys_dir))
+        try:
+            wait_for_port("127.0.0.1", port, timeout=30)
+            jwks = httpx.get(f"http://127.0.0.1:{port}/.well-known/jwks.json").json()
+            kids.append(sorted(k["kid"] for k in jwks["keys"]))
+        finally:
+            stop(proc)
+    assert kids[0] == kids[1], "the same keys are published after a restart"

@@ -31,21 +31,27 @@ def serve_auth(
         Path | None, typer.Option(exists=True, help="Client registry JSON (hashed secrets)")
     ] = None,
     directory: Directory = None,
+    keys_dir: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            file_okay=False,
+            help="Signing keys: active.key.pem + active.cert.pem (next.* optional)",
+        ),
+    ] = None,
 ) -> None:
     """NHS authentication: OAuth2 client credentials → RS256 JWT; JWKS."""
     from uec_booking.spine.auth import ClientRegistry, create_app
+    from uec_booking.spine.auth_keys import KeySet
 
     clients = (
         ClientRegistry.from_file(clients_file)
         if clients_file
         else ClientRegistry.from_directory(sample_data.load(str(directory) if directory else None))
     )
-    _run(
-        create_app(issuer=issuer or f"http://{host}:{port}", clients=clients),
-        host,
-        port,
-        "NHS auth",
-    )
+    keys = KeySet.from_directory(keys_dir) if keys_dir else None
+    app = create_app(issuer=issuer or f"http://{host}:{port}", clients=clients, keys=keys)
+    _run(app, host, port, "NHS auth")
 
 
 def serve_pds(
