@@ -66,7 +66,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         lines.append(
             f"| {r['what']} | {r['measure']} | {r['figure']} | {r['baseline'] if r['baseline'] is not None else '-'} | "
-            f"{r['ratio'] if r['ratio'] is not None else '-'} | {r['target']} | {'yes' if r['met'] else 'NO'} |"
+            f"{r['ratio'] if r['ratio'] is not None else '-'} | {r['target']} | {'-' if r['met'] is None else 'yes' if r['met'] else 'NO'} |"
         )
     return "\n".join(lines) + "\n"
 

@@ -42,8 +42,11 @@ def process(args: list[str], port: int, env: dict[str, str] | None = None) -> It
 
 
 @contextmanager
-def provider(db_url: str, workers: int = 1) -> Iterator[int]:
-    proc, base = start_provider(db_url, workers)
+def provider(db_url: str, workers: int = 1, *, views: bool = True) -> Iterator[int]:
+    """`serve provider`; `views=False` turns the slot views off (every search reads the tables)."""
+    proc, base = start_provider(
+        db_url, workers, env=None if views else {"UEC_SLOT_CACHE_VIEWS": "0"}
+    )
     try:
         yield int(base.split(":")[2].split("/")[0])
     finally:

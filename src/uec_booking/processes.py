@@ -17,7 +17,9 @@ from uec_booking import sample_data
 from uec_booking.netutil import free_port, wait_for_port
 
 
-def start_provider(db_url: str, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
+def start_provider(
+    db_url: str, workers: int = 1, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     """`uec-booking serve provider --no-auth` on a free port; returns it and its FHIR base URL
     once every worker answers."""
     port = free_port()
@@ -38,7 +40,7 @@ def start_provider(db_url: str, workers: int = 1) -> tuple[subprocess.Popen[byte
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     try:
         wait_for_port("127.0.0.1", port, timeout=60)

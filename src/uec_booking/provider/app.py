@@ -24,6 +24,7 @@ from uec_booking.provider.middleware import RequestIdMiddleware
 from uec_booking.provider.resources import appointment, directory, metadata, slot
 from uec_booking.provider.security import NoAuth, token_authoriser
 from uec_booking.provider.settings import AuthMode, ProviderSettings
+from uec_booking.provider.slot_cache import SlotCache
 from uec_booking.provider.store import Store
 
 log = logging.getLogger("uec_booking.provider")
@@ -54,6 +55,9 @@ def create_app(settings: ProviderSettings, *, store: Store | None = None) -> Fas
     )
     app.state.settings = settings
     app.state.store = the_store
+    app.state.slot_cache = (
+        SlotCache(the_store, settings.slot_cache_views) if settings.slot_cache_views else None
+    )
     app.state.authorise = _authoriser(settings)
     for module in (metadata, slot, appointment, directory):
         app.include_router(module.router, prefix="/fhir")

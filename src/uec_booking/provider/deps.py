@@ -16,6 +16,7 @@ from uec_booking.fhir.http import request_format
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.provider.booking import AppointmentService
 from uec_booking.provider.settings import ProviderSettings
+from uec_booking.provider.slot_cache import SlotCache
 from uec_booking.provider.store import Store
 from uec_booking.provider.store.appointments import Provenance
 
@@ -40,6 +41,11 @@ def store(request: Request) -> Store:
     return value
 
 
+def slot_cache(request: Request) -> SlotCache | None:
+    value: SlotCache | None = request.app.state.slot_cache
+    return value
+
+
 def base_url(request: Request) -> str:
     """The FHIR base URL of this server as consumers address it."""
     configured: str | None = request.app.state.settings.public_base_url
@@ -48,11 +54,13 @@ def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/") + "/fhir"
 
 
-def appointment_service(request: Request) -> AppointmentService:
+# Dependencies are `async def` even when they never await: FastAPI runs a plain `def` one in
+# a thread pool, which costs more than the dependency itself.
+async def appointment_service(request: Request) -> AppointmentService:
     return AppointmentService(request.app.state.store, base_url(request))
 
 
-def response_format(request: Request) -> Format:
+async def response_format(request: Request) -> Format:
     """Negotiated before the handler runs, so an unsupported format is a 415 up front."""
     return request_format(request)
 

@@ -30,3 +30,5 @@ class ProviderSettings(BaseSettings):
     max_body_bytes: int = 1 << 20
     max_search_results: int = 1000
     db_pool_size: int = 10
+    # Slot search views each worker keeps (0: every search reads the tables).
+    slot_cache_views: int = 256

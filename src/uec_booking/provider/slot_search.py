@@ -3,23 +3,20 @@ slots of one HealthcareService (the DoS id), and the `_include`s that describe t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from uec_booking.fhir.errors import BadRequest, NotFound
-from uec_booking.fhir.reference import parse_reference
 from uec_booking.provider.representation import slot_resource
 from uec_booking.provider.search import ParsedSearch
+from uec_booking.provider.slot_cache import SlotCache, day_range
+from uec_booking.provider.slot_includes import includes_for
 from uec_booking.provider.store import Store, directory, slots
 
-# The Schedule actor types each `Schedule:actor:<Type>` include pulls in.
-ACTOR_INCLUDES = {
-    "Schedule:actor:Practitioner": "Practitioner",
-    "Schedule:actor:PractitionerRole": "PractitionerRole",
-    "Schedule:actor:Location": "Location",
-    "Schedule:actor:HealthcareService": "HealthcareService",
-}
+# A cached view spans at most this many days; a wider search reads the tables.
+MAX_VIEW_DAYS = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +52,30 @@ def _time_window(parsed: ParsedSearch, now: datetime) -> dict[str, datetime | No
 
 
 async def search(
-    store: Store, parsed: ParsedSearch, *, max_results: int, now: datetime | None = None
+    store: Store,
+    parsed: ParsedSearch,
+    *,
+    max_results: int,
+    cache: SlotCache | None = None,
+    now: datetime | None = None,
 ) -> SlotSearchResult:
     now = now or datetime.now(UTC).replace(tzinfo=None)
     window = _time_window(parsed, now)
     service_ids = parsed.tokens("schedule.actor:healthcareservice")
     limit = min(parsed.count or max_results, max_results)
+    lows = [b for b in (window["ge"], window["gt"]) if b is not None]
+    highs = [b for b in (window["le"], window["lt"]) if b is not None]
+    # The standard's search (one service, a bounded window) is answered from the worker's
+    # view when there is one; anything else reads the tables.
+    if cache is not None and len(service_ids) == 1 and lows and not parsed.tokens("schedule"):
+        lo, hi = day_range(max(lows), min(highs))
+        if hi - lo <= timedelta(days=MAX_VIEW_DAYS):
+            view = await cache.view(service_ids[0], lo, hi)
+            found = view.select(statuses=parsed.tokens("status"), limit=limit, **window)
+            if not found and not view.service_exists:
+                raise _unknown_service(service_ids[0])
+            included = await includes_for(view.fetch, found, parsed.includes)
+            return SlotSearchResult([s.resource for s in found], included)
     async with store.read() as session:
         rows = await slots.search(
             session,
@@ -77,48 +92,17 @@ async def search(
         if not rows:
             for service_id in service_ids:
                 if not await directory.exists(session, "HealthcareService", service_id):
-                    raise NotFound(
-                        f"No HealthcareService with id '{service_id}'",
-                        expression="schedule.actor:healthcareservice",
-                    )
-        includes = await _includes(session, rows, parsed.includes)
+                    raise _unknown_service(service_id)
+
+        async def from_store(keys: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+            return await directory.get_many(session, keys)
+
+        includes = await includes_for(from_store, rows, parsed.includes)
     return SlotSearchResult([slot_resource(r) for r in rows], includes)
 
 
-async def _includes(session: Any, rows: list[Any], wanted: set[str]) -> list[dict[str, Any]]:
-    """Included resources, each once however many Slots refer to it."""
-    if not wanted or not rows:
-        return []
-    out: list[dict[str, Any]] = []
-    schedules = await directory.get_many(session, (("Schedule", r.schedule_id) for r in rows))
-    if "Slot:schedule" in wanted:
-        out += schedules
-    actor_keys: list[tuple[str, str]] = []
-    for schedule in schedules:
-        for actor in schedule.get("actor", []):
-            ref = parse_reference(actor.get("reference", ""))
-            if ref.resource_type is None:
-                continue
-            for include, resource_type in ACTOR_INCLUDES.items():
-                if include in wanted and ref.resource_type == resource_type:
-                    actor_keys.append((resource_type, ref.id))
-    actors = await directory.get_many(session, actor_keys)
-    out += actors
-    if wanted & {"HealthcareService:providedBy", "HealthcareService:location"}:
-        service_keys = {("HealthcareService", r.healthcare_service_id) for r in rows}
-        services = await directory.get_many(session, sorted(service_keys))
-        already = {(r["resourceType"], r["id"]) for r in out}
-        extra_keys: list[tuple[str, str]] = []
-        for service in services:
-            if "HealthcareService:providedBy" in wanted and service.get("providedBy"):
-                ref = parse_reference(service["providedBy"].get("reference", ""))
-                extra_keys.append(("Organization", ref.id))
-            if "HealthcareService:location" in wanted:
-                for loc in service.get("location", []):
-                    extra_keys.append(("Location", parse_reference(loc.get("reference", "")).id))
-        out += [
-            r
-            for r in await directory.get_many(session, extra_keys)
-            if (r["resourceType"], r["id"]) not in already
-        ]
-    return out
+def _unknown_service(service_id: str) -> NotFound:
+    return NotFound(
+        f"No HealthcareService with id '{service_id}'",
+        expression="schedule.actor:healthcareservice",
+    )

@@ -64,7 +64,10 @@ async def search_slots(
         SLOT_SEARCH, list(request.query_params.multi_items()), strict=_strict(request)
     )
     found = await slot_search.search(
-        deps.store(request), parsed, max_results=deps.settings(request).max_search_results
+        deps.store(request),
+        parsed,
+        max_results=deps.settings(request).max_search_results,
+        cache=deps.slot_cache(request),
     )
     bundle = searchset(
         base_url=deps.base_url(request),

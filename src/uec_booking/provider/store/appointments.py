@@ -11,6 +11,7 @@ import orjson
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from uec_booking.provider.store import epochs
 from uec_booking.provider.store.models import AppointmentRow, AppointmentVersion, SlotRow
 
 
@@ -40,9 +41,14 @@ async def claim_slot(session: AsyncSession, slot_id: str, start: datetime, end: 
             SlotRow.end == end,
         )
         .values(status="busy", version_id=SlotRow.version_id + 1, updated_at=now_utc())
+        .returning(SlotRow.healthcare_service_id)
         .execution_options(synchronize_session=False)
     )
-    return (result.rowcount or 0) == 1  # type: ignore[attr-defined]
+    service_id = result.scalar_one_or_none()
+    if service_id is None:
+        return False
+    epochs.touch(session, [epochs.slots_of(service_id)])
+    return True
 
 
 async def insert(
@@ -124,12 +130,14 @@ async def cancel(
     )
     if (result.rowcount or 0) != 1:  # type: ignore[attr-defined]
         return False
-    await session.execute(
+    freed = await session.execute(
         update(SlotRow)
         .where(SlotRow.id == row.slot_id, SlotRow.status == "busy")
         .values(status="free", version_id=SlotRow.version_id + 1, updated_at=at)
+        .returning(SlotRow.healthcare_service_id)
         .execution_options(synchronize_session=False)
     )
+    epochs.touch(session, [epochs.slots_of(s) for s in freed.scalars()])
     session.add(
         AppointmentVersion(appointment_id=row.id, version_id=new_version, recorded_at=at, body=body)
     )

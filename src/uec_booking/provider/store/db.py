@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -24,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from uec_booking.fhir.errors import ServiceUnavailable
+from uec_booking.provider.store import epochs
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
@@ -97,10 +99,17 @@ class Store:
             self._read_engine = _sqlite_engine(url, immediate=False)
             self._write_engine = _sqlite_engine(url, immediate=True)
         else:
+            # No pre-ping: it is a round trip per checkout. A connection that died (PostgreSQL
+            # restarted) fails its request with 503 and the pool drops every connection as old.
             engine = create_async_engine(
-                async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+                async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
             )
             self._read_engine = self._write_engine = engine
+        self._autocommit_engine = (
+            None
+            if is_sqlite(url)
+            else self._read_engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         self._read = async_sessionmaker(self._read_engine, expire_on_commit=False)
         self._write = async_sessionmaker(self._write_engine, expire_on_commit=False)
 
@@ -110,10 +119,20 @@ class Store:
             yield session
 
     @asynccontextmanager
+    async def statement(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for a single read statement, atomic on its own: on PostgreSQL outside
+        any transaction, which saves the BEGIN and COMMIT round trips on the hottest reads."""
+        engine = self._autocommit_engine or self._read_engine
+        async with _unavailable_as_503(), engine.connect() as conn:
+            yield conn
+
+    @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """One write transaction: committed on success, rolled back on any exception."""
         async with _unavailable_as_503(), self._write() as session, session.begin():
+            epochs.begin_tracking(session)
             yield session
+            await epochs.flush(session)
 
     async def dispose(self) -> None:
         await self._read_engine.dispose()

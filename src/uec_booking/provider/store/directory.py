@@ -12,6 +12,7 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from uec_booking.provider.representation import stored_resource
+from uec_booking.provider.store import epochs
 from uec_booking.provider.store.models import DirectoryResource
 
 DIRECTORY_TYPES = frozenset(
@@ -96,6 +97,7 @@ async def upsert(session: AsyncSession, resource: dict[str, Any]) -> bool:
                 body=body,
             )
         )
+        epochs.touch(session, [epochs.DIRECTORY])
         return True
     if orjson.loads(row.body) == content:
         return False
@@ -103,4 +105,5 @@ async def upsert(session: AsyncSession, resource: dict[str, Any]) -> bool:
     row.version_id += 1
     row.healthcare_service_id = service_id
     row.updated_at = _now()
+    epochs.touch(session, [epochs.DIRECTORY])
     return True

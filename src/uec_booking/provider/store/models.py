@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     DateTime,
     ForeignKey,
     Index,
@@ -111,3 +112,12 @@ class AuditEvent(Base):
     request_id: Mapped[str | None] = mapped_column(String(128))
     resource_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class ChangeEpoch(Base):
+    """A counter per scope (`slots:<HealthcareService id>`, `directory`), bumped in the same
+    transaction as every write to what it covers: a cached read is current while its epoch is."""
+
+    __tablename__ = "change_epoch"
+    scope: Mapped[str] = mapped_column(String(100), primary_key=True)
+    epoch: Mapped[int] = mapped_column(BigInteger, nullable=False)

@@ -13,6 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from uec_booking.provider.store import epochs
 from uec_booking.provider.store.models import SlotRow
 
 
@@ -82,4 +83,6 @@ async def insert_missing(session: AsyncSession, slots: list[dict[str, Any]]) -> 
         stmt = insert(SlotRow).values(rows[i : i + 2000]).on_conflict_do_nothing()
         result = await session.execute(stmt)
         inserted += max(result.rowcount or 0, 0)  # type: ignore[attr-defined]
+    if inserted:
+        epochs.touch(session, (epochs.slots_of(r["healthcare_service_id"]) for r in rows))
     return inserted

@@ -1,0 +1,180 @@
+"""Each worker's read model of HealthcareServices' slots.
+
+Slot search is the standard's hottest read: every consumer runs it for every patient, and
+answering it from the tables costs three queries and a rebuild of ~100 resources. Here a
+worker keeps, per service and range of days, every slot and every directory resource the
+search's `_include`s can name. A hit costs one query: the change epochs of the service's
+slots and of the directory. Every write bumps its epoch in its own transaction
+(`store/epochs.py`), so a view whose epochs still match is exactly what the tables hold;
+the epochs are read before the rows, so a view is never labelled newer than its data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from bisect import bisect_left
+from collections import OrderedDict
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from uec_booking.provider.representation import slot_resource
+from uec_booking.provider.slot_includes import ALL_INCLUDES, includes_for
+from uec_booking.provider.store import Store, directory, epochs, slots
+
+DirectoryKey = tuple[str, str]
+ViewKey = tuple[str, datetime, datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class CachedSlot:
+    id: str
+    schedule_id: str
+    healthcare_service_id: str
+    start: datetime
+    status: str
+    resource: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSlots:
+    """Every slot of one service starting in [lo, hi), by (start, id), and the directory
+    resources its includes can name, as of `epochs`. Shared between requests: read only."""
+
+    epochs: tuple[int, ...]
+    lo: datetime
+    hi: datetime
+    slots: list[CachedSlot]
+    starts: list[datetime]
+    directory: dict[DirectoryKey, dict[str, Any]]
+    service_exists: bool
+
+    def select(
+        self,
+        *,
+        statuses: Collection[str],
+        ge: datetime | None,
+        gt: datetime | None,
+        le: datetime | None,
+        lt: datetime | None,
+        limit: int,
+    ) -> list[CachedSlot]:
+        """The slots the store's search would return for the same filters."""
+        lows = [b for b in (ge, gt) if b is not None]
+        i = bisect_left(self.starts, max(lows)) if lows else 0
+        out: list[CachedSlot] = []
+        for slot in self.slots[i:]:
+            if len(out) >= limit or (le is not None and slot.start > le):
+                break
+            if lt is not None and slot.start >= lt:
+                break
+            if gt is not None and slot.start <= gt:
+                continue
+            if statuses and slot.status not in statuses:
+                continue
+            out.append(slot)
+        return out
+
+    async def fetch(self, keys: Iterable[DirectoryKey]) -> list[dict[str, Any]]:
+        """Directory resources in the order given, each once (as `directory.get_many`)."""
+        return [self.directory[k] for k in dict.fromkeys(keys) if k in self.directory]
+
+
+def day_range(lo: datetime, hi: datetime) -> tuple[datetime, datetime]:
+    """Whole days around [lo, hi], so that searches made through a day share one view."""
+    first = lo.replace(hour=0, minute=0, second=0, microsecond=0)
+    last = hi.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    return first, last
+
+
+class SlotCache:
+    """Bounded (least recently used first out); concurrent misses of one view build it once."""
+
+    def __init__(self, store: Store, max_views: int = 256) -> None:
+        self.store = store
+        self.epochs = epochs.EpochReader(store)
+        self.max_views = max_views
+        self._views: OrderedDict[ViewKey, ServiceSlots] = OrderedDict()
+        self._building: dict[tuple[ViewKey, tuple[int, ...]], asyncio.Future[ServiceSlots]] = {}
+        self.hits = 0
+        self.builds = 0
+
+    async def view(self, service_id: str, lo: datetime, hi: datetime) -> ServiceSlots:
+        key = (service_id, lo, hi)
+        current = await self.epochs.read([epochs.slots_of(service_id), epochs.DIRECTORY])
+        found = self._views.get(key)
+        if found is not None and found.epochs == current:
+            self._views.move_to_end(key)
+            self.hits += 1
+            return found
+        pending = self._building.get((key, current))
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[ServiceSlots] = asyncio.get_running_loop().create_future()
+        self._building[(key, current)] = future
+        try:
+            async with self.store.read() as session:
+                built = await _build(session, service_id, lo, hi, current)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters, if any, re-raise it themselves
+            raise
+        finally:
+            self._building.pop((key, current), None)
+        future.set_result(built)
+        self.builds += 1
+        self._views[key] = built
+        self._views.move_to_end(key)
+        while len(self._views) > self.max_views:
+            self._views.popitem(last=False)
+        return built
+
+
+async def _build(
+    session: AsyncSession,
+    service_id: str,
+    lo: datetime,
+    hi: datetime,
+    current: tuple[int, ...],
+) -> ServiceSlots:
+    rows = await slots.search(
+        session,
+        statuses=(),
+        start_ge=lo,
+        start_gt=None,
+        start_le=None,
+        start_lt=hi,
+        service_ids=[service_id],
+        limit=1_000_000,
+    )
+    cached = [
+        CachedSlot(
+            r.id, r.schedule_id, r.healthcare_service_id, r.start, r.status, slot_resource(r)
+        )
+        for r in rows
+    ]
+    schedule_ids = dict.fromkeys(
+        [s.schedule_id for s in cached]
+        + await directory.schedule_ids_for_service(session, service_id)
+    )
+    anchors = [CachedSlot(sid, sid, service_id, lo, "", {}) for sid in schedule_ids]
+
+    async def from_store(keys: Iterable[DirectoryKey]) -> list[dict[str, Any]]:
+        return await directory.get_many(session, keys)
+
+    named = await includes_for(from_store, anchors, ALL_INCLUDES)
+    # The service itself, which `HealthcareService:providedBy` reads even when not included.
+    named += await from_store([("HealthcareService", service_id)])
+    exists = any(r["resourceType"] == "HealthcareService" and r["id"] == service_id for r in named)
+    return ServiceSlots(
+        epochs=current,
+        lo=lo,
+        hi=hi,
+        slots=cached,
+        starts=[s.start for s in cached],
+        directory={(r["resourceType"], r["id"]): r for r in named},
+        service_exists=exists,
+    )
