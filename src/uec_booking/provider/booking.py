@@ -116,7 +116,7 @@ class AppointmentService:
                 who=who,
                 at=at,
             )
-            audit.record(
+            await audit.record(
                 session,
                 interaction=Interaction.CREATE_APPOINTMENT.short,
                 status_code=201,
@@ -144,7 +144,7 @@ class AppointmentService:
         self, interaction: Interaction, error: FhirError, who: Provenance
     ) -> None:
         async with self.store.write() as session:
-            audit.record(
+            await audit.record(
                 session,
                 interaction=interaction.short,
                 status_code=error.status,
@@ -211,7 +211,7 @@ class AppointmentService:
                 session, row, expected_version=expected, resource=resource, at=at
             ):
                 raise Conflict("The Appointment changed meanwhile: read it again")
-            audit.record(
+            await audit.record(
                 session,
                 interaction=Interaction.UPDATE_APPOINTMENT.short,
                 status_code=200,

@@ -49,16 +49,21 @@ async def flush(session: AsyncSession) -> None:
         await bump(session, touched)
 
 
+# Built once per dialect: a booking runs this, and building it costs more than running it.
+_BUMP = {
+    name: insert(ChangeEpoch)
+    .values(scope=bindparam("b_scope"), epoch=1)
+    .on_conflict_do_update(
+        index_elements=[ChangeEpoch.scope], set_={"epoch": ChangeEpoch.epoch + 1}
+    )
+    for name, insert in (("postgresql", pg_insert), ("sqlite", sqlite_insert))
+}
+
+
 async def bump(session: AsyncSession, scopes: Iterable[str]) -> None:
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = _BUMP[session.get_bind().dialect.name]
     for scope in sorted(set(scopes)):
-        stmt = insert(ChangeEpoch).values(scope=scope, epoch=1)
-        await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[ChangeEpoch.scope], set_={"epoch": ChangeEpoch.epoch + 1}
-            )
-        )
+        await session.execute(statement, {"b_scope": scope})
 
 
 # Built once: SQLAlchemy then reuses its compiled form (this read runs for every search).
