@@ -235,3 +235,36 @@ def test_a_slot_booked_through_one_worker_is_never_offered_by_another(two_worker
                 ids = {s["id"] for s in search_free(client, two_workers)}
                 offered_after_booking += slot["id"] in ids
         assert offered_after_booking == 0
+
+
+def test_the_views_stay_within_their_bounds_and_still_answer(worlds: Worlds) -> None:
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    lo = now.replace(tzinfo=UTC).isoformat()
+    hi = (now + timedelta(days=2)).replace(tzinfo=UTC).isoformat()
+
+    def items(service: str) -> list[tuple[str, str]]:
+        return [
+            ("schedule.actor:healthcareservice", service),
+            ("start", f"ge{lo}"),
+            ("start", f"le{hi}"),
+            ("_include", "Slot:schedule"),
+        ]
+
+    sizes = {}
+    for service in SERVICES[:3]:
+        unbounded = SlotCache(worlds.reader)
+        worlds.run(_answer(worlds.reader, unbounded, items(service), now))
+        (view,) = unbounded._views.values()
+        sizes[service] = len(view.slots)
+    assert all(sizes.values())
+
+    by_views = SlotCache(worlds.reader, max_views=2)
+    by_slots = SlotCache(worlds.reader, max_slots=max(sizes.values()))
+    too_small = SlotCache(worlds.reader, max_slots=min(sizes.values()) - 1)
+    for cache in (by_views, by_slots, too_small):
+        for service in SERVICES[:3] * 2:
+            cached = worlds.run(_answer(worlds.reader, cache, items(service), now))
+            assert cached == worlds.run(_answer(worlds.reader, None, items(service), now))
+    assert len(by_views) == 2
+    assert by_slots.slots_held <= max(sizes.values()) and len(by_slots) >= 1
+    assert len(too_small) == 0 and too_small.slots_held == 0

@@ -56,7 +56,9 @@ def create_app(settings: ProviderSettings, *, store: Store | None = None) -> Fas
     app.state.settings = settings
     app.state.store = the_store
     app.state.slot_cache = (
-        SlotCache(the_store, settings.slot_cache_views) if settings.slot_cache_views else None
+        SlotCache(the_store, settings.slot_cache_views, settings.slot_cache_slots)
+        if settings.slot_cache_views
+        else None
     )
     app.state.authorise = _authoriser(settings)
     for module in (metadata, slot, appointment, directory):

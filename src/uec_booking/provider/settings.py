@@ -32,3 +32,5 @@ class ProviderSettings(BaseSettings):
     db_pool_size: int = 10
     # Slot search views each worker keeps (0: every search reads the tables).
     slot_cache_views: int = 256
+    # ... and slots they may hold in all (about 2 kB each).
+    slot_cache_slots: int = 100_000

@@ -91,12 +91,16 @@ def day_range(lo: datetime, hi: datetime) -> tuple[datetime, datetime]:
 
 
 class SlotCache:
-    """Bounded (least recently used first out); concurrent misses of one view build it once."""
+    """Bounded in views and in slots held (least recently used out first; a view larger than
+    the whole bound answers its search and is not kept). Concurrent misses of one view build
+    it once."""
 
-    def __init__(self, store: Store, max_views: int = 256) -> None:
+    def __init__(self, store: Store, max_views: int = 256, max_slots: int = 100_000) -> None:
         self.store = store
         self.epochs = epochs.EpochReader(store)
         self.max_views = max_views
+        self.max_slots = max_slots
+        self.slots_held = 0
         self._views: OrderedDict[ViewKey, ServiceSlots] = OrderedDict()
         self._building: dict[tuple[ViewKey, tuple[int, ...]], asyncio.Future[ServiceSlots]] = {}
         self.hits = 0
@@ -126,11 +130,22 @@ class SlotCache:
             self._building.pop((key, current), None)
         future.set_result(built)
         self.builds += 1
-        self._views[key] = built
-        self._views.move_to_end(key)
-        while len(self._views) > self.max_views:
-            self._views.popitem(last=False)
+        self._keep(key, built)
         return built
+
+    def _keep(self, key: ViewKey, view: ServiceSlots) -> None:
+        if len(view.slots) > self.max_slots:
+            return
+        old = self._views.pop(key, None)
+        self.slots_held -= len(old.slots) if old else 0
+        self._views[key] = view
+        self.slots_held += len(view.slots)
+        while len(self._views) > self.max_views or self.slots_held > self.max_slots:
+            _, evicted = self._views.popitem(last=False)
+            self.slots_held -= len(evicted.slots)
+
+    def __len__(self) -> int:
+        return len(self._views)
 
 
 async def _build(
