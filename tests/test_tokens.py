@@ -29,7 +29,7 @@ from tests.auth_support import (
     verify,
 )
 from uec_booking.consumer.auth import InterimTokens
-from uec_booking.fhir.errors import Forbidden, Unauthorized
+from uec_booking.fhir.errors import Forbidden, ServiceUnavailable, Unauthorized
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.spine.auth_keys import SigningKey
 from uec_booking.tokens import Caller, TokenVerifier, authorize
@@ -257,13 +257,14 @@ def test_unknown_kids_refetch_at_most_once_per_interval() -> None:
         assert auth.jwks_requests() == 1
 
 
-def test_jwks_unavailable_is_unauthorized() -> None:
+def test_jwks_unavailable_is_a_503_not_the_callers_fault() -> None:
     with running_auth() as auth:
         token = auth.issue()
         auth.counter.fail_with = 503
-        with pytest.raises(Unauthorized, match="JWKS unavailable"):
+        with pytest.raises(ServiceUnavailable, match="JWKS unavailable") as failed:
             verify(auth.verifier(), f"Bearer {token}")
-    with pytest.raises(Unauthorized, match="JWKS unavailable"):
+        assert failed.value.status == 503 and failed.value.headers["Retry-After"] == "5"
+    with pytest.raises(ServiceUnavailable, match="JWKS unavailable"):
         verify(auth.verifier(), f"Bearer {token}")  # the service is gone
 
 

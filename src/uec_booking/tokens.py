@@ -18,7 +18,7 @@ import httpx
 import jwt
 from jwt.algorithms import RSAAlgorithm
 
-from uec_booking.fhir.errors import Forbidden, Unauthorized
+from uec_booking.fhir.errors import Forbidden, ServiceUnavailable, Unauthorized
 from uec_booking.fhir.interactions import PREFIX, Interaction, parse_interaction
 
 SIGNED_ALGORITHMS = ["RS256"]
@@ -104,6 +104,7 @@ class TokenVerifier:
         self._next_fetch_at = float("-inf")  # monotonic time before which no refetch happens
         self._lock = asyncio.Lock()
         self.jwks_fetches = 0
+        self._jwks_error: str | None = None  # why the last fetch failed, while it has
 
     async def verify(self, authorization: str | None) -> Caller:
         token = bearer_token(authorization)
@@ -161,6 +162,8 @@ class TokenVerifier:
             if kid not in self._keys and time.monotonic() >= self._next_fetch_at:
                 await self._fetch_jwks()
         if kid not in self._keys:
+            if self._jwks_error is not None:  # the key may well exist: we cannot know yet
+                raise self._unavailable(self._jwks_error)
             raise Unauthorized(f"Unknown signing key kid={kid!r} (not in the JWKS)")
         return self._keys[kid]
 
@@ -184,8 +187,18 @@ class TokenVerifier:
                 if k.get("kty") == "RSA" and "kid" in k
             }
         except (httpx.HTTPError, ValueError, KeyError, TypeError, jwt.PyJWTError) as exc:
-            raise Unauthorized(f"Cannot check the token: JWKS unavailable ({exc})") from exc
+            self._jwks_error = str(exc) or type(exc).__name__
+            raise self._unavailable(self._jwks_error) from exc
+        self._jwks_error = None
         self._next_fetch_at = started + self.jwks_refetch_interval
+
+    @staticmethod
+    def _unavailable(reason: str) -> ServiceUnavailable:
+        # Not the caller's fault: the token may be good. 503, to be retried.
+        return ServiceUnavailable(
+            f"Cannot check the token: JWKS unavailable ({reason})",
+            retry_after=int(JWKS_RETRY_AFTER_FAILURE_S),
+        )
 
     def _interim(self, token: str) -> Caller:
         try:

@@ -198,3 +198,37 @@ def test_interim_mode_accepts_the_tkw_style_token(tmp_path: Path) -> None:
                 },
             )
             assert response.status_code == status, response.text
+
+
+def test_an_unreachable_jwks_is_503_with_retry_after_and_writes_nothing(
+    secured: Secured,
+) -> None:
+    """A good token that cannot be checked is the provider's trouble, not the caller's."""
+    token = secured.token()
+    port = free_port()
+    settings = ProviderSettings(
+        db_url=secured.db_url,
+        public_base_url=secured.base,
+        auth_mode=AuthMode.SIGNED,
+        jwks_url=f"http://127.0.0.1:{free_port()}/.well-known/jwks.json",  # nothing listens
+        token_issuer=secured.auth_url,
+    )
+    slot = slot_search(secured, token).json()["entry"][0]["resource"]
+    with ThreadedServer(create_app(settings), port=port):
+        blind = Secured(f"http://127.0.0.1:{port}/fhir", secured.db_url, secured.auth_url)
+        searched = slot_search(blind, token)
+        booked = httpx.post(
+            f"{blind.base}/Appointment",
+            content=orjson.dumps(appointment(slot)),
+            headers={**FHIR_JSON, "Authorization": f"Bearer {token}"},
+        )
+    for response in (searched, booked):
+        assert response.status_code == 503, response.text
+        assert response.headers["Retry-After"] == "5"
+        outcome = response.json()
+        assert outcome["resourceType"] == "OperationOutcome"
+        assert "JWKS unavailable" in outcome["issue"][0]["diagnostics"]
+    again = httpx.get(
+        f"{secured.base}/Slot/{slot['id']}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert again.json()["status"] == "free"
