@@ -51,6 +51,9 @@ class ServiceSlots:
     starts: list[datetime]
     directory: dict[DirectoryKey, dict[str, Any]]
     service_exists: bool
+    # False: more slots than the cache may hold. Such a view holds none and only remembers,
+    # until the epochs move, that its searches must read the tables.
+    complete: bool = True
 
     def select(
         self,
@@ -91,9 +94,9 @@ def day_range(lo: datetime, hi: datetime) -> tuple[datetime, datetime]:
 
 
 class SlotCache:
-    """Bounded in views and in slots held (least recently used out first; a view larger than
-    the whole bound answers its search and is not kept). Concurrent misses of one view build
-    it once."""
+    """Bounded in views and in slots held (least recently used out first; a range with more
+    slots than the whole bound is not loaded: its searches read the tables). Concurrent misses
+    of one view build it once."""
 
     def __init__(self, store: Store, max_views: int = 256, max_slots: int = 100_000) -> None:
         self.store = store
@@ -121,7 +124,7 @@ class SlotCache:
         self._building[(key, current)] = future
         try:
             async with self.store.read() as session:
-                built = await _build(session, service_id, lo, hi, current)
+                built = await _build(session, service_id, lo, hi, current, self.max_slots)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: waiters, if any, re-raise it themselves
@@ -134,8 +137,6 @@ class SlotCache:
         return built
 
     def _keep(self, key: ViewKey, view: ServiceSlots) -> None:
-        if len(view.slots) > self.max_slots:
-            return
         old = self._views.pop(key, None)
         self.slots_held -= len(old.slots) if old else 0
         self._views[key] = view
@@ -154,6 +155,7 @@ async def _build(
     lo: datetime,
     hi: datetime,
     current: tuple[int, ...],
+    max_slots: int,
 ) -> ServiceSlots:
     rows = await slots.search(
         session,
@@ -163,8 +165,10 @@ async def _build(
         start_le=None,
         start_lt=hi,
         service_ids=[service_id],
-        limit=1_000_000,
+        limit=max_slots + 1,
     )
+    if len(rows) > max_slots:
+        return ServiceSlots(current, lo, hi, [], [], {}, service_exists=True, complete=False)
     cached = [
         CachedSlot(
             r.id, r.schedule_id, r.healthcare_service_id, r.start, r.status, slot_resource(r)

@@ -71,11 +71,12 @@ async def search(
         lo, hi = day_range(max(lows), min(highs))
         if hi - lo <= timedelta(days=MAX_VIEW_DAYS):
             view = await cache.view(service_ids[0], lo, hi)
-            found = view.select(statuses=parsed.tokens("status"), limit=limit, **window)
-            if not found and not view.service_exists:
-                raise _unknown_service(service_ids[0])
-            included = await includes_for(view.fetch, found, parsed.includes)
-            return SlotSearchResult([s.resource for s in found], included)
+            if view.complete:
+                found = view.select(statuses=parsed.tokens("status"), limit=limit, **window)
+                if not found and not view.service_exists:
+                    raise _unknown_service(service_ids[0])
+                included = await includes_for(view.fetch, found, parsed.includes)
+                return SlotSearchResult([s.resource for s in found], included)
     async with store.read() as session:
         rows = await slots.search(
             session,
