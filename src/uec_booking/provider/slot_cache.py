@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -179,11 +180,10 @@ async def _build(
         [s.schedule_id for s in cached]
         + await directory.schedule_ids_for_service(session, service_id)
     )
+    # One stand-in slot per Schedule: the include walk then names everything any search of
+    # this range can include.
     anchors = [CachedSlot(sid, sid, service_id, lo, "", {}) for sid in schedule_ids]
-
-    async def from_store(keys: Iterable[DirectoryKey]) -> list[dict[str, Any]]:
-        return await directory.get_many(session, keys)
-
+    from_store = partial(directory.get_many, session)
     named = await includes_for(from_store, anchors, ALL_INCLUDES)
     # The service itself, which `HealthcareService:providedBy` reads even when not included.
     named += await from_store([("HealthcareService", service_id)])

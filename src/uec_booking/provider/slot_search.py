@@ -3,9 +3,9 @@ slots of one HealthcareService (the DoS id), and the `_include`s that describe t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from uec_booking.fhir.errors import BadRequest, NotFound
@@ -94,11 +94,7 @@ async def search(
             for service_id in service_ids:
                 if not await directory.exists(session, "HealthcareService", service_id):
                     raise _unknown_service(service_id)
-
-        async def from_store(keys: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
-            return await directory.get_many(session, keys)
-
-        includes = await includes_for(from_store, rows, parsed.includes)
+        includes = await includes_for(partial(directory.get_many, session), rows, parsed.includes)
     return SlotSearchResult([slot_resource(r) for r in rows], includes)
 
 
