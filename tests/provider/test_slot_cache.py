@@ -269,3 +269,27 @@ def test_the_views_stay_within_their_bounds_and_still_answer(worlds: Worlds) -> 
     assert by_slots.slots_held <= max(sizes.values()) and len(by_slots) >= 1
     assert too_small.slots_held == 0  # the smallest range is too big: searched in the tables
     assert not any(view.complete for view in too_small._views.values())
+
+
+def test_a_search_that_goes_away_does_not_fail_the_others_waiting_on_its_view(
+    worlds: Worlds,
+) -> None:
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    lo, hi = now.replace(hour=0, minute=0, second=0), now.replace(hour=0) + timedelta(days=3)
+
+    async def scenario() -> tuple[bool, int]:
+        first = asyncio.create_task(worlds.cache.view(SERVICE, lo, hi))
+        while not worlds.cache._building:  # the first search is building the view
+            await asyncio.sleep(0.0005)
+        second = asyncio.create_task(worlds.cache.view(SERVICE, lo, hi))
+        reader = worlds.cache.epochs
+        # Until the second has its epochs and waits on the same build.
+        while worlds.cache._building and (reader._pending or not reader._runner.done()):
+            await asyncio.sleep(0.0002)
+        await asyncio.sleep(0)
+        first.cancel()
+        view = await second
+        return first.cancelled(), len(view.slots)
+
+    cancelled, held = worlds.run(scenario())
+    assert cancelled and held > 0

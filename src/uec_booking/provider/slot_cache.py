@@ -42,12 +42,11 @@ class CachedSlot:
 
 @dataclass(frozen=True, slots=True)
 class ServiceSlots:
-    """Every slot of one service starting in [lo, hi), by (start, id), and the directory
-    resources its includes can name, as of `epochs`. Shared between requests: read only."""
+    """Every slot of one service starting in a range of days, by (start, id), and the
+    directory resources its includes can name, as of `epochs`. Shared between requests: read
+    only."""
 
     epochs: tuple[int, ...]
-    lo: datetime
-    hi: datetime
     slots: list[CachedSlot]
     starts: list[datetime]
     directory: dict[DirectoryKey, dict[str, Any]]
@@ -106,9 +105,7 @@ class SlotCache:
         self.max_slots = max_slots
         self.slots_held = 0
         self._views: OrderedDict[ViewKey, ServiceSlots] = OrderedDict()
-        self._building: dict[tuple[ViewKey, tuple[int, ...]], asyncio.Future[ServiceSlots]] = {}
-        self.hits = 0
-        self.builds = 0
+        self._building: dict[tuple[ViewKey, tuple[int, ...]], asyncio.Task[ServiceSlots]] = {}
 
     async def view(self, service_id: str, lo: datetime, hi: datetime) -> ServiceSlots:
         key = (service_id, lo, hi)
@@ -116,24 +113,27 @@ class SlotCache:
         found = self._views.get(key)
         if found is not None and found.epochs == current:
             self._views.move_to_end(key)
-            self.hits += 1
             return found
-        pending = self._building.get((key, current))
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[ServiceSlots] = asyncio.get_running_loop().create_future()
-        self._building[(key, current)] = future
-        try:
-            async with self.store.read() as session:
-                built = await _build(session, service_id, lo, hi, current, self.max_slots)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters, if any, re-raise it themselves
-            raise
-        finally:
-            self._building.pop((key, current), None)
-        future.set_result(built)
-        self.builds += 1
+        # One build per view and epochs, in a task of its own: a request that goes away does
+        # not cancel the build the others wait on.
+        building = self._building.get((key, current))
+        if building is None:
+            building = asyncio.create_task(self._build_and_keep(key, current))
+            self._building[(key, current)] = building
+            building.add_done_callback(partial(self._built, (key, current)))
+        return await asyncio.shield(building)
+
+    def _built(
+        self, building_key: tuple[ViewKey, tuple[int, ...]], done: asyncio.Task[Any]
+    ) -> None:
+        self._building.pop(building_key, None)
+        if not done.cancelled():
+            done.exception()  # retrieved here too: its waiters may all have gone
+
+    async def _build_and_keep(self, key: ViewKey, current: tuple[int, ...]) -> ServiceSlots:
+        service_id, lo, hi = key
+        async with self.store.read() as session:
+            built = await _build(session, service_id, lo, hi, current, self.max_slots)
         self._keep(key, built)
         return built
 
@@ -169,7 +169,7 @@ async def _build(
         limit=max_slots + 1,
     )
     if len(rows) > max_slots:
-        return ServiceSlots(current, lo, hi, [], [], {}, service_exists=True, complete=False)
+        return ServiceSlots(current, [], [], {}, service_exists=True, complete=False)
     cached = [
         CachedSlot(
             r.id, r.schedule_id, r.healthcare_service_id, r.start, r.status, slot_resource(r)
@@ -190,8 +190,6 @@ async def _build(
     exists = any(r["resourceType"] == "HealthcareService" and r["id"] == service_id for r in named)
     return ServiceSlots(
         epochs=current,
-        lo=lo,
-        hi=hi,
         slots=cached,
         starts=[s.start for s in cached],
         directory={(r["resourceType"], r["id"]): r for r in named},

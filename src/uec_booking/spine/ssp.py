@@ -301,7 +301,7 @@ async def _forward(
         if k.decode("latin-1").lower() not in HOP_BY_HOP
     ]
     stream = cast(AsyncIterable[bytes], response.stream)
-    length = response_length(out)
+    length = _content_length(out)
     if length is not None and length <= BUFFERED:
         # Small answers (every FHIR answer here) in one piece: streaming costs a task group.
         try:
@@ -322,7 +322,7 @@ async def _forward(
     return result
 
 
-def response_length(headers: list[tuple[str, str]]) -> int | None:
+def _content_length(headers: list[tuple[str, str]]) -> int | None:
     for k, v in headers:
         if k.lower() == "content-length" and v.isdigit():
             return int(v)

@@ -108,13 +108,14 @@ class EpochReader:
         while self._pending is not None:
             batch, self._pending = self._pending, None
             self.queries += 1
+            scopes = sorted(batch.scopes)
             try:
                 async with self._store.statement() as conn:
-                    values = await read(conn, sorted(batch.scopes))
+                    values = await read(conn, scopes)
             except Exception as exc:  # every waiter of this batch re-raises it
                 batch.future.set_exception(exc)
                 continue
-            batch.future.set_result(dict(zip(sorted(batch.scopes), values, strict=True)))
+            batch.future.set_result(dict(zip(scopes, values, strict=True)))
 
 
 class _Batch:
