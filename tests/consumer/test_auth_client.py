@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,9 @@ from uec_booking.consumer.auth import ClientCredentialsTokens, InterimTokens, To
 from uec_booking.consumer.errors import AuthError, ServiceUnavailable
 from uec_booking.netutil import free_port
 
-TKW = Path("/work/shared/conformance/tkw")
+TESTKIT_CLAIMS = json.loads(
+    (Path(__file__).resolve().parents[1] / "data" / "testkit" / "interim_claims.json").read_text()
+)
 OTHER_AUDIENCE = "http://127.0.0.1:8021/fhir"
 
 
@@ -104,9 +105,7 @@ def test_service_down_is_service_unavailable() -> None:
 
 
 def _template(name: str) -> dict[str, Any]:
-    text = (TKW / name).read_text(encoding="utf-8")
-    text = re.sub(r"__CURRENT_UTC(_PLUS_5_MIN)?__", "0", text)
-    result: dict[str, Any] = json.loads(text)
+    result: dict[str, Any] = TESTKIT_CLAIMS[name]
     return result
 
 
@@ -119,15 +118,15 @@ def _parts(token: str) -> tuple[dict[str, Any], dict[str, Any], str]:
     return _decode(head), _decode(body), signature
 
 
-PRACTITIONER = _template("111_uec_jwt_template.book_cancel.fhir3.txt")["requesting_practitioner"]
+PRACTITIONER = _template("book_cancel")["requesting_practitioner"]
 
 
 @pytest.mark.parametrize(
     ("template", "scope", "practitioner"),
     [
-        ("111_uec_jwt_template.book_cancel.fhir3.txt", "patient/appointment.write", PRACTITIONER),
-        ("111_uec_jwt_template_metadata.fhir3.txt", "organization/slot.read", PRACTITIONER),
-        ("111_uec_jwt_template.sffs.nopractitioner.fhir3.txt", None, None),
+        ("book_cancel", "patient/appointment.write", PRACTITIONER),
+        ("metadata", "organization/slot.read", PRACTITIONER),
+        ("slot_search_no_practitioner", None, None),
     ],
 )
 def test_interim_token_matches_the_tkw_templates(

@@ -8,9 +8,7 @@ from typing import Any
 
 import httpx
 
-TKW = Path(__file__).resolve().parents[3] / "shared" / "conformance" / "tkw"
-if not TKW.is_dir():  # a worktree or clone beside shared/
-    TKW = Path("/work/shared/conformance/tkw")
+TESTKIT = Path(__file__).resolve().parents[1] / "data" / "testkit"  # see its README
 
 SERVICE = "2000100001"  # Leeds UTC in the sample directory
 NHS_NUMBER = "9000000009"
@@ -100,17 +98,17 @@ def tkw_body(
 ) -> bytes:
     """A test-kit XML body with its placeholders filled from a real slot (a cancel must repeat
     the booking's `created`: only the cancellation elements may change)."""
-    text = (TKW / name).read_text(encoding="utf-8")
+    text = (TESTKIT / name).read_text(encoding="utf-8")
     schedule = slot["schedule"]["reference"].split("/", 1)[1]
     for old, new in {
-        "__SLOT_ID____APPT_SLOT_ID__": slot["id"],
-        "__IDENTIFIER_SYSTEM____APPT_IDENTIFIER_SYSTEM__": "https://tools.ietf.org/html/rfc4122",
-        "__IDENTIFIER_VALUE____APPT_IDENTIFIER_VALUE__": "5a889965-3db4-4c29-8003-676c247a763e",
-        "__SCHEDULE____APPT_SCHEDULE__": schedule,
-        "__START_DATE____APPT_START_DATE__": slot["start"],
-        "__END_DATE____APPT_END_DATE__": slot["end"],
-        "__APPT_CREATED__": created,
-        "__APPT_ID__": appointment_id,
+        "__SLOT_ID__": slot["id"],
+        "__SLOT_IDENTIFIER_SYSTEM__": "https://tools.ietf.org/html/rfc4122",
+        "__SLOT_IDENTIFIER_VALUE__": "5a889965-3db4-4c29-8003-676c247a763e",
+        "__SCHEDULE_ID__": schedule,
+        "__START__": slot["start"],
+        "__END__": slot["end"],
+        "__CREATED__": created,
+        "__APPOINTMENT_ID__": appointment_id,
     }.items():
         text = text.replace(old, new)
     if not appointment_id:

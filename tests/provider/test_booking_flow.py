@@ -84,7 +84,7 @@ def test_tkw_xml_bodies_book_and_cancel_as_they_are(provider: Provider) -> None:
     assert c.get(f"{base}/Slot/{slot['id']}").json()["status"] == "busy"
 
     cancel = tkw_body("book_appt.xml", slot, appointment_id=model.id).replace(
-        b'<status value="booked">', b'<status value="cancelled">'
+        b'<status value="booked"/>', b'<status value="cancelled"/>'
     )
     put = c.put(
         f"{base}/Appointment/{model.id}",
