@@ -8,6 +8,7 @@ import asyncio
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -16,11 +17,12 @@ from rich.panel import Panel
 from uec_booking.consumer.cli import build_workflow, print_event, print_result
 from uec_booking.consumer.config import from_manifest, load_config
 from uec_booking.consumer.workflow import BookingRequest
+from uec_booking.provider.cli import days_option
 from uec_booking.sandbox import Sandbox
 
 
 def demo(
-    days: int = typer.Option(2, min=1, max=14, help="Days of slots to generate"),
+    days: Annotated[int, days_option()] = 2,
     wait: bool | None = typer.Option(
         None,
         "--wait/--no-wait",

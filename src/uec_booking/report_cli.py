@@ -109,7 +109,7 @@ def report(
     side: Annotated[
         Side, typer.Option(help="Whose figures: the consumer's journal or the provider's store")
     ] = Side.CONSUMER,
-    fmt: Annotated[Format, typer.Option("--format")] = Format.TABLE,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format")] = Format.TABLE,
     journal: Annotated[
         str, typer.Option(envvar="UEC_JOURNAL_DB", help="Consumer journal database URL")
     ] = "sqlite:///uec-consumer.sqlite3",
@@ -117,7 +117,7 @@ def report(
         str, typer.Option("--db", envvar="UEC_DB_URL", help="Provider store URL")
     ] = "sqlite:///uec-provider.sqlite3",
 ) -> None:
-    """Report the standard's booking metrics (fs_reporting.md) over a date range."""
+    """Report the standard's booking metrics (rep-cons-* and rep-prov-*) over a date range."""
     start = date_from.replace(tzinfo=UTC)
     end = date_to.replace(tzinfo=UTC) if date_to else start + timedelta(days=1)
     metrics = metrics_for(side, start, end, journal_url=journal, db_url=db)

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from uec_booking.provider.cli import days_option
 from uec_booking.sandbox import Sandbox
 
 
@@ -29,7 +30,7 @@ def serve_sandbox(
         str | None,
         typer.Option("--db", envvar="UEC_DB_URL", help="Provider store (default: temp SQLite)"),
     ] = None,
-    days: Annotated[int, typer.Option(min=1, max=60, help="Days of slots to generate")] = 7,
+    days: Annotated[int, days_option()] = 7,
     slapd: Annotated[bool, typer.Option("--slapd", help="Serve SDS from OpenLDAP slapd")] = False,
 ) -> None:
     """Run PDS, DoS, SDS, NHS auth, the SSP and a seeded provider on loopback."""

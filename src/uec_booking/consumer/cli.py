@@ -172,7 +172,9 @@ def book(
 def slots(
     service: Annotated[str, typer.Option(help="DoS service id (the HealthcareService id)")],
     config: Annotated[Path | None, typer.Option(exists=True, envvar="UEC_CONFIG")] = None,
-    within_hours: Annotated[int, typer.Option(min=1, max=24 * 14)] = 24,
+    within_hours: Annotated[
+        int, typer.Option(min=1, max=24 * 14, help="Look for slots this far ahead")
+    ] = 24,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List the free slots of a service without booking (DoS → SDS → token → SSP search)."""

@@ -3,6 +3,7 @@ into these at their boundary (`raise ... from exc`); nothing above a client sees
 library's exception types.
 
     ConsumerError
+    ├── ConfigError               the configuration file or UEC_* settings cannot be used
     ├── ServiceUnavailable        a national service or the provider could not be reached / timed out
     ├── PdsError
     │   ├── InvalidNhsNumber
@@ -28,6 +29,10 @@ from typing import Any
 
 class ConsumerError(Exception):
     """Base of every error the consumer library raises."""
+
+
+class ConfigError(ConsumerError):
+    """The configuration cannot be used; the message says which file or key, and why."""
 
 
 class ServiceUnavailable(ConsumerError):
