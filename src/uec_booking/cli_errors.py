@@ -71,7 +71,10 @@ def explain(exc: BaseException) -> str | None:
         if isinstance(exc, kind):
             return sentence(exc)
     from uec_booking.consumer.errors import ConsumerError
+    from uec_booking.fhir.errors import FhirError, ServerError
 
     if isinstance(exc, ConsumerError):
         return str(exc)
+    if isinstance(exc, FhirError) and not isinstance(exc, ServerError):
+        return exc.diagnostics  # e.g. an import Bundle the provider's rules refuse
     return None

@@ -48,6 +48,13 @@ ManifestOption = Annotated[
 ]
 
 
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc}); expected {what}") from exc
+
+
 def store_url(db: str, *, existing: bool) -> str:
     """`db` checked before anything is created: a SQLite file's directory must exist, and a
     command that only reads (`existing`) must name a store that is there already, so a typo
@@ -191,12 +198,20 @@ def seed(
         store = Store(db)
         try:
             if from_file:
-                bundle = json.loads(from_file.read_text(encoding="utf-8"))
+                bundle = _read_json(from_file, "a FHIR Bundle")
                 report = await import_bundle(store, bundle, healthcare_service=healthcare_service)
             else:
+                if directory_file:
+                    _read_json(directory_file, "a sample directory")
                 sample = sample_data.load(str(directory_file) if directory_file else None)
                 today = datetime.now(UTC).date()
-                report = await seed_store(store, sample, first_day=today, days=days)
+                try:
+                    report = await seed_store(store, sample, first_day=today, days=days)
+                except (KeyError, TypeError) as exc:
+                    raise ConfigError(
+                        f"{directory_file or 'the sample directory'} lacks a field the seed "
+                        f"needs ({exc}); see src/uec_booking/data/sample_directory.json"
+                    ) from exc
         finally:
             await store.dispose()
         typer.echo(
