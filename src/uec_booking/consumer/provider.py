@@ -172,6 +172,14 @@ class ProviderClient:
         end: datetime,
         trace_id: str,
     ) -> list[FreeSlot]:
+        """The free slots of one HealthcareService (its DoS id) starting in [start, end],
+        soonest first, with practitioner and location from the `_include`d resources.
+
+            slots = await provider.search_free_slots(
+                endpoint="https://provider.example/fhir", to_asid="200000000101",
+                healthcare_service_id="2000100001", start=now, end=now + timedelta(hours=4),
+                trace_id=str(uuid.uuid4()))
+        """
         params: list[tuple[str, str | int | float | bool | None]] = [
             ("status", "free"),
             ("start", f"ge{start.astimezone(UTC).isoformat(timespec='seconds')}"),
@@ -248,6 +256,11 @@ class ProviderClient:
         trace_id: str,
         description: str,
     ) -> BookedAppointment:
+        """Book `slot` for a PDS-verified patient; `SlotTaken` when the slot went meanwhile.
+
+        booked = await provider.book(endpoint=…, to_asid=…, slot=slots[0], patient=patient,
+                                     trace_id=trace_id, description="Booked by NHS 111")
+        """
         body = appointment_for(slot, patient, description=description)
         response = await self._send(
             "POST",
