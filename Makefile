@@ -26,6 +26,10 @@ system-deps:
 test: $(STAMP) system-deps lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+## The fast tier: pure unit tests, no servers, no databases (seconds).
+unit: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit -m "not pg and not slapd and not slow"
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
