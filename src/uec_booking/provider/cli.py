@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from uec_booking import sample_data
-from uec_booking.consumer.errors import ConfigError
+from uec_booking.cli_errors import UserError
 from uec_booking.provider.settings import DEFAULT_DB, AuthMode
 from uec_booking.provider.store import Store
 from uec_booking.provider.store.migrate import upgrade
@@ -52,7 +52,7 @@ def _read_json(path: Path, what: str) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path} is not valid JSON ({exc}); expected {what}") from exc
+        raise UserError(f"{path} is not valid JSON ({exc}); expected {what}") from exc
 
 
 def store_url(db: str, *, existing: bool) -> str:
@@ -62,19 +62,19 @@ def store_url(db: str, *, existing: bool) -> str:
     try:
         url = make_url(db)
     except ArgumentError as exc:
-        raise ConfigError(
+        raise UserError(
             f"--db {db!r} is not a database URL (sqlite:///FILE or postgresql://USER@HOST/DB)"
         ) from exc
     if url.get_backend_name() not in ("sqlite", "postgresql"):
-        raise ConfigError(f"--db {db!r}: only sqlite and postgresql stores are supported")
+        raise UserError(f"--db {db!r}: only sqlite and postgresql stores are supported")
     if url.get_backend_name() == "sqlite":
         if not url.database or url.database == ":memory:":
-            raise ConfigError(f"--db {db!r} names no file (sqlite:///path/to/store.sqlite3)")
+            raise UserError(f"--db {db!r} names no file (sqlite:///path/to/store.sqlite3)")
         file = Path(url.database)
         if not file.parent.is_dir():
-            raise ConfigError(f"--db {db!r}: the directory {file.parent} does not exist")
+            raise UserError(f"--db {db!r}: the directory {file.parent} does not exist")
         if existing and not file.is_file():
-            raise ConfigError(f"--db {db!r}: there is no store at {file}")
+            raise UserError(f"--db {db!r}: there is no store at {file}")
     return db
 
 
@@ -86,7 +86,7 @@ def manifest_store(manifest: Path | None, db: str) -> str:
         data = json.loads(manifest.read_text(encoding="utf-8"))
         found = data["provider"]["db"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ConfigError(
+        raise UserError(
             f"{manifest} is not a sandbox manifest naming its provider's store"
         ) from exc
     return str(found)
@@ -208,7 +208,7 @@ def seed(
                 try:
                     report = await seed_store(store, sample, first_day=today, days=days)
                 except (KeyError, TypeError) as exc:
-                    raise ConfigError(
+                    raise UserError(
                         f"{directory_file or 'the sample directory'} lacks a field the seed "
                         f"needs ({exc}); see src/uec_booking/data/sample_directory.json"
                     ) from exc
