@@ -11,11 +11,25 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from tests.dos_standin import answer, ccs, fault, find, post, sdbid, serve, soap
+from tests.dos_standin import (
+    CASE,
+    answer,
+    ccs,
+    fault,
+    find,
+    post,
+    sdbid,
+    serve,
+    soap,
+)
 from tests.dos_support import SOAP12
 from uec_booking import sample_data
 from uec_booking.spine.dos import MOUNT_PATH
+
+CASE_FIELDS = set(CASE)
 
 
 @pytest.fixture(scope="module")
@@ -140,3 +154,32 @@ def test_an_answer_outside_the_contract_is_a_500_fault(caplog: pytest.LogCapture
         response = post(server.url + MOUNT_PATH, soap(ccs()))
     assert (response.status_code, fault(response)[0]) == (500, 500)
     assert any(r.exc_info for r in caplog.records)  # our bug, logged as one
+
+
+FIELD_VALUES = st.one_of(
+    st.integers(-(10**6), 10**6).map(str),
+    st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=12),
+    st.sampled_from(["", "Years", "Days", "AgeGroup", "M", "true", "LS1 6AE", "&amp;", "<x/>"]),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    body=st.one_of(
+        st.binary(max_size=512),
+        st.dictionaries(st.sampled_from(sorted(CASE_FIELDS)), FIELD_VALUES, max_size=4).map(
+            lambda changes: soap(ccs(**changes))
+        ),
+        st.tuples(
+            st.sampled_from([soap(ccs()), soap(sdbid("2000100001"))]), st.integers(0, 400)
+        ).map(lambda pair: pair[0][: pair[1]]),
+    )
+)
+def test_any_body_gets_a_soap_answer_or_a_soap_fault(url: str, body: bytes) -> None:
+    response = post(url, body)
+    assert response.headers["content-type"].startswith("application/soap+xml")
+    if response.status_code == 200:
+        answer(response)
+    else:
+        assert response.status_code == 400, response.text
+        fault(response)
