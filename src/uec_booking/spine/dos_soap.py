@@ -219,8 +219,6 @@ def validate(element: etree._Element) -> None:
     # "Expected is ( X, Y )" names what is missing or out of place; otherwise the element named.
     before, _, expected = message.partition("Expected is")
     names = [n for n in _NAME.findall(expected) if n in FIELD_CODES] or _NAME.findall(before)[:1]
-    if names == ["searchDateTime"]:
-        raise DosFault(108, SEARCH_DATE_INVALID, detail=message)
     raise DosFault(FIELD_CODES.get(names[0], 108) if names else 108, detail=message)
 
 
