@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
 from uec_booking.consumer import events
+from uec_booking.consumer.dos import case_age
 from uec_booking.consumer.errors import ConsumerError, NoBookingEndpoint, SdsError, SlotTaken
 from uec_booking.consumer.journal import slots_in_time
 from uec_booking.consumer.models import (
@@ -64,8 +65,8 @@ class BookingRequest:
     birth_date: str | None = None
     disposition: str = "Dx05"
     symptom_group: int = 1010
-    symptom_discriminators: tuple[int, ...] = ()
-    search_distance: int = 60
+    symptom_discriminators: tuple[int, ...] = (4003,)  # DoS needs one; the sandbox DoS knows 4003
+    search_distance: int | None = None  # km; None: DoS's own distance for the postcode
     earliest: datetime | None = None
     latest: datetime | None = None
     description: str = "Booked by NHS 111"
@@ -97,9 +98,11 @@ def age_on(birth_date: str, today: date) -> int:
 
 def case_for(request: BookingRequest, patient: VerifiedPatient) -> DosCase:
     """The DoS Case for a verified patient and the call's clinical outcome."""
+    age, age_format = case_age(date.fromisoformat(patient.birth_date), datetime.now(UTC).date())
     return DosCase(
         postcode=request.postcode or patient.postcode or "",
-        age=age_on(patient.birth_date, datetime.now(UTC).date()),
+        age=age,
+        age_format=age_format,
         gender=GENDER_FOR_DOS.get(patient.gender, "I"),
         disposition=request.disposition,
         symptom_group=request.symptom_group,
@@ -203,7 +206,7 @@ class BookingWorkflow:
     ) -> tuple[str, str]:
         details = await self.dos.service_details_by_id(service.id)
         asids = details.booking_asids
-        emit(events.ServiceDetails(service.id, details.name, tuple(asids)))
+        emit(events.ServiceDetails(service.id, service.name, tuple(asids)))
         if not asids:
             raise NoBookingEndpoint("DoS lists no booking ASID")
         if len(asids) > 1:
