@@ -33,7 +33,8 @@ def searchset(
     }
     if self_link:
         bundle["link"] = [{"relation": "self", "url": self_link}]
-    bundle["entry"] = entries
+    if entries:  # FHIR JSON has no empty arrays
+        bundle["entry"] = entries
     return bundle
 
 
@@ -63,5 +64,5 @@ def history(*, base_url: str, resources: Iterable[dict[str, Any]]) -> dict[str, 
         "id": str(uuid.uuid4()),
         "type": "history",
         "total": len(entries),
-        "entry": entries,
+        **({"entry": entries} if entries else {}),
     }

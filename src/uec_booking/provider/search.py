@@ -35,6 +35,18 @@ class SearchParam:
     allowed: frozenset[str] | None = None  # allowed token values
 
 
+def include_spellings(*canonical: str) -> dict[str, str]:
+    """Every spelling of each `_include` accepted, mapped to its canonical `Type:param[:Target]`
+    form. The NHS test kit writes the first separator as a dot (`HealthcareService.providedBy`,
+    `HealthcareService.location`); each include is accepted either way, consistently."""
+    table: dict[str, str] = {}
+    for name in canonical:
+        source, _, rest = name.partition(":")
+        for spelling in (name, f"{source}.{rest}", name.replace(":", ".")):
+            table[spelling] = name
+    return table
+
+
 @dataclass(frozen=True, slots=True)
 class SearchSpec:
     resource_type: str

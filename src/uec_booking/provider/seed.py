@@ -16,6 +16,7 @@ from uec_booking.fhir.urls import (
     DOS_SERVICE_SYSTEM,
     ODS_ORGANIZATION_SYSTEM,
     ODS_SITE_SYSTEM,
+    SDS_ROLE_PROFILE_SYSTEM,
     SDS_USER_SYSTEM,
     profiles,
 )
@@ -39,6 +40,10 @@ def _meta(resource_type: str) -> dict[str, Any]:
 
 def schedule_id(service_id: str, practitioner_id: str) -> str:
     return f"sch-{service_id}-{practitioner_id}"
+
+
+def role_id_for(service_id: str, practitioner_id: str) -> str:
+    return f"role-{service_id}-{practitioner_id}"
 
 
 def directory_resources(sample: dict[str, Any]) -> list[dict[str, Any]]:
@@ -76,13 +81,25 @@ def directory_resources(sample: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     practitioners = {p["id"]: p for p in sample["practitioners"]}
+    # A Practitioner's SDS role profile ids are the ids of its PractitionerRoles (the NHS test
+    # kit's chain SFFSPractitionerRolesReturned matches one to the other).
+    role_ids: dict[str, list[str]] = {}
+    for service in sample["healthcare_services"]:
+        for prac_id in (service.get("availability") or {}).get("practitioners", []):
+            role_ids.setdefault(prac_id, []).append(role_id_for(service["id"], prac_id))
     for prac in sample["practitioners"]:
         out.append(
             {
                 "resourceType": "Practitioner",
                 "id": prac["id"],
                 "meta": _meta("Practitioner"),
-                "identifier": [{"system": SDS_USER_SYSTEM, "value": prac["sds_user_id"]}],
+                "identifier": [
+                    {"system": SDS_USER_SYSTEM, "value": prac["sds_user_id"]},
+                    *(
+                        {"system": SDS_ROLE_PROFILE_SYSTEM, "value": role}
+                        for role in role_ids.get(prac["id"], [])
+                    ),
+                ],
                 "name": [
                     {"family": prac["family"], "given": prac["given"], "prefix": prac["prefix"]}
                 ],
@@ -109,7 +126,7 @@ def directory_resources(sample: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(hs)
         for prac_id in availability["practitioners"]:
             prac = practitioners[prac_id]
-            role_id = f"role-{service['id']}-{prac_id}"
+            role_id = role_id_for(service["id"], prac_id)
             out.append(
                 {
                     "resourceType": "PractitionerRole",
@@ -127,13 +144,13 @@ def directory_resources(sample: dict[str, Any]) -> list[dict[str, Any]]:
                     ),
                 }
             )
+            # fs_fhir_overrides: HealthcareService 1..1, Practitioner 0..1, PractitionerRole
+            # 0..1 and nothing else; the Location is the HealthcareService's.
             actors = [
                 reference("HealthcareService", service["id"]),
                 reference("Practitioner", prac_id),
                 reference("PractitionerRole", role_id),
             ]
-            if service.get("location"):
-                actors.append(reference("Location", service["location"]))
             out.append(
                 {
                     "resourceType": "Schedule",

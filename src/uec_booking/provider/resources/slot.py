@@ -10,7 +10,13 @@ from uec_booking.fhir.formats import Format
 from uec_booking.fhir.http import fhir_response
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.provider import deps, slot_search
-from uec_booking.provider.search import ParamType, SearchParam, SearchSpec, parse_search
+from uec_booking.provider.search import (
+    ParamType,
+    SearchParam,
+    SearchSpec,
+    include_spellings,
+    parse_search,
+)
 
 SLOT_STATUSES = frozenset(
     {"free", "busy", "busy-unavailable", "busy-tentative", "entered-in-error"}
@@ -33,17 +39,15 @@ SLOT_SEARCH = SearchSpec(
         ),
         SearchParam("schedule", ParamType.REFERENCE),
     ),
-    includes={
-        "Slot:schedule": "Slot:schedule",
-        "Schedule:actor:Practitioner": "Schedule:actor:Practitioner",
-        "Schedule:actor:PractitionerRole": "Schedule:actor:PractitionerRole",
-        "Schedule:actor:Location": "Schedule:actor:Location",
-        "Schedule:actor:HealthcareService": "Schedule:actor:HealthcareService",
-        "HealthcareService:providedBy": "HealthcareService:providedBy",
-        "HealthcareService:location": "HealthcareService:location",
-        # The NHS test kit writes this one with a dot.
-        "HealthcareService.location": "HealthcareService:location",
-    },
+    includes=include_spellings(
+        "Slot:schedule",
+        "Schedule:actor:Practitioner",
+        "Schedule:actor:PractitionerRole",
+        "Schedule:actor:Location",
+        "Schedule:actor:HealthcareService",
+        "HealthcareService:providedBy",
+        "HealthcareService:location",
+    ),
 )
 
 router = APIRouter()
