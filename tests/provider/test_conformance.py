@@ -40,9 +40,7 @@ def _search(provider: Provider, includes: list[str], **extra: str) -> Any:
 
 
 def _resources(bundle: dict[str, Any], kind: str) -> list[dict[str, Any]]:
-    return [
-        e["resource"] for e in bundle.get("entry", []) if e["resource"]["resourceType"] == kind
-    ]
+    return [e["resource"] for e in bundle.get("entry", []) if e["resource"]["resourceType"] == kind]
 
 
 def test_every_time_has_milliseconds_and_an_offset_in_json_and_xml(provider: Provider) -> None:
@@ -54,9 +52,7 @@ def test_every_time_has_milliseconds_and_an_offset_in_json_and_xml(provider: Pro
             assert FS_TIME.match(resource["start"]) and FS_TIME.match(resource["end"])
     xml = _search(provider, KIT_INCLUDES, _count="5", _format="xml")
     assert xml.status_code == 200
-    times = [
-        v for v in etree.fromstring(xml.content).xpath("//@value") if ANY_TIME.match(str(v))
-    ]
+    times = [v for v in etree.fromstring(xml.content).xpath("//@value") if ANY_TIME.match(str(v))]
     assert len(times) > 15
     assert all(FS_TIME.match(str(t)) for t in times), times
     # The booked Appointment's meta too, in both formats.
