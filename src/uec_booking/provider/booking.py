@@ -22,6 +22,7 @@ from uec_booking.fhir.errors import (
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.fhir.urls import profiles
 from uec_booking.provider.appointment_rules import BookingRequest, cancellation
+from uec_booking.provider.paging import Page
 from uec_booking.provider.representation import instant
 from uec_booking.provider.store import Store, audit, slots
 from uec_booking.provider.store import appointments as rows
@@ -225,6 +226,13 @@ class AppointmentService:
         async with self.store.read() as session:
             found = await rows.search(session, **criteria)
         return [_from_row(r, r.id, r.version_id, r.updated_at) for r in found]
+
+    async def search_page(self, **criteria: Any) -> Page[StoredAppointment]:
+        """One page of matching appointments (`store.appointments.search_page`)."""
+        async with self.store.read() as session:
+            found = await rows.search_page(session, **criteria)
+        items = [_from_row(r, r.id, r.version_id, r.updated_at) for r in found.items]
+        return Page(items, found.total, found.before)
 
 
 def _parse_if_match(value: str | None) -> int:

@@ -54,6 +54,12 @@ def base_url(request: Request) -> str:
     return str(request.base_url).rstrip("/") + "/fhir"
 
 
+def search_url(request: Request, resource_type: str) -> str:
+    """The URL of this search as consumers address it: the base for its paging links."""
+    query = request.url.query
+    return f"{base_url(request)}/{resource_type}" + (f"?{query}" if query else "")
+
+
 # Dependencies are `async def` even when they never await: FastAPI runs a plain `def` one in
 # a thread pool, which costs more than the dependency itself.
 async def appointment_service(request: Request) -> AppointmentService:

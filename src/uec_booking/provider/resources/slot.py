@@ -9,7 +9,8 @@ from uec_booking.fhir.bundle import searchset
 from uec_booking.fhir.formats import Format
 from uec_booking.fhir.http import fhir_response
 from uec_booking.fhir.interactions import Interaction
-from uec_booking.provider import deps, slot_search
+from uec_booking.provider import deps, paging, slot_search
+from uec_booking.provider.paging import Key
 from uec_booking.provider.search import (
     ParamType,
     SearchParam,
@@ -77,6 +78,11 @@ async def search_slots(
         base_url=deps.base_url(request),
         matches=found.matches,
         includes=found.includes,
-        self_link=str(request.url),
+        total=found.page.total,
+        links=paging.links(deps.search_url(request, "Slot"), found.page, _same).as_fhir(),
     )
     return fhir_response(request, bundle, fmt=fmt)
+
+
+def _same(key: Key) -> Key:
+    return key
