@@ -9,6 +9,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from uec_booking.fhir.errors import BadRequest
 from uec_booking.fhir.reference import parse_reference, reference
 from uec_booking.fhir.urls import (
@@ -22,6 +24,7 @@ from uec_booking.fhir.urls import (
 )
 from uec_booking.provider.search import utc_naive
 from uec_booking.provider.store import Store, directory, slots
+from uec_booking.provider.visibility import Rule
 
 LONDON = ZoneInfo("Europe/London")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -215,12 +218,33 @@ async def seed(store: Store, sample: dict[str, Any], *, first_day: date, days: i
     async with store.write() as session:
         for resource in directory_resources(sample):
             written += await directory.upsert(session, resource)
+        written += await _visibility(session, sample)
         added = await slots.insert_missing(
             session, generate_slots(sample, first_day=first_day, days=days)
         )
     async with store.read() as session:
         total = await slots.count(session)
     return SeedReport(written, added, total)
+
+
+async def _visibility(session: AsyncSession, sample: dict[str, Any]) -> int:
+    """The provider's say on who sees which slots: `provider_system.consumer_organisations`
+    (ODS code -> organisation type) and each service's `visible_to` (see
+    `provider/visibility.py`), applied to every Schedule of the service."""
+    known = sample.get("provider_system", {}).get("consumer_organisations", [])
+    written = await directory.set_consumer_organisations(
+        session, [(o["ods"], o["organisation_type"], o.get("name")) for o in known]
+    )
+    for service in sample["healthcare_services"]:
+        availability = service.get("availability")
+        if not availability:
+            continue
+        rule = Rule.from_data(service["visible_to"]) if service.get("visible_to") else None
+        for prac_id in availability["practitioners"]:
+            written += await directory.set_visibility(
+                session, schedule_id(service["id"], prac_id), rule
+            )
+    return written
 
 
 def _practitioner_name(resource: dict[str, Any]) -> None:

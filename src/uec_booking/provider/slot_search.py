@@ -17,6 +17,7 @@ from uec_booking.provider.search import ParsedSearch
 from uec_booking.provider.slot_cache import CachedSlot, SlotCache, day_range
 from uec_booking.provider.slot_includes import includes_for
 from uec_booking.provider.store import Store, directory, slots
+from uec_booking.provider.store.appointments import Provenance
 
 # A cached view spans at most this many days; a wider search reads the tables.
 MAX_VIEW_DAYS = 15
@@ -27,6 +28,8 @@ class SlotSearchResult:
     matches: list[dict[str, Any]]
     includes: list[dict[str, Any]]
     page: Page[Key]  # the page's (start, id) keys, every match counted
+    # The caller may see none of the named HealthcareServices' slots (`provider/visibility.py`).
+    none_allowed: bool = False
 
 
 def _key(slot: CachedSlot | Row[Any]) -> Key:
@@ -66,10 +69,10 @@ async def search(
     max_results: int,
     cache: SlotCache | None = None,
     now: datetime | None = None,
-    hidden_schedules: frozenset[str] = frozenset(),
+    caller: Provenance | None = None,
 ) -> SlotSearchResult:
-    """One page of the matching slots (those of `hidden_schedules` are not for this caller),
-    what the page's `_include`s name, and the count of every match."""
+    """One page of the matching slots that `caller` may see (None: authentication is off,
+    every slot), what the page's `_include`s name, and the count of every match."""
     now = now or datetime.now(UTC).replace(tzinfo=None)
     window = _time_window(parsed, now)
     service_ids = parsed.tokens("schedule.actor:healthcareservice")
@@ -88,8 +91,10 @@ async def search(
                 every = view.select(
                     statuses=parsed.tokens("status"), limit=len(view.slots), **window
                 )
-                if hidden_schedules:
-                    every = [s for s in every if s.schedule_id not in hidden_schedules]
+                schedules = [k[1] for k in view.directory if k[0] == "Schedule"]
+                hidden = view.visibility.hidden_for(caller, schedules)
+                if hidden:
+                    every = [s for s in every if s.schedule_id not in hidden]
                 if not every and not view.service_exists:
                     raise _unknown_service(service_ids[0])
                 found = page_of(every, _key, cursor, 0 if only_count else size)
@@ -98,8 +103,10 @@ async def search(
                     [s.resource for s in found.items],
                     included,
                     Page([_key(s) for s in found.items], found.total, found.before),
+                    none_allowed=bool(schedules) and hidden >= set(schedules),
                 )
     async with store.read() as session:
+        hidden = (await directory.visibility(session)).hidden_for(caller)
         rows = await slots.search_page(
             session,
             cursor=cursor,
@@ -111,7 +118,7 @@ async def search(
             start_lt=window["lt"],
             service_ids=service_ids,
             schedule_ids=parsed.tokens("schedule"),
-            hidden_schedule_ids=hidden_schedules,
+            hidden_schedule_ids=hidden,
         )
         # An unknown HealthcareService is a 404; only an empty answer needs the extra query.
         if not rows.total:
@@ -121,10 +128,17 @@ async def search(
         includes = await includes_for(
             partial(directory.get_many, session), rows.items, parsed.includes
         )
+        none_allowed = False
+        if hidden and not rows.total and service_ids:
+            named: set[str] = set()
+            for service_id in service_ids:
+                named.update(await directory.schedule_ids_for_service(session, service_id))
+            none_allowed = bool(named) and hidden >= named
     return SlotSearchResult(
         [slot_resource(r) for r in rows.items],
         includes,
         Page([_key(r) for r in rows.items], rows.total, rows.before),
+        none_allowed=none_allowed,
     )
 
 

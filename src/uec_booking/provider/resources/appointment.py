@@ -62,7 +62,7 @@ async def book(
 ) -> Response:
     parsed = await deps.parse_body(request, "Appointment")
     wanted = booking_request(parsed.data, start=parsed.model.start, end=parsed.model.end)
-    stored = await service.book(wanted, who)
+    stored = await service.book(wanted, who, check_visibility=deps.caller(request, who) is not None)
     headers = _version_headers(service, stored)
     headers["Location"] = headers["Content-Location"]
     return fhir_response(request, stored.resource, status=201, headers=headers, fmt=fmt)
