@@ -68,6 +68,7 @@ def render(metrics: list[Metric], fmt: Format, title: str) -> str:
                         "requirement": m.requirement,
                         "available": m.available,
                         "figures": m.figures,
+                        **({"note": m.note} if m.note else {}),
                     }
                     for m in metrics
                 ],

@@ -37,6 +37,16 @@ def _instant(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def _service_location(
+    index: dict[tuple[Any, Any], dict[str, Any]], by_type: dict[Any, dict[str, Any]]
+) -> dict[str, Any]:
+    """The HealthcareService's Location: Schedules name no Location actor (fs_fhir_overrides)."""
+    for ref in by_type.get("HealthcareService", {}).get("location", []):
+        location = parse_reference(ref.get("reference", ""))
+        return index.get(("Location", location.id), {})
+    return {}
+
+
 def _outcome_text(body: dict[str, Any]) -> str:
     issues = body.get("issue") or [{}]
     return str(issues[0].get("diagnostics") or issues[0].get("code") or "")
@@ -232,7 +242,9 @@ class ProviderClient:
                         (a.id for a in actors if a.resource_type == "HealthcareService"), None
                     ),
                     practitioner=person or None,
-                    location=by_type.get("Location", {}).get("name"),
+                    location=(by_type.get("Location") or _service_location(index, by_type)).get(
+                        "name"
+                    ),
                     resource=slot,
                     delivery_channel=next(
                         (
