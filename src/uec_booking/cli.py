@@ -11,6 +11,7 @@ from uec_booking import report_cli, sandbox_cli
 from uec_booking.console import cli as console_cli
 from uec_booking.consumer import cli as consumer_cli
 from uec_booking.provider import cli as provider_cli
+from uec_booking.provider import ops_cli as provider_ops_cli
 from uec_booking.spine import cli as spine_cli
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -32,6 +33,9 @@ app.command("slots")(consumer_cli.slots)
 app.command("cancel")(consumer_cli.cancel)
 app.command("demo")(demo_module.demo)
 app.command("report")(report_cli.report)
+app.add_typer(provider_ops_cli.availability_app, name="availability")
+app.add_typer(provider_ops_cli.slots_app, name="provider-slots")
+app.add_typer(provider_ops_cli.db_app, name="db")
 
 
 @app.callback()
