@@ -116,7 +116,8 @@ async def _authorise_admin(request: Request) -> Provenance:
     """Only provider staff: the `provider-admin` scope, signed, from the provider's ODS."""
     authorise = request.app.state.authorise
     if not isinstance(authorise, TokenAuth):  # --no-auth: local development
-        return header_provenance(request)
+        request.state.provenance = header_provenance(request)
+        return request.state.provenance  # type: ignore[no-any-return]
     caller = await authorise.verifier.verify(request.headers.get("authorization"))
     ods = deps.settings(request).ods_code
     if caller.mode != "signed" or ADMIN_SCOPE not in caller.scopes or caller.ods != ods:
@@ -124,7 +125,9 @@ async def _authorise_admin(request: Request) -> Provenance:
             f"Slot changes need a signed token with the {ADMIN_SCOPE} scope for {ods}",
             scope=ADMIN_SCOPE,
         )
-    return header_provenance(request, client_id=caller.client_id, asid=caller.asid, ods=ods)
+    who = header_provenance(request, client_id=caller.client_id, asid=caller.asid, ods=ods)
+    request.state.provenance = who  # for the request log, as `deps.require` does
+    return who
 
 
 router = APIRouter()

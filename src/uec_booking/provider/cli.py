@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -45,6 +46,19 @@ def serve_provider(
         str | None,
         typer.Option(envvar="UEC_PUBLIC_BASE_URL", help="FHIR base URL consumers use (token aud)"),
     ] = None,
+    availability: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="UEC_AVAILABILITY_FILE",
+            exists=True,
+            dir_okay=False,
+            help="Availability template to keep applied (rolls the horizon hourly)",
+        ),
+    ] = None,
+    horizon: Annotated[
+        int,
+        typer.Option(envvar="UEC_AVAILABILITY_HORIZON_DAYS", min=1, max=366, help="Days ahead"),
+    ] = 28,
 ) -> None:
     """Serve the provider FHIR API (migrates the database first)."""
     mode = AuthMode.OFF if no_auth else auth_mode or (AuthMode.SIGNED if jwks_url else None)
@@ -66,8 +80,21 @@ def serve_provider(
         **({"UEC_JWKS_URL": jwks_url} if jwks_url else {}),
         **({"UEC_TOKEN_ISSUER": issuer} if issuer else {}),
     }
+    if availability is not None:
+        from uec_booking.provider.availability import TemplateError, load_template
+
+        try:
+            load_template(availability)
+        except TemplateError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--availability") from None
+        env["UEC_AVAILABILITY_FILE"] = str(availability.resolve())
+        env["UEC_AVAILABILITY_HORIZON_DAYS"] = str(horizon)
+    if workers > 1:
+        env["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir()
     os.environ.update(env)
-    upgrade(db)
+    from uec_booking.provider.ops_cli import prepare_database
+
+    prepare_database(db)
     typer.echo(f"provider FHIR API on {base} (store {db.split('@')[-1]}, auth {mode.value})")
     uvicorn.run(
         "uec_booking.provider.asgi:app_from_env",
@@ -78,6 +105,17 @@ def serve_provider(
         log_level="warning",
         timeout_graceful_shutdown=10,
     )
+
+
+def _metrics_dir() -> str:
+    """Where the workers' metric samples go (prometheus-client multiprocess mode): the
+    configured directory emptied of a previous run's files, else a new temporary one."""
+    configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not configured:
+        return tempfile.mkdtemp(prefix="uec-provider-metrics-")
+    for stale in Path(configured).glob("*.db"):
+        stale.unlink()
+    return configured
 
 
 def seed(
