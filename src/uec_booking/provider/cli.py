@@ -154,7 +154,13 @@ def seed(
             f"{report.slots_added} slots added, {report.slots_total} slots stored"
         )
 
-    asyncio.run(run())
+    from uec_booking.fhir.errors import FhirError
+
+    try:
+        asyncio.run(run())
+    except FhirError as exc:  # a bad file: one sentence, nothing written
+        typer.echo(f"error: {exc.diagnostics}", err=True)
+        raise typer.Exit(2) from None
 
 
 def audit(
