@@ -59,6 +59,9 @@ def serve_provider(
         int,
         typer.Option(envvar="UEC_AVAILABILITY_HORIZON_DAYS", min=1, max=366, help="Days ahead"),
     ] = 28,
+    access_log: Annotated[
+        bool, typer.Option(envvar="UEC_ACCESS_LOG", help="One JSON line per request (stderr)")
+    ] = True,
 ) -> None:
     """Serve the provider FHIR API (migrates the database first)."""
     mode = AuthMode.OFF if no_auth else auth_mode or (AuthMode.SIGNED if jwks_url else None)
@@ -89,6 +92,7 @@ def serve_provider(
             raise typer.BadParameter(str(exc), param_hint="--availability") from None
         env["UEC_AVAILABILITY_FILE"] = str(availability.resolve())
         env["UEC_AVAILABILITY_HORIZON_DAYS"] = str(horizon)
+    env["UEC_ACCESS_LOG"] = "true" if access_log else "false"
     if workers > 1:
         env["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir()
     os.environ.update(env)

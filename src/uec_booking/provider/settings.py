@@ -34,8 +34,9 @@ class ProviderSettings(BaseSettings):
     slot_cache_views: int = 256
     # ... and slots they may hold in all (about 2 kB each).
     slot_cache_slots: int = 100_000
-    # One JSON line per request on the `uec_booking.provider.access` logger (stderr).
-    access_log: bool = True
+    # One JSON line per request on the `uec_booking.provider.access` logger (stderr); on by
+    # default in `serve provider`, off for an app embedded elsewhere (the sandbox, tests).
+    access_log: bool = False
     # Prometheus metrics on /metrics (keep it off the public side of the load balancer).
     metrics: bool = True
     # An availability template the provider re-applies every `availability_interval_s`,
