@@ -240,3 +240,25 @@ def test_the_cli_prints_counts_and_the_shipped_example_is_valid(tmp_path: Path) 
     assert "slots added" in first.output
     second = runner.invoke(cli, ["availability", "apply", str(path), "--db", db, "--horizon", "2"])
     assert "0 slots added" in second.output
+
+
+def test_serve_provider_keeps_the_template_applied(pg_url: str, tmp_path: Path) -> None:
+    import time
+
+    from uec_booking.processes import start_provider, stop
+
+    path = write_template(tmp_path / "t.yaml")
+    proc, _base = start_provider(
+        pg_url, workers=2, env={"UEC_AVAILABILITY_FILE": str(path)}
+    )
+    try:
+        deadline = time.monotonic() + 30
+        found: dict[str, tuple[str, datetime]] = {}
+        while time.monotonic() < deadline and not found:
+            found = slot_statuses(pg_url)
+            time.sleep(0.2)
+    finally:
+        log = stop(proc)
+    assert found, log
+    days = {start.date() for _, start in found.values()}
+    assert max(days) - min(days) >= timedelta(days=20)  # a 28-day horizon, bar closures
