@@ -248,9 +248,7 @@ def test_serve_provider_keeps_the_template_applied(pg_url: str, tmp_path: Path) 
     from uec_booking.processes import start_provider, stop
 
     path = write_template(tmp_path / "t.yaml")
-    proc, _base = start_provider(
-        pg_url, workers=2, env={"UEC_AVAILABILITY_FILE": str(path)}
-    )
+    proc, _base = start_provider(pg_url, workers=2, env={"UEC_AVAILABILITY_FILE": str(path)})
     try:
         deadline = time.monotonic() + 30
         found: dict[str, tuple[str, datetime]] = {}
