@@ -109,6 +109,15 @@ def test_apply_twice_adds_nothing_the_second_time(store_url: str, tmp_path: Path
     assert second.directory_written == 0
     days = {start.date().isoformat() for _, start in slot_statuses(store_url).values()}
     assert days == {"2030-01-07", "2030-01-08", "2030-01-10"}
+    engine = create_engine(sync_url(store_url))
+    with engine.connect() as conn:
+        trail = conn.execute(
+            text("SELECT detail FROM audit_event WHERE interaction = 'admin:availability-apply'")
+        ).all()
+    engine.dispose()
+    assert [t.detail.split(";")[0] for t in trail] == [
+        "24 added, 0 withdrawn, 0 restored, 0 changed, 0 booked outside"
+    ]  # the second run changed nothing: no event
 
 
 def test_shortened_hours_withdraw_free_slots_and_report_a_booked_one(

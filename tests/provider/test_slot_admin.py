@@ -208,9 +208,14 @@ def test_admin_api_blocks_and_frees_a_slot_with_the_admin_scope_only(secured: Se
         assert put_status(secured, slot, "busy-unavailable", admin).status_code == 422
 
     trail = [e for e in audit_trail(secured.db_url) if e.interaction.startswith("admin:")]
-    assert [(e.interaction, e.client_id, e.ods) for e in trail] == [
-        ("admin:block-slot", ADMIN["client_id"], ADMIN["ods"]),
-        ("admin:unblock-slot", ADMIN["client_id"], ADMIN["ods"]),
+    assert [(e.interaction, e.status_code, e.client_id, e.ods) for e in trail] == [
+        ("admin:update-slot", 403, None, None),  # the consumer's attempt
+        ("admin:block-slot", 200, ADMIN["client_id"], ADMIN["ods"]),
+        ("admin:update-slot", 422, ADMIN["client_id"], ADMIN["ods"]),  # start changed
+        ("admin:update-slot", 409, ADMIN["client_id"], ADMIN["ods"]),  # stale If-Match
+        ("admin:update-slot", 422, ADMIN["client_id"], ADMIN["ods"]),  # status busy
+        ("admin:unblock-slot", 200, ADMIN["client_id"], ADMIN["ods"]),
+        ("admin:update-slot", 422, ADMIN["client_id"], ADMIN["ods"]),  # booked meanwhile
     ]
 
 

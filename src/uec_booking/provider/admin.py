@@ -19,7 +19,14 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from uec_booking.fhir.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
+from uec_booking.fhir.errors import (
+    BadRequest,
+    Conflict,
+    FhirError,
+    Forbidden,
+    NotFound,
+    Unprocessable,
+)
 from uec_booking.fhir.formats import Format
 from uec_booking.fhir.http import fhir_response
 from uec_booking.provider import deps
@@ -32,6 +39,7 @@ from uec_booking.provider.store.slot_changes import BLOCKED, FREE, SlotState, ch
 ADMIN_SCOPE = "provider-admin"
 BLOCK = "admin:block-slot"
 UNBLOCK = "admin:unblock-slot"
+UPDATE = "admin:update-slot"  # a refused PUT /fhir/Slot/<id>
 
 
 @dataclass
@@ -112,7 +120,28 @@ async def set_blocked(
     return report
 
 
+async def _audit_refusal(request: Request, who: Provenance, error: FhirError) -> None:
+    """Refused attempts are audited too, with whatever identity the request claims."""
+    async with deps.store(request).write() as session:
+        await audit.record(
+            session,
+            interaction=UPDATE,
+            status_code=error.status,
+            who=who,
+            resource_id=request.path_params.get("slot_id"),
+            detail=error.diagnostics,
+        )
+
+
 async def _authorise_admin(request: Request) -> Provenance:
+    try:
+        return await _check_admin(request)
+    except FhirError as error:
+        await _audit_refusal(request, header_provenance(request), error)
+        raise
+
+
+async def _check_admin(request: Request) -> Provenance:
     """Only provider staff: the `provider-admin` scope, signed, from the provider's ODS."""
     authorise = request.app.state.authorise
     if not isinstance(authorise, TokenAuth):  # --no-auth: local development
@@ -142,6 +171,14 @@ async def update_slot(
 ) -> Response:
     """Block (`status: busy-unavailable`, reason in `comment`) or free a slot. Only status
     and comment may change; `If-Match`, when sent, must name the current version."""
+    try:
+        return await _update_slot(slot_id, request, fmt, who)
+    except FhirError as error:
+        await _audit_refusal(request, who, error)
+        raise
+
+
+async def _update_slot(slot_id: str, request: Request, fmt: Format, who: Provenance) -> Response:
     incoming = (await deps.parse_body(request, "Slot")).data
     if incoming.get("id") != slot_id:
         raise BadRequest(

@@ -31,7 +31,8 @@ import yaml
 from uec_booking.fhir.urls import DELIVERY_CHANNEL_EXTENSION
 from uec_booking.provider.search import utc_naive
 from uec_booking.provider.seed import WEEKDAYS, directory_resources, schedule_id
-from uec_booking.provider.store import Store, directory, slots
+from uec_booking.provider.store import Store, audit, directory, slots
+from uec_booking.provider.store.appointments import Provenance
 from uec_booking.provider.store.slot_changes import (
     BLOCKED,
     FREE,
@@ -250,6 +251,7 @@ async def apply(
     now: datetime,
     horizon_days: int = DEFAULT_HORIZON_DAYS,
     wait: bool = True,
+    who: Provenance | None = None,
 ) -> ApplyReport | None:
     """Make the store's future slots of the template's services what the template says,
     up to `horizon_days` local days from `now`'s. None when `wait` is False and another
@@ -290,6 +292,16 @@ async def apply(
         )
         for slot in existing:
             await _reconcile(session, slot, desired.get(slot.id), report)
+        if report.added or report.withdrawn or report.restored or report.changed:
+            await audit.record(
+                session,
+                interaction="admin:availability-apply",
+                status_code=200,
+                who=who or Provenance(client_id="availability"),
+                detail=f"{report.added} added, {report.withdrawn} withdrawn, "
+                f"{report.restored} restored, {report.changed} changed, "
+                f"{len(report.booked_outside)} booked outside; horizon to {horizon_end}Z",
+            )
     return report
 
 

@@ -105,7 +105,10 @@ def availability_apply(
         raise _fail(str(exc)) from None
     prepare_database(db)
     now = datetime.now(UTC)
-    report = _with_store(db, lambda s: apply(s, template, now=now, horizon_days=horizon))
+    from uec_booking.provider.admin import cli_provenance
+
+    who = cli_provenance()
+    report = _with_store(db, lambda s: apply(s, template, now=now, horizon_days=horizon, who=who))
     assert report is not None  # wait=True: it waits for the lock
     typer.echo(
         f"availability applied: {report.added} slots added, {report.withdrawn} withdrawn, "
