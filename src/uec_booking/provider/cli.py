@@ -93,7 +93,7 @@ def serve_provider(
         env["UEC_AVAILABILITY_FILE"] = str(availability.resolve())
         env["UEC_AVAILABILITY_HORIZON_DAYS"] = str(horizon)
     env["UEC_ACCESS_LOG"] = "true" if access_log else "false"
-    if workers > 1:
+    if workers > 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         env["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir()
     os.environ.update(env)
     from uec_booking.provider.ops_cli import prepare_database
@@ -117,6 +117,7 @@ def _metrics_dir() -> str:
     configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if not configured:
         return tempfile.mkdtemp(prefix="uec-provider-metrics-")
+    Path(configured).mkdir(parents=True, exist_ok=True)
     for stale in Path(configured).glob("*.db"):
         stale.unlink()
     return configured
