@@ -9,6 +9,7 @@ command -v ldapsearch >/dev/null 2>&1 || need+=(ldap-utils)
 # Node.js and npm run the independent STU3 validator (tests/validator, FHIR.js).
 command -v node >/dev/null 2>&1 || need+=(nodejs)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+[ -x /usr/sbin/haproxy ] || need+=(haproxy)  # the provider's scale-out test (two hosts behind it)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "system-deps: missing ${need[*]} and cannot apt-get install them; those tests will skip" >&2
@@ -22,4 +23,6 @@ apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null 2>&1 \
 # Debian starts a default slapd after install; the tests run their own, so stop it.
 if command -v service >/dev/null 2>&1; then service slapd stop >/dev/null 2>&1 || true; fi
 pkill -x slapd >/dev/null 2>&1 || true
+# Likewise HAProxy: the scale-out test runs its own from deploy/haproxy.cfg.
+if command -v service >/dev/null 2>&1; then service haproxy stop >/dev/null 2>&1 || true; fi
 exit 0

@@ -40,7 +40,9 @@ def start_provider(
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        # The request log off unless asked for: nobody reads the pipe until `stop`, and a
+        # full pipe would stall the server.
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "UEC_ACCESS_LOG": "false", **(env or {})},
     )
     try:
         wait_for_port("127.0.0.1", port, timeout=60)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from uec_booking.fhir.errors import (
@@ -17,8 +20,11 @@ from uec_booking.fhir.errors import (
     MethodNotAllowed,
     NotFound,
     ServerError,
+    ServiceUnavailable,
 )
 from uec_booking.fhir.http import error_response
+from uec_booking.provider import admin, observability
+from uec_booking.provider.availability import HorizonRoller
 from uec_booking.provider.deps import Authoriser
 from uec_booking.provider.middleware import RequestIdMiddleware
 from uec_booking.provider.resources import appointment, directory, metadata, slot
@@ -43,7 +49,13 @@ def create_app(settings: ProviderSettings, *, store: Store | None = None) -> Fas
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        roller = _horizon_roller(settings, the_store)
+        task = asyncio.create_task(roller.run()) if roller else None
         yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await the_store.dispose()
 
     app = FastAPI(
@@ -55,21 +67,41 @@ def create_app(settings: ProviderSettings, *, store: Store | None = None) -> Fas
     )
     app.state.settings = settings
     app.state.store = the_store
+    cache_class = observability.ObservedSlotCache if settings.metrics else SlotCache
     app.state.slot_cache = (
-        SlotCache(the_store, settings.slot_cache_views, settings.slot_cache_slots)
+        cache_class(the_store, settings.slot_cache_views, settings.slot_cache_slots)
         if settings.slot_cache_views
         else None
     )
     app.state.authorise = _authoriser(settings)
-    for module in (metadata, slot, appointment, directory):
+    for module in (metadata, slot, appointment, directory, admin):
         app.include_router(module.router, prefix="/fhir")
 
     @app.get("/_health")
     async def health() -> JSONResponse:
+        """Liveness: the process answers (a load balancer's or systemd's probe)."""
         return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+    @app.get("/_ready")
+    async def ready() -> JSONResponse:
+        """Readiness: the store answers too; 503 while it does not (take it out of rotation)."""
+        try:
+            async with the_store.statement() as conn:
+                await conn.execute(text("SELECT 1"))
+        except ServiceUnavailable as exc:
+            return JSONResponse(
+                {"status": "unavailable", "store": exc.diagnostics},
+                status_code=503,
+                headers={"Cache-Control": "no-store", "Retry-After": "2"},
+            )
+        return JSONResponse({"status": "ok", "store": "ok"}, headers={"Cache-Control": "no-store"})
+
+    if settings.metrics:
+        app.add_api_route("/metrics", observability.metrics, methods=["GET"])
 
     @app.exception_handler(FhirError)
     async def fhir_error(request: Request, exc: FhirError) -> Response:
+        observability.count_error(exc)
         if exc.status >= 500:
             log.error("server error: %s", exc.diagnostics)
         return error_response(request, exc)
@@ -100,4 +132,19 @@ def create_app(settings: ProviderSettings, *, store: Store | None = None) -> Fas
         return error_response(request, ServerError("Unexpected internal error; it has been logged"))
 
     app.add_middleware(RequestIdMiddleware)
+    if settings.access_log or settings.metrics:
+        if settings.access_log:
+            observability.configure_access_log()
+        app.add_middleware(observability.ObservabilityMiddleware, log_requests=settings.access_log)
     return app
+
+
+def _horizon_roller(settings: ProviderSettings, store: Store) -> HorizonRoller | None:
+    if settings.availability_file is None:
+        return None
+    return HorizonRoller(
+        store,
+        settings.availability_file,
+        horizon_days=settings.availability_horizon_days,
+        interval_s=settings.availability_interval_s,
+    )

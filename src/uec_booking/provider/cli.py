@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -115,6 +116,22 @@ def serve_provider(
         str | None,
         typer.Option(envvar="UEC_PUBLIC_BASE_URL", help="FHIR base URL consumers use (token aud)"),
     ] = None,
+    availability: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="UEC_AVAILABILITY_FILE",
+            exists=True,
+            dir_okay=False,
+            help="Availability template to keep applied (rolls the horizon hourly)",
+        ),
+    ] = None,
+    horizon: Annotated[
+        int,
+        typer.Option(envvar="UEC_AVAILABILITY_HORIZON_DAYS", min=1, max=366, help="Days ahead"),
+    ] = 28,
+    access_log: Annotated[
+        bool, typer.Option(envvar="UEC_ACCESS_LOG", help="One JSON line per request (stderr)")
+    ] = True,
 ) -> None:
     """Serve the provider FHIR API (migrates the database first)."""
     mode = AuthMode.OFF if no_auth else auth_mode or (AuthMode.SIGNED if jwks_url else None)
@@ -136,8 +153,22 @@ def serve_provider(
         **({"UEC_JWKS_URL": jwks_url} if jwks_url else {}),
         **({"UEC_TOKEN_ISSUER": issuer} if issuer else {}),
     }
+    if availability is not None:
+        from uec_booking.provider.availability import TemplateError, load_template
+
+        try:
+            load_template(availability)
+        except TemplateError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--availability") from None
+        env["UEC_AVAILABILITY_FILE"] = str(availability.resolve())
+        env["UEC_AVAILABILITY_HORIZON_DAYS"] = str(horizon)
+    env["UEC_ACCESS_LOG"] = "true" if access_log else "false"
+    if workers > 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        env["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir()
     os.environ.update(env)
-    upgrade(store_url(db, existing=False))
+    from uec_booking.provider.ops_cli import prepare_database
+
+    prepare_database(store_url(db, existing=False))
     typer.echo(
         f"provider FHIR API on {base} (store {make_url(db).render_as_string(hide_password=True)}, "
         f"auth {mode.value}); starting {workers} worker(s)"
@@ -173,6 +204,18 @@ def _announce_when_ready(health_url: str, base: str, timeout: float = 120.0) -> 
             time.sleep(0.1)
 
     threading.Thread(target=poll, name="ready-announcer", daemon=True).start()
+
+
+def _metrics_dir() -> str:
+    """Where the workers' metric samples go (prometheus-client multiprocess mode): the
+    configured directory emptied of a previous run's files, else a new temporary one."""
+    configured = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not configured:
+        return tempfile.mkdtemp(prefix="uec-provider-metrics-")
+    Path(configured).mkdir(parents=True, exist_ok=True)
+    for stale in Path(configured).glob("*.db"):
+        stale.unlink()
+    return configured
 
 
 def seed(
@@ -226,7 +269,7 @@ def seed(
     with Console(stderr=True).status(
         f"{what} into {make_url(db).render_as_string(hide_password=True)}…"
     ):
-        asyncio.run(run())
+        asyncio.run(run())  # a bad file raises FhirError: one sentence (cli.main), nothing written
     typer.echo(f"done in {time.monotonic() - started:.1f} s", err=True)
 
 

@@ -274,6 +274,7 @@ async def import_bundle(
     written = 0
     new_slots: list[dict[str, Any]] = []
     async with store.write() as session:
+        await _check_import(session, resources, healthcare_service)
         for resource in resources:
             kind = resource.get("resourceType")
             if kind in directory.DIRECTORY_TYPES:
@@ -331,3 +332,56 @@ async def import_bundle(
     async with store.read() as session:
         total = await slots.count(session)
     return SeedReport(written, added, total)
+
+
+def _instant(resource: dict[str, Any], name: str) -> datetime:
+    value = resource.get(name)
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise BadRequest(
+            f"Slot/{resource.get('id')} has {name} {value!r}, not an instant with an offset"
+        )
+    return moment
+
+
+async def _check_import(
+    session: Any, resources: list[dict[str, Any]], healthcare_service: str | None
+) -> None:
+    """Refuse, before anything is written, a Bundle that would store nonsense: Slots without
+    an id or ending before they start, Schedules (or `--healthcare-service`) naming a
+    HealthcareService that neither the Bundle nor the store has."""
+    in_bundle = {r.get("id") for r in resources if r.get("resourceType") == "HealthcareService"}
+
+    async def known(service_id: str) -> bool:
+        return service_id in in_bundle or await directory.exists(
+            session, "HealthcareService", service_id
+        )
+
+    if healthcare_service and not await known(healthcare_service):
+        raise BadRequest(
+            f"--healthcare-service {healthcare_service} names no HealthcareService in the "
+            "Bundle or the store (seed or import the service first)"
+        )
+    for resource in resources:
+        kind = resource.get("resourceType")
+        if kind == "Schedule":
+            for actor in resource.get("actor", []):
+                ref = actor.get("reference", "")
+                if ref.startswith("HealthcareService/") and not await known(
+                    parse_reference(ref).id
+                ):
+                    raise BadRequest(
+                        f"Schedule/{resource.get('id')} names {ref}, which is neither in the "
+                        "Bundle nor in the store"
+                    )
+        elif kind == "Slot":
+            if not resource.get("id") or not (resource.get("schedule") or {}).get("reference"):
+                raise BadRequest("Every Slot in the Bundle needs an id and a schedule reference")
+            if _instant(resource, "end") <= _instant(resource, "start"):
+                raise BadRequest(
+                    f"Slot/{resource['id']} ends ({resource['end']}) before it starts "
+                    f"({resource['start']})"
+                )

@@ -34,3 +34,13 @@ class ProviderSettings(BaseSettings):
     slot_cache_views: int = 256
     # ... and slots they may hold in all (about 2 kB each).
     slot_cache_slots: int = 100_000
+    # One JSON line per request on the `uec_booking.provider.access` logger (stderr); on by
+    # default in `serve provider`, off for an app embedded elsewhere (the sandbox, tests).
+    access_log: bool = False
+    # Prometheus metrics on /metrics (keep it off the public side of the load balancer).
+    metrics: bool = True
+    # An availability template the provider re-applies every `availability_interval_s`,
+    # keeping `availability_horizon_days` of slots ahead (one worker at a time).
+    availability_file: Path | None = None
+    availability_horizon_days: int = 28
+    availability_interval_s: float = 3600.0

@@ -79,7 +79,11 @@ class ClientRegistry:
                     groups=tuple(c["groups"]),
                     scopes=tuple(c["scopes"]),
                 )
-                for c in directory["consumer_systems"]
+                # Provider staff (the provider-admin scope) are clients of the same service.
+                for c in [
+                    *directory["consumer_systems"],
+                    *directory.get("provider_admin_clients", []),
+                ]
             ]
         )
 

@@ -60,7 +60,15 @@ def capability_statement(base_url: str) -> dict[str, Any]:
         {
             "type": "Slot",
             "profile": {"reference": PROFILES["Slot"][-1]},
-            "interaction": [{"code": "search-type"}, {"code": "read"}],
+            "interaction": [
+                {"code": "search-type"},
+                {"code": "read"},
+                {
+                    "code": "update",
+                    "documentation": "Provider staff only (the provider-admin scope): "
+                    "status busy-unavailable (reason in comment) or free",
+                },
+            ],
             "searchInclude": sorted(set(SLOT_SEARCH.includes.values())),
             "searchParam": _search_params(SLOT_SEARCH),
         },
