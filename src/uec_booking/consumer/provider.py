@@ -103,7 +103,7 @@ class ProviderClient:
                     **(headers or {}),
                 }
                 if json_body is not None:
-                    sent_headers["Content-Type"] = f"{FHIR_JSON}; charset=utf-8"
+                    sent_headers["Content-Type"] = f"{FHIR_JSON};charset=utf-8"
                 try:
                     response = await client.request(
                         method,

@@ -41,7 +41,7 @@ def fhir_response(
         out["Content-Encoding"] = "gzip"
         out["Vary"] = "Accept-Encoding"
     return Response(
-        body, status_code=status, headers=out, media_type=f"{fmt.media_type}; charset=utf-8"
+        body, status_code=status, headers=out, media_type=f"{fmt.media_type};charset=utf-8"
     )
 
 
