@@ -48,6 +48,7 @@ class TwoConsumers:
     base: str
     db_url: str
     tokens: dict[str, str]
+    auth_url: str
 
     def headers(self, who: dict[str, Any], **extra: str) -> dict[str, str]:
         return {
@@ -84,7 +85,7 @@ def _serve(db_url: str, access: AppointmentAccess) -> Iterator[TwoConsumers]:
                 client_secret=who["client_secret"],
             )
             tokens[who["client_id"]] = asyncio.run(source.token(audience=base))
-        yield TwoConsumers(base, db_url, tokens)
+        yield TwoConsumers(base, db_url, tokens, issuer)
 
 
 @pytest.fixture
