@@ -44,6 +44,14 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
+## Fuzz the provider long on both stores (>= 20,000 requests); prints the count, fails on any 5xx.
+soak: $(STAMP)
+	@UEC_FUZZ_EXAMPLES=$${UEC_FUZZ_EXAMPLES:-1000} $(BIN)/python -m pytest -q -p no:cacheprovider \
+		-s tests/provider/test_fuzz.py > .soak.log 2>&1; rc=$$?; grep -av '^fuzz:' .soak.log | tail -3; \
+	grep -a '^fuzz:' .soak.log; \
+	grep -a '^fuzz:' .soak.log | awk -v rc=$$rc '{n += $$2; f += $$6} \
+		END {print "soak:", n, "requests,", f, "x 5xx"; exit (rc != 0 || f > 0 || n < 20000)}'
+
 bench: $(STAMP)
 	$(BIN)/python -m bench
 

@@ -147,7 +147,7 @@ def test_search_includes_each_resource_once_and_valid_in_both_formats(provider: 
     )
 
     as_xml = c.get(f"{base}/Slot", params=[*params, ("_format", "xml")])
-    assert as_xml.headers["content-type"] == "application/fhir+xml; charset=utf-8"
+    assert as_xml.headers["content-type"] == "application/fhir+xml;charset=utf-8"
     parsed = Bundle.model_validate_xml(as_xml.content)
     assert len(parsed.entry) == len(bundle["entry"])
 

@@ -183,7 +183,8 @@ def test_interim_mode_accepts_the_tkw_style_token(tmp_path: Path) -> None:
         )
         found = httpx.get(
             f"{base}/Slot",
-            params=[("status", "free"), ("start", f"le{later(24)}")],
+            # From now on: a slot that has started cannot be booked.
+            params=[("status", "free"), ("start", f"ge{later(0)}"), ("start", f"le{later(24)}")],
             headers={"Authorization": f"Bearer {asyncio.run(reader.token(audience=base))}"},
         )
         assert found.status_code == 200

@@ -5,6 +5,7 @@ library's exception types.
     ConsumerError
     ├── ConfigError               the configuration file or UEC_* settings cannot be used
     ├── ServiceUnavailable        a national service or the provider could not be reached / timed out
+    │   └── ServiceOutage         ... and the workflow cannot go on without it (names the service)
     ├── PdsError
     │   ├── InvalidNhsNumber
     │   ├── PatientNotFound
@@ -41,6 +42,15 @@ class ConfigError(ConsumerError):
 
 class ServiceUnavailable(ConsumerError):
     """A service could not be reached, timed out, or answered 5xx."""
+
+
+class ServiceOutage(ServiceUnavailable):
+    """A national service the booking needs is down: an outage, never a clinical decision
+    (not "refer without booking")."""
+
+    def __init__(self, service: str, message: str) -> None:
+        super().__init__(f"{service} is unavailable: {message}")
+        self.service = service
 
 
 class PdsError(ConsumerError):

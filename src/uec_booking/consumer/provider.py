@@ -113,7 +113,7 @@ class ProviderClient:
                     **(headers or {}),
                 }
                 if json_body is not None:
-                    sent_headers["Content-Type"] = f"{FHIR_JSON}; charset=utf-8"
+                    sent_headers["Content-Type"] = f"{FHIR_JSON};charset=utf-8"
                 try:
                     response = await client.request(
                         method,
@@ -286,9 +286,18 @@ class ProviderClient:
         if response.status_code == 409 and response.headers.get("content-location"):
             # Our own earlier attempt (same X-Request-ID) already booked: fetch what it made.
             appointment_id = parse_reference(response.headers["content-location"]).id
-            return await self.get_appointment(
+            earlier = await self.get_appointment(
                 endpoint=endpoint, to_asid=to_asid, appointment_id=appointment_id, trace_id=trace_id
             )
+            if earlier.slot_id != slot.id or earlier.start != slot.start:
+                # Not the booking we asked for: never take someone else's as ours.
+                raise ProviderError(
+                    409,
+                    response.json() if response.content else {},
+                    f"The provider answered 409 naming Appointment {appointment_id}, which is "
+                    f"not for slot {slot.id} at {slot.start.isoformat()}: not our booking",
+                )
+            return earlier
         if response.status_code != 201:
             raise self._fail(response)
         return self._booked(response.json(), response.headers.get("location"))

@@ -12,7 +12,17 @@ from typing import Protocol
 
 from uec_booking.consumer import events
 from uec_booking.consumer.dos import case_age
-from uec_booking.consumer.errors import ConsumerError, NoBookingEndpoint, SdsError, SlotTaken
+from uec_booking.consumer.errors import (
+    AsNotFound,
+    ConsumerError,
+    NoBookingEndpoint,
+    NoEndpoint,
+    SdsError,
+    ServiceOutage,
+    ServiceUnavailable,
+    SeveralEndpoints,
+    SlotTaken,
+)
 from uec_booking.consumer.journal import slots_in_time
 from uec_booking.consumer.models import (
     BookedAppointment,
@@ -25,6 +35,7 @@ from uec_booking.consumer.models import (
 from uec_booking.consumer.provider import ProviderClient
 from uec_booking.fhir.interactions import Interaction
 
+SDS_NAME = "SDS (Spine Directory Service)"
 GENDER_FOR_DOS = {"male": "M", "female": "F"}
 
 
@@ -187,6 +198,12 @@ class BookingWorkflow:
                 if not service.requirebooking:
                     result.referral_only.append(service)
                 continue
+            except ServiceOutage as exc:
+                # Every service's endpoint needs SDS: report the outage, decide nothing.
+                emit(events.StepFailed(f"Endpoint lookup for {service.name}", str(exc)))
+                result.error = f"{exc}; no booking or referral decision was made"
+                result.referral_only.clear()
+                return result
             except ConsumerError as exc:
                 emit(events.StepFailed(f"Service details for {service.name}", str(exc)))
                 continue
@@ -215,8 +232,12 @@ class BookingWorkflow:
             )
         try:
             endpoint = await self.sds.endpoint_for(asids[0], Interaction.CREATE_APPOINTMENT)
-        except SdsError as exc:
+        except (AsNotFound, NoEndpoint, SeveralEndpoints) as exc:
+            # What SDS says about this service: its non-booking path.
             raise NoBookingEndpoint(f"SDS: {exc}") from exc
+        except (SdsError, ServiceUnavailable) as exc:
+            # SDS failing or unreachable says nothing about the service.
+            raise ServiceOutage(SDS_NAME, str(exc)) from exc
         emit(events.EndpointResolved(asids[0], endpoint))
         return asids[0], endpoint
 

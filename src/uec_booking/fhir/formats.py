@@ -1,7 +1,13 @@
 """FHIR wire formats: content negotiation, serialisation and safe parsing of request bodies.
 
 JSON is the default and is written straight from dicts with orjson (validating outbound
-resources again would cost more than the search itself); XML goes through fhir.resources.
+resources again would cost more than the search itself); XML is written from the same dicts
+by `uec_booking.fhir.xml`.
+
+Request bodies are validated with fhir.resources after what FHIR says a server may ignore or
+must refuse is dealt with: unknown elements are dropped (`acceptUnknown: both`), a DTD
+anywhere, nesting deeper than any STU3 resource needs, and control characters in strings
+(FHIR strings cannot carry them) are refused with 400.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from lxml import etree
 from pydantic import ValidationError
 
 from uec_booking.fhir.errors import BadRequest, UnsupportedMediaType
+from uec_booking.fhir.xml import drop_unknown_elements, to_xml
 
 
 class Format(StrEnum):
@@ -77,11 +84,19 @@ def negotiate(accept: str | None, format_param: str | None) -> Format:
     raise UnsupportedMediaType(f"None of the formats in Accept '{accept}' is supported")
 
 
+# Bodies only in FHIR's own media types (the test kit expects 415 for application/json and
+# application/xml); `_format` and Accept keep the short forms.
+_BODY_FORMATS: dict[str, Format] = {
+    "application/fhir+json": Format.JSON,
+    "application/fhir+xml": Format.XML,
+}
+
+
 def body_format(content_type: str | None) -> Format:
     """The Format of a request body by its Content-Type (required for bodies)."""
     if not content_type:
         raise UnsupportedMediaType("A request body needs a Content-Type")
-    found = format_from_name(content_type)
+    found = _BODY_FORMATS.get(_media(content_type))
     if found is None:
         raise UnsupportedMediaType(f"Unsupported Content-Type '{_media(content_type)}'")
     charset = _charset(content_type)
@@ -102,38 +117,7 @@ def dumps(resource: dict[str, Any], fmt: Format) -> bytes:
     """Serialise a resource dict in `fmt`."""
     if fmt is Format.JSON:
         return orjson.dumps(resource)
-    model = get_fhir_model_class(resource["resourceType"]).model_validate(resource)
-    xml: str | bytes = model.model_dump_xml()
-    return instants_in_milliseconds(xml if isinstance(xml, bytes) else xml.encode())
-
-
-# A dateTime/instant with a time of day, as fhir.resources writes it from a Python datetime
-# (`.644000`, or no fraction at all when it is zero).
-_INSTANT_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$")
-
-
-def instants_in_milliseconds(xml: bytes) -> bytes:
-    """Every time of day in an XML resource written with milliseconds (`fs_times`:
-    `YYYY-MM-DDThh:mm:ss.sss+zz:zz`), as the JSON path writes them: the same instants."""
-    root = etree.fromstring(xml, parser=_safe_parser())
-    changed = False
-    for element in root.iter():
-        value = element.get("value")
-        if value is None or len(value) < 20 or value[10] != "T":
-            continue
-        match = _INSTANT_RE.match(value)
-        if match is None:
-            continue
-        fraction = ((match[2] or "") + "000")[:3]
-        offset = "+00:00" if match[3] == "Z" else match[3]
-        fixed = f"{match[1]}.{fraction}{offset}"
-        if fixed != value:
-            element.set("value", fixed)
-            changed = True
-    if not changed:
-        return xml
-    out: bytes = etree.tostring(root, xml_declaration=True, encoding="utf-8")
-    return out
+    return to_xml(resource)
 
 
 def _safe_parser() -> etree.XMLParser:
@@ -155,23 +139,8 @@ def parse_resource(body: bytes, fmt: Format, expected_type: str) -> ParsedResour
 
     Raises BadRequest for anything that is not a well-formed resource of that type.
     """
-    model_class = get_fhir_model_class(expected_type)
     if fmt is Format.XML:
-        head = body[:4096].lower()
-        if b"<!doctype" in head or b"<!entity" in body.lower():
-            raise BadRequest("XML with a DTD or entities is not accepted", spine_code="BAD_REQUEST")
-        try:
-            root = etree.fromstring(body, parser=_safe_parser())
-        except etree.XMLSyntaxError as exc:
-            raise BadRequest(f"Malformed XML: {exc}", spine_code="BAD_REQUEST") from exc
-        name = etree.QName(root).localname
-        if name != expected_type:
-            raise BadRequest(f"Expected a {expected_type} resource, got {name}")
-        try:
-            model = model_class.model_validate_xml(body, xmlparser=_safe_parser())
-        except (ValidationError, ValueError, TypeError, etree.LxmlError) as exc:
-            raise BadRequest(_describe(exc), spine_code="INVALID_RESOURCE") from exc
-        return ParsedResource(model, orjson.loads(model.model_dump_json()))
+        return _parse_xml(body, expected_type)
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -179,11 +148,104 @@ def parse_resource(body: bytes, fmt: Format, expected_type: str) -> ParsedResour
     if not isinstance(data, dict):
         raise BadRequest("The body must be a JSON object", spine_code="BAD_REQUEST")
     if data.get("resourceType") != expected_type:
-        raise BadRequest(f"Expected a {expected_type} resource, got {data.get('resourceType')!r}")
+        shown = _shown(data.get("resourceType"))
+        raise BadRequest(f"Expected a {expected_type} resource, got {shown}")
+    _check_json(data)
+    return _validate(data, expected_type)
+
+
+# No STU3 resource needs more than this (an extension in an extension in a contained
+# resource is about 12); deeper bodies are attacks on recursive code.
+MAX_DEPTH = 48
+MAX_UNKNOWN_PASSES = 8
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
+def _shown(value: object) -> str:
+    """A client's value safe to repeat in a diagnostic: no control characters, bounded."""
+    text = repr(value)
+    text = _CONTROL.sub("\ufffd", text)
+    return text if len(text) <= 80 else text[:80] + "…"
+
+
+def _check_json(data: dict[str, Any]) -> None:
+    """Refuse nesting past MAX_DEPTH and strings with control characters (FHIR strings
+    SHALL NOT contain characters below U+0020 but tab, CR and LF)."""
+    stack: list[tuple[Any, int, str]] = [(data, 1, data["resourceType"])]
+    while stack:
+        node, depth, path = stack.pop()
+        if depth > MAX_DEPTH:
+            raise BadRequest(f"The body nests deeper than {MAX_DEPTH} levels", expression=path)
+        if isinstance(node, dict):
+            stack.extend((v, depth + 1, f"{path}.{_shown(k)[1:-1]}") for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1, path) for v in node)
+        elif isinstance(node, str) and _CONTROL.search(node):
+            raise BadRequest(
+                f"{path} contains a control character, which FHIR strings cannot carry",
+                spine_code="INVALID_RESOURCE",
+                expression=path,
+            )
+
+
+def _validate(data: dict[str, Any], expected_type: str) -> ParsedResource:
+    """Validate, first dropping the elements STU3 does not define (`acceptUnknown: both`);
+    the dict returned is the resource without them."""
+    model_class = get_fhir_model_class(expected_type)
+    for _ in range(MAX_UNKNOWN_PASSES):
+        try:
+            return ParsedResource(model_class.model_validate(data), data)
+        except ValidationError as exc:
+            unknown = [e["loc"] for e in exc.errors() if e["type"] == "extra_forbidden"]
+            if not unknown or len(unknown) != exc.error_count():
+                raise BadRequest(_describe(exc), spine_code="INVALID_RESOURCE") from exc
+            for loc in unknown:
+                _drop(data, loc)
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise BadRequest(_describe(exc), spine_code="INVALID_RESOURCE") from exc
+    raise BadRequest("Too many unknown elements", spine_code="INVALID_RESOURCE")
+
+
+def _drop(data: Any, loc: tuple[int | str, ...]) -> None:
+    node = data
+    for step in loc[:-1]:
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            return
+    if isinstance(node, dict):
+        node.pop(loc[-1], None)
+
+
+def _parse_xml(body: bytes, expected_type: str) -> ParsedResource:
+    if b"<!entity" in body.lower():
+        raise BadRequest("XML with a DTD or entities is not accepted", spine_code="BAD_REQUEST")
     try:
-        model = model_class.model_validate(data)
-    except (ValidationError, ValueError, TypeError, RecursionError) as exc:
+        root = etree.fromstring(body, parser=_safe_parser())
+    except etree.XMLSyntaxError as exc:
+        raise BadRequest(f"Malformed XML: {_shown(str(exc))}", spine_code="BAD_REQUEST") from exc
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise BadRequest("XML with a DTD or entities is not accepted", spine_code="BAD_REQUEST")
+    name = etree.QName(root).localname
+    if name != expected_type:
+        raise BadRequest(f"Expected a {expected_type} resource, got {_shown(name)}")
+    levels: list[tuple[etree._Element, int]] = [(root, 1)]
+    while levels:
+        element, depth = levels.pop()
+        if depth > MAX_DEPTH:
+            raise BadRequest(f"The body nests deeper than {MAX_DEPTH} levels")
+        levels.extend((child, depth + 1) for child in element)
+    drop_unknown_elements(root)
+    model_class = get_fhir_model_class(expected_type)
+    try:
+        model = model_class.model_validate_xml(etree.tostring(root), xmlparser=_safe_parser())
+        data = orjson.loads(model.model_dump_json())
+    except (ValidationError, ValueError, TypeError, KeyError, RecursionError) as exc:
         raise BadRequest(_describe(exc), spine_code="INVALID_RESOURCE") from exc
+    except etree.LxmlError as exc:
+        raise BadRequest(_describe(exc), spine_code="INVALID_RESOURCE") from exc
+    _check_json(data)
     return ParsedResource(model, data)
 
 
@@ -192,7 +254,7 @@ def _describe(exc: Exception) -> str:
         parts = []
         for err in exc.errors()[:5]:
             loc = ".".join(str(p) for p in err.get("loc", ()))
-            parts.append(f"{loc}: {err.get('msg')}")
+            parts.append(_CONTROL.sub("\ufffd", f"{loc}: {err.get('msg')}"))
         more = exc.error_count() - 5
         return "Invalid resource: " + "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
-    return f"Invalid resource: {exc}"
+    return "Invalid resource: " + _CONTROL.sub("\ufffd", str(exc))[:300]

@@ -6,11 +6,12 @@ profile or business rule, so it is a 422 with a precise OperationOutcome.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from uec_booking.fhir.errors import BadRequest, Unprocessable
+from uec_booking.fhir.errors import BadRequest, FhirError, Unprocessable
 from uec_booking.fhir.nhs_number import is_valid, normalise
 from uec_booking.fhir.reference import parse_reference
 from uec_booking.fhir.urls import NHS_NUMBER_SYSTEM
@@ -29,18 +30,15 @@ APPOINTMENT_STATUSES = frozenset(
     }
 )
 
-# The elements a cancellation may change; anything else differing is refused.
-CANCELLATION_ELEMENTS = frozenset(
+# The elements a cancellation may change (the test kit's rule, DESIGN "Conflicts"): the
+# status, meta, and the cancellation reason extension; anything else differing is refused.
+CANCELLATION_ELEMENTS = frozenset({"status", "meta", "id"})
+CANCELLATION_REASON_EXTENSIONS = frozenset(
     {
-        "status",
-        "meta",
-        "text",
-        "extension",
-        "modifierExtension",
-        "comment",
-        "cancelationReason",
-        "id",
-        "language",
+        "https://fhir.hl7.org.uk/STU3/StructureDefinition/"
+        "Extension-CareConnect-AppointmentCancellationReason-1",
+        "https://fhir.nhs.uk/STU3/StructureDefinition/"
+        "Extension-GPConnect-AppointmentCancellationReason-1",
     }
 )
 
@@ -146,14 +144,24 @@ def _has_patient(resource: dict[str, Any]) -> bool:
     return False
 
 
+def _ranks(telecoms: Any) -> list[Any]:
+    return [t.get("rank") for t in telecoms or [] if isinstance(t, dict) and "rank" in t]
+
+
 def _check_contact_ranks(resource: dict[str, Any]) -> None:
+    """fs_patientcontact: rank 1 names the one preferred way to reach the patient, across
+    the patient's own telecom and their contacts' together."""
     for contained in resource.get("contained", []) or []:
         if contained.get("resourceType") != "Patient":
             continue
-        ranks = [t.get("rank") for t in contained.get("telecom", []) or [] if "rank" in t]
+        ranks = _ranks(contained.get("telecom"))
+        for contact in contained.get("contact", []) or []:
+            if isinstance(contact, dict):
+                ranks += _ranks(contact.get("telecom"))
         if ranks and ranks.count(1) != 1:
             raise Unprocessable(
-                "The patient's contact points must have exactly one of rank 1",
+                "The patient's contact points (Patient.telecom and Patient.contact.telecom "
+                f"together) must have exactly one of rank 1, not {ranks.count(1)}",
                 expression="Patient.telecom.rank",
             )
 
@@ -198,6 +206,12 @@ def booking_request(
         raise Unprocessable(
             "Appointment.start and Appointment.end are required", expression="Appointment.start"
         )
+    for name, moment in (("start", start), ("end", end)):
+        if not isinstance(moment, datetime):  # a leap second (10:00:60Z) stays text
+            raise BadRequest(
+                f"Appointment.{name} {str(moment)[:40]!r} is not an instant this server keeps",
+                expression=f"Appointment.{name}",
+            )
     _resolve_contained(resource)
     slot_id = slot_id_of(resource)
     if not resource.get("participant") or not _has_patient(resource):
@@ -229,27 +243,49 @@ def cancellation(stored: dict[str, Any], incoming: dict[str, Any]) -> dict[str, 
     changed = sorted(
         key
         for key in (set(stored) | set(incoming)) - CANCELLATION_ELEMENTS
-        if _normal(key, stored.get(key)) != _normal(key, incoming.get(key))
+        if _meaning(key, stored.get(key)) != _meaning(key, incoming.get(key))
     )
     if changed:
         raise Unprocessable(
-            "A cancellation may change only the status and cancellation details; "
+            "A cancellation may change only the status and the cancellation reason; "
             f"these differ from the booked Appointment: {', '.join(changed)}",
             expression=f"Appointment.{changed[0]}",
         )
     cancelled = dict(stored)
-    for key in CANCELLATION_ELEMENTS - {"meta", "id"}:
-        if key in incoming:
-            cancelled[key] = incoming[key]
+    reasons = [e for e in incoming.get("extension") or [] if _is_reason(e)]
+    kept = [e for e in stored.get("extension") or [] if not _is_reason(e)]
+    if kept or reasons:
+        cancelled["extension"] = kept + reasons
     cancelled["status"] = "cancelled"
     return cancelled
 
 
-def _normal(key: str, value: Any) -> Any:
-    """Compare instants by the moment they name, whatever offset or precision was used."""
-    if key in ("start", "end", "created") and isinstance(value, str):
+def _is_reason(extension: Any) -> bool:
+    return isinstance(extension, dict) and extension.get("url") in CANCELLATION_REASON_EXTENSIONS
+
+
+_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def _meaning(key: str, value: Any) -> Any:
+    """A value as what it means, not how it was written: instants as the moment they name
+    (whatever the offset or precision: JSON and XML consumers write them differently),
+    numbers as numbers, and the cancellation reason extensions left out."""
+    if key == "extension" and isinstance(value, list):
+        value = [e for e in value if not _is_reason(e)] or None
+    return _canonical(value)
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _canonical(v) for k, v in value.items() if v not in (None, [], {})}
+    if isinstance(value, list):
+        return [_canonical(v) for v in value] or None
+    if isinstance(value, str) and _INSTANT.match(value):
         try:
             return utc_naive(datetime.fromisoformat(value.replace("Z", "+00:00")))
-        except ValueError:
+        except (ValueError, FhirError):
             return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
     return value

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +19,7 @@ from uec_booking.fhir.errors import (
     BadRequest,
     Conflict,
     FhirError,
+    Forbidden,
     NotFound,
     PreconditionFailed,
     SlotUnavailable,
@@ -25,10 +30,13 @@ from uec_booking.fhir.urls import profiles
 from uec_booking.provider.appointment_rules import BookingRequest, cancellation
 from uec_booking.provider.paging import Page
 from uec_booking.provider.representation import instant
+from uec_booking.provider.settings import AppointmentAccess
 from uec_booking.provider.store import Store, audit, directory, slots
 from uec_booking.provider.store import appointments as rows
 from uec_booking.provider.store.appointments import Provenance, now_utc
 from uec_booking.provider.store.models import AppointmentRow, AppointmentVersion
+
+log = logging.getLogger("uec_booking.provider")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +70,42 @@ def _with_meta(
     }
 
 
+def request_hash(resource: dict[str, Any]) -> str:
+    """What a repeated X-Request-ID is compared by: the request's content, key order aside."""
+    return hashlib.sha256(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
 class AppointmentService:
-    def __init__(self, store: Store, base_url: str) -> None:
+    def __init__(
+        self,
+        store: Store,
+        base_url: str,
+        access: AppointmentAccess = AppointmentAccess.ORGANISATION,
+    ) -> None:
         self.store = store
         self.base_url = base_url
+        self.access = access
+
+    def _checks_owner(self, who: Provenance) -> bool:
+        return self.access is AppointmentAccess.ORGANISATION and who.verified
+
+    def _require_owner(self, row: AppointmentRow, who: Provenance) -> None:
+        if self._checks_owner(who) and not rows.is_owner(row, who):
+            raise Forbidden(
+                f"Appointment '{row.id}' was booked by another organisation: only the "
+                "organisation that booked it may read or cancel it"
+            )
+
+    @asynccontextmanager
+    async def attempt(self, interaction: Interaction, who: Provenance) -> AsyncIterator[None]:
+        """Audit a refused attempt at `interaction` (whatever refused it: the body, the
+        rules, the store) with the caller's identity; successes are audited in their own
+        transaction."""
+        try:
+            yield
+        except FhirError as error:
+            await self.audit_failure(interaction, error, who)
+            raise
 
     def version_url(self, appointment_id: str, version_id: int) -> str:
         return f"{self.base_url}/Appointment/{appointment_id}/_history/{version_id}"
@@ -75,20 +115,17 @@ class AppointmentService:
     ) -> StoredAppointment:
         """Book the slot for the patient, or raise: the slot is claimed and the Appointment
         written in the same transaction. With `check_visibility`, a slot the caller may not
-        see (`provider/visibility.py`) books as if it were not free."""
+        see (`provider/visibility.py`) books as if it were not free. Refusals are audited by
+        `attempt`."""
+        digest = request_hash(request.resource)
         try:
-            return await self._book(request, who, check_visibility)
+            return await self._book(request, who, digest, check_visibility)
         except IntegrityError as exc:
             # Another transaction got there first: same X-Request-ID, or the same slot.
-            error = await self._explain_integrity(request, who)
-            await self._audit_failure(Interaction.CREATE_APPOINTMENT, error, who)
-            raise error from exc
-        except FhirError as error:
-            await self._audit_failure(Interaction.CREATE_APPOINTMENT, error, who)
-            raise
+            raise await self._explain_integrity(who, digest) from exc
 
     async def _book(
-        self, request: BookingRequest, who: Provenance, check_visibility: bool
+        self, request: BookingRequest, who: Provenance, digest: str, check_visibility: bool
     ) -> StoredAppointment:
         appointment_id = str(uuid.uuid4())
         at = now_utc()
@@ -97,9 +134,9 @@ class AppointmentService:
             if check_visibility and await _hidden_from(session, request.slot_id, who):
                 raise SlotUnavailable()
             if who.request_id:
-                existing = await rows.by_request_id(session, who.request_id)
+                existing = await rows.by_request_id(session, who.consumer_key, who.request_id)
                 if existing is not None:
-                    raise self._duplicate(existing)
+                    raise self._duplicate(existing, digest)
             if not await rows.claim_slot(session, request.slot_id, request.start, request.end):
                 slot = await slots.get(session, request.slot_id)
                 if slot is None:
@@ -124,6 +161,7 @@ class AppointmentService:
                 resource=resource,
                 who=who,
                 at=at,
+                request_hash=digest,
             )
             await audit.record(
                 session,
@@ -135,63 +173,93 @@ class AppointmentService:
             )
         return StoredAppointment(appointment_id, 1, at, resource)
 
-    def _duplicate(self, existing: AppointmentRow) -> Conflict:
+    def _duplicate(self, existing: AppointmentRow, digest: str) -> FhirError:
+        """A repeat of the same request gets the original outcome (409 naming what it booked);
+        the same id on a different request is refused, naming nothing."""
+        if existing.request_hash is not None and existing.request_hash != digest:
+            return Unprocessable(
+                f"X-Request-ID '{existing.request_id}' was already used by this consumer for a "
+                "different request: send a new X-Request-ID for a new request",
+                spine_code="DUPLICATE_REJECTED",
+                issue_code="duplicate",
+            )
         return Conflict(
             f"X-Request-ID '{existing.request_id}' has already booked Appointment {existing.id}",
             headers={"Content-Location": self.version_url(existing.id, existing.version_id)},
         )
 
-    async def _explain_integrity(self, request: BookingRequest, who: Provenance) -> FhirError:
+    async def _explain_integrity(self, who: Provenance, digest: str) -> FhirError:
         if who.request_id:
             async with self.store.read() as session:
-                existing = await rows.by_request_id(session, who.request_id)
+                existing = await rows.by_request_id(session, who.consumer_key, who.request_id)
             if existing is not None:
-                return self._duplicate(existing)
+                return self._duplicate(existing, digest)
         return SlotUnavailable()
 
-    async def _audit_failure(
+    async def audit_failure(
         self, interaction: Interaction, error: FhirError, who: Provenance
     ) -> None:
-        async with self.store.write() as session:
-            await audit.record(
-                session,
-                interaction=interaction.short,
-                status_code=error.status,
-                who=who,
-                detail=error.diagnostics,
+        if error.status < 500:
+            # A consumer-side error, logged with the consumer's identity (assurance P35).
+            log.warning(
+                "consumer-side error %d on %s from ods=%s asid=%s client=%s trace=%s: %s",
+                error.status,
+                interaction.short,
+                who.ods,
+                who.asid,
+                who.client_id,
+                who.trace_id,
+                error.diagnostics[:500],
             )
+        try:
+            async with self.store.write() as session:
+                await audit.record(
+                    session,
+                    interaction=interaction.short,
+                    status_code=error.status,
+                    who=who,
+                    detail=error.diagnostics,
+                )
+        except FhirError as down:
+            # The store is down: the refusal still goes to the log, the answer is unchanged.
+            log.error("could not audit a refused %s: %s", interaction.short, down.diagnostics)
 
-    async def read(self, appointment_id: str) -> StoredAppointment:
-        async with self.store.read() as session:
-            row = await rows.get(session, appointment_id)
+    async def _owned(self, session: Any, appointment_id: str, who: Provenance) -> AppointmentRow:
+        row = await rows.get(session, appointment_id)
         if row is None:
             raise NotFound(f"No Appointment with id '{appointment_id}'")
+        self._require_owner(row, who)
+        return row
+
+    async def read(self, appointment_id: str, who: Provenance) -> StoredAppointment:
+        async with self.store.read() as session:
+            row = await self._owned(session, appointment_id, who)
         return _from_row(row, row.id, row.version_id, row.updated_at)
 
-    async def vread(self, appointment_id: str, version_id: str) -> StoredAppointment:
-        if not version_id.isdigit():
-            raise NotFound(f"No version '{version_id}' of Appointment '{appointment_id}'")
+    async def vread(
+        self, appointment_id: str, version_id: str, who: Provenance
+    ) -> StoredAppointment:
+        # A version beyond what any column holds names no version (not a store error).
+        if not version_id.isdigit() or len(version_id) > 9:
+            raise NotFound(f"No version '{version_id[:20]}' of Appointment '{appointment_id}'")
         async with self.store.read() as session:
+            await self._owned(session, appointment_id, who)
             row = await rows.version(session, appointment_id, int(version_id))
         if row is None:
             raise NotFound(f"No version '{version_id}' of Appointment '{appointment_id}'")
         return _from_row(row, appointment_id, row.version_id, row.recorded_at)
 
-    async def history(self, appointment_id: str) -> list[StoredAppointment]:
+    async def history(self, appointment_id: str, who: Provenance) -> list[StoredAppointment]:
         async with self.store.read() as session:
+            await self._owned(session, appointment_id, who)
             found = await rows.versions(session, appointment_id)
-        if not found:
-            raise NotFound(f"No Appointment with id '{appointment_id}'")
         return [_from_row(v, appointment_id, v.version_id, v.recorded_at) for v in found]
 
     async def cancel(
         self, appointment_id: str, incoming: dict[str, Any], if_match: str | None, who: Provenance
     ) -> StoredAppointment:
-        try:
-            return await self._cancel(appointment_id, incoming, if_match, who)
-        except FhirError as error:
-            await self._audit_failure(Interaction.UPDATE_APPOINTMENT, error, who)
-            raise
+        """Cancel (frees the slot), or raise. Refusals are audited by `attempt`."""
+        return await self._cancel(appointment_id, incoming, if_match, who)
 
     async def _cancel(
         self, appointment_id: str, incoming: dict[str, Any], if_match: str | None, who: Provenance
@@ -204,12 +272,10 @@ class AppointmentService:
         expected = _parse_if_match(if_match)
         at = now_utc()
         async with self.store.write() as session:
-            row = await rows.get(session, appointment_id)
-            if row is None:
-                raise NotFound(f"No Appointment with id '{appointment_id}'")
+            row = await self._owned(session, appointment_id, who)
             if row.version_id != expected:
                 raise Conflict(
-                    f"If-Match names version {expected}, but the Appointment is at version "
+                    f"If-Match names {_shown(if_match)}, but the Appointment is at version "
                     f"{row.version_id}: read it again",
                     spine_code="FHIR_CONSTRAINT_VIOLATION",
                 )
@@ -217,7 +283,7 @@ class AppointmentService:
             new_version = row.version_id + 1
             resource = _with_meta(cancellation(stored, incoming), appointment_id, new_version, at)
             if not await rows.cancel(
-                session, row, expected_version=expected, resource=resource, at=at
+                session, row, expected_version=row.version_id, resource=resource, at=at
             ):
                 raise Conflict("The Appointment changed meanwhile: read it again")
             await audit.record(
@@ -230,15 +296,12 @@ class AppointmentService:
             )
         return StoredAppointment(appointment_id, new_version, at, resource)
 
-    async def search(self, **criteria: Any) -> list[StoredAppointment]:
+    async def search_page(self, who: Provenance, **criteria: Any) -> Page[StoredAppointment]:
+        """One page of matching appointments (`store.appointments.search_page`); only the
+        caller's own bookings match (unless the provider shares them)."""
+        owner = who if self._checks_owner(who) else None
         async with self.store.read() as session:
-            found = await rows.search(session, **criteria)
-        return [_from_row(r, r.id, r.version_id, r.updated_at) for r in found]
-
-    async def search_page(self, **criteria: Any) -> Page[StoredAppointment]:
-        """One page of matching appointments (`store.appointments.search_page`)."""
-        async with self.store.read() as session:
-            found = await rows.search_page(session, **criteria)
+            found = await rows.search_page(session, owner=owner, **criteria)
         items = [_from_row(r, r.id, r.version_id, r.updated_at) for r in found.items]
         return Page(items, found.total, found.before)
 
@@ -251,12 +314,24 @@ async def _hidden_from(session: AsyncSession, slot_id: str, who: Provenance) -> 
     return slot is not None and bool(rules.hidden_for(who, [slot.schedule_id]))
 
 
-def _parse_if_match(value: str | None) -> int:
-    if not value:
+# No version number this store keeps is longer: a longer one can only be stale.
+_MAX_VERSION_DIGITS = 9
+
+
+def _parse_if_match(value: str | None) -> int | None:
+    """The version `If-Match` names; None when it names something that is no version of
+    ours (stale by definition: 409 once the Appointment is found). Missing: 412."""
+    if not value or not value.strip():
         raise PreconditionFailed(
             "A cancellation needs an If-Match header with the Appointment's version (its ETag)"
         )
     tag = value.strip().removeprefix("W/").strip('"')
-    if not tag.isdigit():
-        raise PreconditionFailed(f"If-Match '{value}' does not name a version")
+    if not tag.isdigit() or len(tag) > _MAX_VERSION_DIGITS:
+        return None
     return int(tag)
+
+
+def _shown(if_match: str | None) -> str:
+    text = (if_match or "").strip()
+    shown = text if len(text) <= 40 else text[:40] + "…"
+    return f"'{shown.encode('ascii', 'replace').decode()}'"

@@ -10,7 +10,7 @@ from typing import Protocol
 
 from fastapi import Request
 
-from uec_booking.fhir.errors import BadRequest, PayloadTooLarge
+from uec_booking.fhir.errors import BadRequest, FhirError, PayloadTooLarge
 from uec_booking.fhir.formats import Format, ParsedResource, body_format, parse_resource
 from uec_booking.fhir.http import request_format
 from uec_booking.fhir.interactions import Interaction
@@ -69,7 +69,18 @@ def search_url(request: Request, resource_type: str) -> str:
 # Dependencies are `async def` even when they never await: FastAPI runs a plain `def` one in
 # a thread pool, which costs more than the dependency itself.
 async def appointment_service(request: Request) -> AppointmentService:
-    return AppointmentService(request.app.state.store, base_url(request))
+    access = request.app.state.settings.appointment_access
+    return AppointmentService(request.app.state.store, base_url(request), access)
+
+
+# Interactions whose every attempt, refused ones included, goes into the audit trail.
+AUDITED = frozenset(
+    {
+        Interaction.CREATE_APPOINTMENT,
+        Interaction.UPDATE_APPOINTMENT,
+        Interaction.READ_APPOINTMENT,
+    }
+)
 
 
 async def response_format(request: Request) -> Format:
@@ -84,11 +95,30 @@ def require(
 
     async def dependency(request: Request) -> Provenance:
         authorise: Authoriser = request.app.state.authorise
-        who = await authorise(request, interaction, resource_type)
+        try:
+            who = await authorise(request, interaction, resource_type)
+        except FhirError as error:
+            if interaction in AUDITED:
+                await _audit_refused(request, interaction, error)
+            raise
         request.state.provenance = who
         return who
 
     return dependency
+
+
+async def _audit_refused(request: Request, interaction: Interaction, error: FhirError) -> None:
+    """A request refused before its token was accepted: audited with the identity its
+    Spine headers claim (all there is), marked unverified by the missing client id."""
+    headers = request.headers
+    request_id = headers.get("x-request-id")
+    who = Provenance(
+        asid=(headers.get("ssp-from") or "")[:64] or None,
+        trace_id=(headers.get("ssp-traceid") or "")[:128] or None,
+        request_id=request_id[:128] if request_id and request_id.isprintable() else None,
+    )
+    service = await appointment_service(request)
+    await service.audit_failure(interaction, error, who)
 
 
 async def read_body(request: Request, limit: int) -> bytes:

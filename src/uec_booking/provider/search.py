@@ -119,9 +119,18 @@ def parse_date_bound(raw: str, allowed_prefixes: frozenset[str]) -> DateBound:
         raise BadRequest(f"'{raw}' is not a valid FHIR date or dateTime")
     try:
         low, high = _range(match)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
+        # Out of range at year 1 or 9999 once the offset is applied, or no such time (24:00,
+        # a leap second): not a date this server can search by.
         raise BadRequest(f"'{raw}' is not a valid FHIR date or dateTime: {exc}") from exc
+    if not (low >= _EARLIEST and high <= _LATEST):
+        raise BadRequest(f"'{raw}' is outside the dates this server searches (years 2-9998)")
     return DateBound(prefix, low, high)
+
+
+# Searches add and subtract days from bounds: keep a margin from datetime's own limits.
+_EARLIEST = datetime(2, 1, 1)
+_LATEST = datetime(9998, 12, 31, 23, 59, 59, 999999)
 
 
 def _range(m: re.Match[str]) -> tuple[datetime, datetime]:
@@ -158,7 +167,10 @@ def utc_naive(moment: datetime) -> datetime:
     """A timezone-aware datetime as the naive UTC value the store keeps."""
     if moment.tzinfo is None:
         return moment
-    return moment.astimezone(UTC).replace(tzinfo=None)
+    try:
+        return moment.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError as exc:  # year 1 at +14:00, year 9999 at -14:00
+        raise BadRequest(f"{moment.isoformat()} is outside the instants this server keeps") from exc
 
 
 def parse_search(

@@ -7,6 +7,7 @@ authorised for the interaction it performs; the caller's identity is the audit p
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from fastapi import Request
 
@@ -83,9 +84,10 @@ class TokenAuth:
                 request.headers.get("ssp-traceid"),
             )
             raise
-        return header_provenance(
+        who = header_provenance(
             request, client_id=caller.client_id, asid=caller.asid, ods=caller.ods
         )
+        return replace(who, verified=True, system=_bounded(caller.asid, 64))
 
 
 def token_authoriser(settings: ProviderSettings) -> TokenAuth:

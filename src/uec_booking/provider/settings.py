@@ -16,6 +16,14 @@ class AuthMode(StrEnum):
     OFF = "off"  # local development only, loudly logged
 
 
+class AppointmentAccess(StrEnum):
+    """Who may read, search and cancel an Appointment (er_overview: a consumer organisation
+    not permitted to cancel gets 403)."""
+
+    ORGANISATION = "organisation"  # only the organisation (or system) that booked it
+    ANY = "any"  # every consumer assured for the interaction
+
+
 class ProviderSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="UEC_", extra="ignore")
 
@@ -27,6 +35,7 @@ class ProviderSettings(BaseSettings):
     token_issuer: str | None = None
     ods_code: str = "X26PR1"
     asid: str = "200000000101"
+    appointment_access: AppointmentAccess = AppointmentAccess.ORGANISATION
     max_body_bytes: int = 1 << 20
     max_search_results: int = 1000
     db_pool_size: int = 10

@@ -60,9 +60,12 @@ async def book(
     who: Provenance = Depends(deps.require(Interaction.CREATE_APPOINTMENT)),
     service: AppointmentService = Depends(deps.appointment_service),
 ) -> Response:
-    parsed = await deps.parse_body(request, "Appointment")
-    wanted = booking_request(parsed.data, start=parsed.model.start, end=parsed.model.end)
-    stored = await service.book(wanted, who, check_visibility=deps.caller(request, who) is not None)
+    async with service.attempt(Interaction.CREATE_APPOINTMENT, who):
+        parsed = await deps.parse_body(request, "Appointment")
+        wanted = booking_request(parsed.data, start=parsed.model.start, end=parsed.model.end)
+        stored = await service.book(
+            wanted, who, check_visibility=deps.caller(request, who) is not None
+        )
     headers = _version_headers(service, stored)
     headers["Location"] = headers["Content-Location"]
     return fhir_response(request, stored.resource, status=201, headers=headers, fmt=fmt)
@@ -73,10 +76,11 @@ async def read(
     appointment_id: str,
     request: Request,
     fmt: Format = Depends(deps.response_format),
-    _who: Provenance = Depends(deps.require(Interaction.READ_APPOINTMENT)),
+    who: Provenance = Depends(deps.require(Interaction.READ_APPOINTMENT)),
     service: AppointmentService = Depends(deps.appointment_service),
 ) -> Response:
-    stored = await service.read(appointment_id)
+    async with service.attempt(Interaction.READ_APPOINTMENT, who):
+        stored = await service.read(appointment_id, who)
     return fhir_response(
         request, stored.resource, headers=_version_headers(service, stored), fmt=fmt
     )
@@ -88,10 +92,11 @@ async def vread(
     version_id: str,
     request: Request,
     fmt: Format = Depends(deps.response_format),
-    _who: Provenance = Depends(deps.require(Interaction.READ_APPOINTMENT)),
+    who: Provenance = Depends(deps.require(Interaction.READ_APPOINTMENT)),
     service: AppointmentService = Depends(deps.appointment_service),
 ) -> Response:
-    stored = await service.vread(appointment_id, version_id)
+    async with service.attempt(Interaction.READ_APPOINTMENT, who):
+        stored = await service.vread(appointment_id, version_id, who)
     return fhir_response(
         request, stored.resource, headers=_version_headers(service, stored), fmt=fmt
     )
@@ -102,10 +107,11 @@ async def history(
     appointment_id: str,
     request: Request,
     fmt: Format = Depends(deps.response_format),
-    _who: Provenance = Depends(deps.require(Interaction.READ_APPOINTMENT)),
+    who: Provenance = Depends(deps.require(Interaction.READ_APPOINTMENT)),
     service: AppointmentService = Depends(deps.appointment_service),
 ) -> Response:
-    versions = await service.history(appointment_id)
+    async with service.attempt(Interaction.READ_APPOINTMENT, who):
+        versions = await service.history(appointment_id, who)
     bundle = history_bundle(
         base_url=deps.base_url(request), resources=[v.resource for v in versions]
     )
@@ -120,8 +126,10 @@ async def cancel(
     who: Provenance = Depends(deps.require(Interaction.UPDATE_APPOINTMENT)),
     service: AppointmentService = Depends(deps.appointment_service),
 ) -> Response:
-    parsed = await deps.parse_body(request, "Appointment")
-    stored = await service.cancel(appointment_id, parsed.data, request.headers.get("if-match"), who)
+    async with service.attempt(Interaction.UPDATE_APPOINTMENT, who):
+        parsed = await deps.parse_body(request, "Appointment")
+        if_match = request.headers.get("if-match")
+        stored = await service.cancel(appointment_id, parsed.data, if_match, who)
     return fhir_response(
         request, stored.resource, headers=_version_headers(service, stored), fmt=fmt
     )
@@ -131,7 +139,7 @@ async def cancel(
 async def search(
     request: Request,
     fmt: Format = Depends(deps.response_format),
-    _who: Provenance = Depends(deps.require(Interaction.SEARCH_APPOINTMENT)),
+    who: Provenance = Depends(deps.require(Interaction.SEARCH_APPOINTMENT)),
     service: AppointmentService = Depends(deps.appointment_service),
 ) -> Response:
     parsed = parse_search(APPOINTMENT_SEARCH, list(request.query_params.multi_items()))
@@ -148,6 +156,7 @@ async def search(
     ge = [b.low for b in parsed.dates("start") if b.prefix in ("ge", "eq")]
     le = [b.high for b in parsed.dates("start") if b.prefix in ("le", "eq")]
     found = await service.search_page(
+        who,
         nhs_numbers=numbers,
         start_ge=utc_naive(max(ge)) if ge else None,
         start_le=utc_naive(min(le)) if le else None,

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import ColumnElement, and_, bindparam, or_, select, update
 from sqlalchemy import insert as table_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,10 +31,18 @@ class Provenance:
     """Who asked (from the verified token) and under which trace."""
 
     client_id: str | None = None
-    asid: str | None = None
+    asid: str | None = None  # the verified ASID, else what `Ssp-From` claims (audit only)
     ods: str | None = None
     trace_id: str | None = None
     request_id: str | None = None
+    # True when a verified token named the caller: only then is ownership checked.
+    verified: bool = False
+    system: str | None = None  # the ASID the token itself carries (never a header's)
+
+    @property
+    def consumer_key(self) -> str:
+        """Whose X-Request-IDs these are: ids are unique per consumer, not globally."""
+        return f"{self.ods or ''}|{self.system or self.asid or ''}|{self.client_id or ''}"
 
 
 # Built once (SQLAlchemy then reuses its compiled form): the statement every booking runs.
@@ -46,6 +54,7 @@ _CLAIM = (
         SlotRow.start == bindparam("b_start"),
         SlotRow.end == bindparam("b_end"),
     )
+    .where(SlotRow.start > bindparam("b_now"))  # a slot that has started cannot be booked
     .values(status="busy", version_id=SlotRow.version_id + 1, updated_at=bindparam("b_now"))
     .returning(SlotRow.healthcare_service_id)
     .execution_options(synchronize_session=False)
@@ -78,6 +87,7 @@ async def insert(
     resource: dict[str, Any],
     who: Provenance,
     at: datetime,
+    request_hash: str | None = None,
 ) -> None:
     """The Appointment and its first version. Core inserts: the ORM's unit of work cost more
     than the statements on the booking path."""
@@ -92,7 +102,10 @@ async def insert(
             "nhs_number": nhs_number,
             "start": start,
             "request_id": who.request_id,
-            "consumer_asid": who.asid,
+            "consumer_key": who.consumer_key if who.request_id else None,
+            "request_hash": request_hash,
+            "consumer_ods": who.ods,
+            "consumer_asid": who.system or who.asid,
             "consumer_client": who.client_id,
             "trace_id": who.trace_id,
             "created_at": at,
@@ -110,9 +123,44 @@ async def get(session: AsyncSession, appointment_id: str) -> AppointmentRow | No
     return await session.get(AppointmentRow, appointment_id)
 
 
-async def by_request_id(session: AsyncSession, request_id: str) -> AppointmentRow | None:
+async def by_request_id(
+    session: AsyncSession, consumer_key: str, request_id: str
+) -> AppointmentRow | None:
     return await session.scalar(
-        select(AppointmentRow).where(AppointmentRow.request_id == request_id)
+        select(AppointmentRow).where(
+            AppointmentRow.consumer_key == consumer_key, AppointmentRow.request_id == request_id
+        )
+    )
+
+
+def owned_by(who: Provenance) -> ColumnElement[bool]:
+    """The rows `who` booked: same organisation (ODS), same client or same system (ASID),
+    each only as the verified token names it. Rows that record no booker at all (booked
+    with authentication off) belong to nobody in particular."""
+    mine: list[ColumnElement[bool]] = [
+        and_(
+            AppointmentRow.consumer_ods.is_(None),
+            AppointmentRow.consumer_client.is_(None),
+            AppointmentRow.consumer_asid.is_(None),
+        )
+    ]
+    if who.ods:
+        mine.append(AppointmentRow.consumer_ods == who.ods)
+    if who.client_id:
+        mine.append(AppointmentRow.consumer_client == who.client_id)
+    if who.system:
+        mine.append(AppointmentRow.consumer_asid == who.system)
+    return or_(*mine)
+
+
+def is_owner(row: AppointmentRow, who: Provenance) -> bool:
+    """The same test as `owned_by`, for a row in hand."""
+    if row.consumer_ods is None and row.consumer_client is None and row.consumer_asid is None:
+        return True
+    return bool(
+        (who.ods and row.consumer_ods == who.ods)
+        or (who.client_id and row.consumer_client == who.client_id)
+        or (who.system and row.consumer_asid == who.system)
     )
 
 
@@ -165,28 +213,6 @@ async def cancel(
     return True
 
 
-async def search(
-    session: AsyncSession,
-    *,
-    nhs_numbers: list[str],
-    start_ge: datetime | None,
-    start_le: datetime | None,
-    statuses: list[str],
-    limit: int,
-) -> list[AppointmentRow]:
-    query = select(AppointmentRow)
-    if nhs_numbers:
-        query = query.where(AppointmentRow.nhs_number.in_(nhs_numbers))
-    if statuses:
-        query = query.where(AppointmentRow.status.in_(statuses))
-    if start_ge is not None:
-        query = query.where(AppointmentRow.start >= start_ge)
-    if start_le is not None:
-        query = query.where(AppointmentRow.start <= start_le)
-    query = query.order_by(AppointmentRow.start, AppointmentRow.id).limit(limit)
-    return list((await session.scalars(query)).all())
-
-
 async def search_page(
     session: AsyncSession,
     *,
@@ -196,9 +222,13 @@ async def search_page(
     statuses: list[str],
     cursor: Cursor | None,
     size: int,
+    owner: Provenance | None = None,
 ) -> Page[AppointmentRow]:
-    """One page of the patient's appointments by (start, id), with the number of all."""
+    """One page of the patient's appointments by (start, id), with the number of all;
+    with `owner`, only those that organisation or system booked."""
     query = select(AppointmentRow)
+    if owner is not None:
+        query = query.where(owned_by(owner))
     if nhs_numbers:
         query = query.where(AppointmentRow.nhs_number.in_(nhs_numbers))
     if statuses:

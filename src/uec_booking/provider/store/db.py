@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from uec_booking.fhir.errors import ServiceUnavailable
+from uec_booking.fhir.errors import BadRequest, ServiceUnavailable
 from uec_booking.provider.store import epochs
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
@@ -78,15 +78,40 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
     return engine
 
 
+def _is_data_error(exc: DBAPIError) -> bool:
+    """The statement's values, not the database, are at fault: SQLSTATE class 22 (a NUL in a
+    string, an integer out of range, a string too long), whatever the driver calls it."""
+    if isinstance(exc, DataError):
+        return True
+    for candidate in (exc.orig, getattr(exc.orig, "__cause__", None)):
+        state = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+        if isinstance(state, str) and state.startswith("22"):
+            return True
+    return False
+
+
 @asynccontextmanager
 async def _unavailable_as_503() -> AsyncIterator[None]:
     """A database that is down or restarting is the server's trouble, not the client's:
-    503 with Retry-After. Constraint violations pass through (callers decide on those)."""
+    503 with Retry-After. A value the database cannot take is the client's: 400, never
+    retried. Constraint violations pass through (callers decide on those)."""
     try:
         yield
     except IntegrityError:
         raise
-    except (DBAPIError, PoolTimeout, OSError) as exc:
+    except OverflowError as exc:  # SQLite: an integer beyond 64 bits
+        raise BadRequest(
+            "A value in the request is out of range", spine_code="BAD_REQUEST"
+        ) from exc
+    except DBAPIError as exc:
+        if _is_data_error(exc):
+            raise BadRequest(
+                "A value in the request cannot be stored or searched for "
+                f"({type(exc.orig).__name__})",
+                spine_code="BAD_REQUEST",
+            ) from exc
+        raise ServiceUnavailable(f"The booking store is unavailable: {type(exc).__name__}") from exc
+    except (PoolTimeout, OSError) as exc:
         raise ServiceUnavailable(f"The booking store is unavailable: {type(exc).__name__}") from exc
 
 

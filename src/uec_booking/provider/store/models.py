@@ -82,8 +82,13 @@ class AppointmentRow(Base):
     version_id: Mapped[int] = mapped_column(Integer, nullable=False)
     nhs_number: Mapped[str | None] = mapped_column(String(10), index=True)
     start: Mapped[datetime] = mapped_column(DateTime, nullable=False)
-    # The consumer's X-Request-ID: a repeat must not book twice (fs_xti).
-    request_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    # The consumer's X-Request-ID: a repeat must not book twice (fs_xti). Unique per
+    # consumer (`consumer_key`), not globally; `request_hash` tells a repeat from a reuse.
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    consumer_key: Mapped[str | None] = mapped_column(String(256))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    # Who booked (from the verified token): only they may read, search and cancel it.
+    consumer_ods: Mapped[str | None] = mapped_column(String(32))
     consumer_asid: Mapped[str | None] = mapped_column(String(64))
     consumer_client: Mapped[str | None] = mapped_column(String(128))
     trace_id: Mapped[str | None] = mapped_column(String(128))
@@ -100,6 +105,7 @@ class AppointmentRow(Base):
             sqlite_where=text("status = 'booked'"),
             postgresql_where=text("status = 'booked'"),
         ),
+        Index("uq_appointment_consumer_request", "consumer_key", "request_id", unique=True),
     )
 
 
