@@ -22,8 +22,15 @@ demo: $(STAMP)
 system-deps:
 	@bash scripts/system-deps.sh
 
+## axe-core (npm registry) for the console's accessibility check in the browser tests.
+AXE := tests/console/node_modules/axe-core/axe.min.js
+axe: $(AXE)
+$(AXE): tests/console/package.json
+	@command -v npm >/dev/null 2>&1 && (cd tests/console && npm ci --no-audit --no-fund --silent) \
+	  || echo "axe: npm missing; the console's accessibility check will skip" >&2
+
 ## Lint, type-check and run the whole test suite.
-test: $(STAMP) system-deps lint
+test: $(STAMP) system-deps axe lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
