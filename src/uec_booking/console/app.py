@@ -98,7 +98,7 @@ def create_app(console: Console) -> Starlette:
             Mount("/assets", StaticFiles(directory=str(HERE / "static" / "assets"))),
         ],
         middleware=[
-            Middleware(SecurityHeaders),
+            Middleware(SecurityHeaders, identity_origin=settings.identity_origin),
             Middleware(
                 SessionMiddleware,
                 secret_key=settings.session_secret,

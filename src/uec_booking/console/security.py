@@ -31,10 +31,9 @@ PROVIDER_STAFF = "provider-staff"
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+    "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
 )
 HEADERS = {
-    "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
@@ -42,10 +41,12 @@ HEADERS = {
 
 
 class SecurityHeaders:
-    """Pure ASGI middleware: the headers above on every HTTP response."""
+    """Pure ASGI middleware: the headers above on every HTTP response. `form-action` names
+    the identity provider too: a form sent after the session ended redirects to sign-in."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, identity_origin: str) -> None:
         self.app = app
+        self.csp = f"{CSP}; form-action 'self' {identity_origin}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,6 +57,7 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
+                headers.setdefault("Content-Security-Policy", self.csp)
                 for name, value in HEADERS.items():
                     headers.setdefault(name, value)
                 if not static:

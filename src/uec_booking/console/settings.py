@@ -26,5 +26,13 @@ class ConsoleSettings:
 
     @property
     def origin(self) -> str:
-        scheme, _, rest = self.public_url.partition("://")
-        return f"{scheme}://{rest.split('/', 1)[0]}"
+        return _origin(self.public_url)
+
+    @property
+    def identity_origin(self) -> str:
+        return _origin(self.oidc_issuer)
+
+
+def _origin(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"

@@ -21,7 +21,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from authlib.oauth2 import AuthorizationServer, OAuth2Error
 from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Request
@@ -334,14 +334,22 @@ async def _oauth_request(request: Request) -> _Request:
 
 
 _SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; form-action 'self'; frame-ancestors 'none'",
+    # form-action also names where the sign-in form's answer redirects (the clients' origins)
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
 
 
-def _sign_in_page(params: dict[str, str], error: str | None = None) -> HTMLResponse:
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _sign_in_page(
+    params: dict[str, str], clients: dict[str, OidcClient], error: str | None = None
+) -> HTMLResponse:
     keep = (
         "response_type",
         "client_id",
@@ -370,7 +378,15 @@ def _sign_in_page(params: dict[str, str], error: str | None = None) -> HTMLRespo
 <p><label for="username">Username</label><br><input id="username" name="username" autocomplete="username"></p>
 <p><label for="password">Password</label><br><input id="password" name="password" type="password" autocomplete="current-password"></p>
 <p><button type="submit">Sign in</button></p></form></main></body></html>"""
-    return HTMLResponse(body, 401 if error else 200, headers=_SECURITY_HEADERS)
+    # The form posts here, and its answer redirects to the client: CSP form-action covers both.
+    origins = sorted({_origin(u) for c in clients.values() for u in c.redirect_uris})
+    headers = {
+        **_SECURITY_HEADERS,
+        "Content-Security-Policy": _SECURITY_HEADERS["Content-Security-Policy"]
+        + "; form-action 'self' "
+        + " ".join(origins),
+    }
+    return HTMLResponse(body, 401 if error else 200, headers=headers)
 
 
 def _error_page(error: OAuth2Error) -> HTMLResponse:
@@ -399,11 +415,13 @@ def create_app(server: IdentityServer) -> Starlette:
             # No redirect to a URI that failed validation: the person sees the error here.
             return _error_page(exc)
         if request.method == "GET":
-            return _sign_in_page(oauth.args)
+            return _sign_in_page(oauth.args, server.clients)
         person = server.people.get(oauth.args.get("username", ""))
         password = oauth.args.get("password", "")
         if person is None or not await run_in_threadpool(person.check, password):
-            return _sign_in_page(oauth.args, "The username or password is not right.")
+            return _sign_in_page(
+                oauth.args, server.clients, "The username or password is not right."
+            )
         response: Response = server.create_authorization_response(
             request=oauth, grant_user=person, grant=grant
         )
