@@ -8,7 +8,6 @@ server; forms carry only the journey id and the choice made.
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -17,6 +16,7 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from uec_booking.console.forms import SYMPTOM_GROUPS, disposition_label, read_start_form
 from uec_booking.console.journeys import Journey, JourneyNotFound
 from uec_booking.console.pages import LONDON, message, page
 from uec_booking.console.plain import Service, outage, plain_error
@@ -35,33 +35,6 @@ from uec_booking.consumer.models import FreeSlot
 from uec_booking.consumer.workflow import BookingRequest, BookingWorkflow, age_on, case_for
 
 SLOT_WINDOW = timedelta(days=3)
-SYMPTOM_GROUPS = (1010, 1011, 1040, 1050, 1220)  # the sandbox DoS's; a deployment lists its own
-POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
-
-
-def disposition_label(code: str) -> str:
-    hours = int(timeframe(code).total_seconds() // 3600)
-    return f"{code}: to be seen within {hours} hour{'s' if hours != 1 else ''}"
-
-
-def normal_postcode(value: str) -> str | None:
-    """`ls16ae` → `LS1 6AE`; None when it is not shaped like a UK postcode."""
-    match = POSTCODE.match(re.sub(r"\s+", "", value).upper())
-    return f"{match[1]} {match[2]}" if match else None
-
-
-def parse_birth_date(value: str) -> str | None:
-    """`22/10/1985` (the hint's form) or `1985-10-22` → ISO; None when not a real date."""
-    value = value.strip()
-    try:
-        if re.fullmatch(r"\d{1,2}/\d{1,2}/\d{4}", value):
-            d, m, y = (int(p) for p in value.split("/"))
-            born = date(y, m, d)
-        else:
-            born = date.fromisoformat(value)
-    except ValueError:
-        return None
-    return born.isoformat() if born <= datetime.now(UTC).date() else None
 
 
 def _workflow(request: Request) -> BookingWorkflow:
@@ -107,56 +80,10 @@ async def start(request: Request, user: User) -> Response:
 
 @requires(CALL_HANDLER)
 async def services(request: Request, user: User) -> Response:
-    raw = {k: str(v) for k, v in (await request.form()).items() if k != "csrf_token"}
-    form = {
-        k: raw.get(k, "").strip()
-        for k in (
-            "nhs_number",
-            "location_postcode",
-            "postcode",
-            "family",
-            "birth_date",
-            "disposition",
-            "symptom_group",
-        )
-    }
-    errors: dict[str, str] = {}
-    nhs_number = form["nhs_number"].replace(" ", "")
-    if not re.fullmatch(r"\d{10}", nhs_number):
-        errors["nhs_number"] = "Enter the patient's 10-digit NHS number"
-    location = normal_postcode(form["location_postcode"])
-    if not form["location_postcode"]:
-        errors["location_postcode"] = "Enter the postcode where the patient is now"
-    elif location is None:
-        errors["location_postcode"] = "Enter a real postcode, like LS1 6AE"
-    else:
-        form["location_postcode"] = location
-    home = normal_postcode(form["postcode"]) if form["postcode"] else None
-    if form["postcode"] and home is None:
-        errors["postcode"] = "Enter a real postcode, like LS1 6AE, or leave it blank"
-    elif home:
-        form["postcode"] = home
-    born = parse_birth_date(form["birth_date"]) if form["birth_date"] else None
-    if form["birth_date"] and born is None:
-        errors["birth_date"] = "Enter the date of birth as day/month/year, like 22/10/1985"
-    if form["disposition"] not in TIMEFRAMES:
-        form["disposition"] = "Dx05"
-    try:
-        symptom_group = int(form["symptom_group"] or SYMPTOM_GROUPS[0])
-    except ValueError:
-        symptom_group = -1
-    if symptom_group not in SYMPTOM_GROUPS:
-        errors["symptom_group"] = "Choose a symptom group from the list"
-    if errors:
+    form, errors, booking = read_start_form(await request.form())
+    if booking is None:
         return _start_page(request, form, errors, 400)
-    booking = BookingRequest(
-        nhs_number=nhs_number,
-        postcode=home,  # checked against PDS; where the patient is now is not
-        family=form["family"] or None,
-        birth_date=born,
-        disposition=form["disposition"],
-        symptom_group=symptom_group,
-    )
+    location, home = form["location_postcode"], booking.postcode
     wf = _workflow(request)
     try:
         patient = await wf.verify_patient(booking)
@@ -174,7 +101,7 @@ async def services(request: Request, user: User) -> Response:
         patient=patient,
         location_postcode=location,
         disposition=booking.disposition,
-        symptom_group=symptom_group,
+        symptom_group=booking.symptom_group,
     )
     happened: list[events.WorkflowEvent] = []
     case = case_for(BookingRequest(**{**booking.__dict__, "postcode": location}), patient)

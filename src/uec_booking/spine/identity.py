@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import html
 import os
 import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urlsplit
 
 from authlib.oauth2 import AuthorizationServer, OAuth2Error
-from authlib.oauth2.rfc6749 import ClientMixin, OAuth2Request
+from authlib.oauth2.rfc6749 import ClientMixin, InvalidRequestError, OAuth2Request
 from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc6750 import BearerTokenGenerator
@@ -34,8 +32,10 @@ from joserfc.jwk import RSAKey
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from uec_booking.spine.identity_pages import error_page, sign_in_page
 
 CODE_LIFETIME_S = 60
 TOKEN_LIFETIME_S = 3600
@@ -203,6 +203,17 @@ class _CodeGrant(AuthorizationCodeGrant):  # type: ignore[misc]
 class _PkceChallenge(CodeChallenge):  # type: ignore[misc]
     SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]  # "plain" adds nothing over no PKCE
 
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        # Authlib lets confidential clients skip PKCE; here every client must use S256
+        # (RFC 9700 §2.1.1), so every code has a challenge and every exchange a verifier.
+        data = grant.request.payload.data
+        if not data.get("code_challenge") or data.get("code_challenge_method") != "S256":
+            raise InvalidRequestError(
+                "PKCE is required: send code_challenge with code_challenge_method=S256",
+                redirect_uri=redirect_uri,
+            )
+        super().validate_code_challenge(grant, redirect_uri)
+
     def get_authorization_code_challenge(self, authorization_code: AuthorizationCode) -> Any:
         return authorization_code.code_challenge
 
@@ -287,6 +298,10 @@ class IdentityServer(AuthorizationServer):  # type: ignore[misc]
     def send_signal(self, name: str, *args: Any, **kwargs: Any) -> None:
         pass
 
+    @property
+    def redirect_uris(self) -> list[str]:
+        return [u for c in self.clients.values() for u in c.redirect_uris]
+
     def metadata(self) -> dict[str, Any]:
         """The discovery document (OpenID Connect Discovery 1.0 §3)."""
         base = self.issuer
@@ -333,71 +348,6 @@ async def _oauth_request(request: Request) -> _Request:
     return _Request(request.method, str(request.url), request.headers, data)
 
 
-_SECURITY_HEADERS = {
-    # form-action also names where the sign-in form's answer redirects (the clients' origins)
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def _sign_in_page(
-    params: dict[str, str], clients: dict[str, OidcClient], error: str | None = None
-) -> HTMLResponse:
-    keep = (
-        "response_type",
-        "client_id",
-        "redirect_uri",
-        "scope",
-        "state",
-        "nonce",
-        "code_challenge",
-        "code_challenge_method",
-    )
-    hidden = "".join(
-        f'<input type="hidden" name="{k}" value="{html.escape(params.get(k, ""))}">'
-        for k in keep
-        if params.get(k)
-    )
-    problem = (
-        f'<div role="alert" id="signin-error"><h2>There is a problem</h2><p>{html.escape(error)}</p></div>'
-        if error
-        else ""
-    )
-    title = ("Error: " if error else "") + "Sign in - sandbox identity provider"
-    body = f"""<!DOCTYPE html><html lang="en-GB"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title></head>
-<body><main><h1>Sign in</h1><p>Sandbox stand-in for NHS Care Identity Service 2.</p>{problem}
-<form method="post" action="authorize">{hidden}
-<p><label for="username">Username</label><br><input id="username" name="username" autocomplete="username"></p>
-<p><label for="password">Password</label><br><input id="password" name="password" type="password" autocomplete="current-password"></p>
-<p><button type="submit">Sign in</button></p></form></main></body></html>"""
-    # The form posts here, and its answer redirects to the client: CSP form-action covers both.
-    origins = sorted({_origin(u) for c in clients.values() for u in c.redirect_uris})
-    headers = {
-        **_SECURITY_HEADERS,
-        "Content-Security-Policy": _SECURITY_HEADERS["Content-Security-Policy"]
-        + "; form-action 'self' "
-        + " ".join(origins),
-    }
-    return HTMLResponse(body, 401 if error else 200, headers=headers)
-
-
-def _error_page(error: OAuth2Error) -> HTMLResponse:
-    text = html.escape(f"{error.error}: {error.description or ''}")
-    return HTMLResponse(
-        f'<!DOCTYPE html><html lang="en-GB"><head><meta charset="utf-8"><title>Error: sign-in request refused</title></head><body><main><h1>The sign-in request was refused</h1><p id="oauth-error">{text}</p></main></body></html>',
-        400,
-        headers=_SECURITY_HEADERS,
-    )
-
-
 def create_app(server: IdentityServer) -> Starlette:
     """The identity provider's ASGI app."""
 
@@ -413,14 +363,14 @@ def create_app(server: IdentityServer) -> Starlette:
             grant = server.get_consent_grant(request=oauth)
         except OAuth2Error as exc:
             # No redirect to a URI that failed validation: the person sees the error here.
-            return _error_page(exc)
+            return error_page(exc)
         if request.method == "GET":
-            return _sign_in_page(oauth.args, server.clients)
+            return sign_in_page(oauth.args, server.redirect_uris)
         person = server.people.get(oauth.args.get("username", ""))
         password = oauth.args.get("password", "")
         if person is None or not await run_in_threadpool(person.check, password):
-            return _sign_in_page(
-                oauth.args, server.clients, "The username or password is not right."
+            return sign_in_page(
+                oauth.args, server.redirect_uris, "The username or password is not right."
             )
         response: Response = server.create_authorization_response(
             request=oauth, grant_user=person, grant=grant
@@ -451,8 +401,3 @@ def create_app(server: IdentityServer) -> Starlette:
             Route("/userinfo", userinfo, methods=["GET", "POST"]),
         ]
     )
-
-
-def authorize_url(issuer: str, **params: str) -> str:
-    """The authorize URL for these parameters (used by tests and the README)."""
-    return f"{issuer.rstrip('/')}/authorize?{urlencode(params)}"
