@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from uec_booking.console.app import Console, create_app
 from uec_booking.console.settings import ConsoleSettings
@@ -69,7 +70,21 @@ def serve_console(
     ] = None,
 ) -> None:
     """The booking console: call-handler pages, the provider's diary, reports."""
-    settings = load_config(config)
+    try:
+        settings = load_config(config)
+    except (ValidationError, ValueError, OSError) as exc:
+        missing = (
+            sorted(str(e["loc"][0]) for e in exc.errors() if e["loc"])
+            if isinstance(exc, ValidationError)
+            else []
+        )
+        reason = f"missing or wrong: {', '.join(missing)}" if missing else str(exc).splitlines()[0]
+        typer.echo(
+            f"serve console needs the consumer configuration (--config F, a TOML file or the "
+            f"sandbox manifest): {reason}",
+            err=True,
+        )
+        raise typer.Exit(2) from None
     found = _manifest_identity(config)
     issuer = oidc_issuer or found.get("issuer")
     client_id = oidc_client_id or found.get("console_client_id")
