@@ -171,9 +171,12 @@ class BookingWorkflow:
         return result
 
     async def _booking_endpoint(
-        self, service: DosService, emit: Callable[[events.WorkflowEvent], None]
+        self,
+        service: DosService,
+        emit: Callable[[events.WorkflowEvent], None],
+        details: DosServiceDetails | None = None,  # already fetched: not asked of DoS again
     ) -> tuple[str, str]:
-        details = await self.dos.service_details_by_id(service.id)
+        details = details or await self.dos.service_details_by_id(service.id)
         asids = details.booking_asids
         emit(events.ServiceDetails(service.id, details.name, tuple(asids)))
         if not asids:
@@ -289,7 +292,7 @@ class BookingWorkflow:
         emit = on_event or (lambda event: None)
         details = await self.dos.service_details_by_id(service.id)
         try:
-            asid, endpoint = await self._booking_endpoint(service, emit)
+            asid, endpoint = await self._booking_endpoint(service, emit, details)
         except NoBookingEndpoint as exc:
             emit(
                 events.NoBookingEndpoint(
