@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint unit bench soak clean system-deps validator
+.PHONY: demo test lint unit bench soak clean system-deps validator axe
 VALIDATOR := tests/validator
 
 $(BIN)/python:
@@ -31,8 +31,16 @@ $(VALIDATOR)/node_modules/.installed: $(VALIDATOR)/package.json $(VALIDATOR)/pac
 	cd $(VALIDATOR) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+## axe-core (npm registry) for the console's accessibility check in the browser tests.
+AXE := tests/console/node_modules/axe-core/axe.min.js
+axe: $(AXE)
+$(AXE): tests/console/package.json | system-deps
+	@command -v npm >/dev/null 2>&1 && (cd tests/console && npm ci --no-audit --no-fund --silent) \
+	  || echo "axe: npm missing; the console's accessibility check will skip" >&2
+
+
 ## Lint, type-check and run the whole test suite.
-test: $(STAMP) system-deps validator lint
+test: $(STAMP) system-deps validator axe lint
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 ## The fast tier: pure unit tests, no servers, no databases (seconds).

@@ -8,7 +8,7 @@ command -v ldapsearch >/dev/null 2>&1 || need+=(ldap-utils)
 [ -x /usr/bin/chromium ] || need+=(chromium)  # the console's browser tests (no download of its own)
 # Node.js and npm run the independent STU3 validator (tests/validator, FHIR.js).
 command -v node >/dev/null 2>&1 || need+=(nodejs)
-command -v npm >/dev/null 2>&1 || need+=(npm)
+command -v npm >/dev/null 2>&1 || need+=(npm)  # also axe-core for the console's accessibility check
 [ -x /usr/sbin/haproxy ] || need+=(haproxy)  # the provider's scale-out test (two hosts behind it)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then

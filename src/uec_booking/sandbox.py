@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ PORT_OFFSETS = {
     "pds": 40,
     "dos": 50,
     "console": 60,
+    "identity": 70,  # the identity provider for people (stand-in for NHS CIS2)
     "sds": 389,
 }
 DOS_USERNAME = "sandbox-111"
@@ -188,7 +189,44 @@ class Sandbox:
             or f"sqlite:///{Path(self._tmp.name if self._tmp else '.') / 'consumer.sqlite3'}"
         )
         config = load_config(**from_manifest(self.manifest), journal_db=journal_url)
-        return self._serve(create_app(Console(config, Journal(journal_url), db_url)), "console")
+        settings = self._start_identity()
+        self.manifest["identity"] = {
+            "issuer": settings.oidc_issuer,
+            "console_client_id": settings.oidc_client_id,
+            "console_client_secret": settings.oidc_client_secret,
+            "users": [
+                {"username": p["username"], "password": p["password"], "roles": p["roles"]}
+                for p in self.directory.get("people", [])
+            ],
+        }
+        console = Console(config, Journal(journal_url), replace(settings, provider_db=db_url))
+        return self._serve(create_app(console), "console")
+
+    def _start_identity(self) -> Any:
+        """The identity provider for people, with the console registered as its client."""
+        from uec_booking.console.settings import ConsoleSettings
+        from uec_booking.spine import identity
+
+        console_url = f"http://{self.host}:{self._ports['console']}"
+        client = self.directory["console_client"]
+        server = identity.IdentityServer(
+            issuer=f"http://{self.host}:{self._ports['identity']}",
+            people=identity.people_from_directory(self.directory),
+            clients=[
+                identity.OidcClient(
+                    client["client_id"],
+                    client["client_secret"],
+                    (f"{console_url}/signin/callback",),
+                )
+            ],
+        )
+        issuer = self._serve(identity.create_app(server), "identity")
+        return ConsoleSettings(
+            oidc_issuer=issuer,
+            oidc_client_id=client["client_id"],
+            oidc_client_secret=client["client_secret"],
+            public_url=console_url,
+        )
 
     def write_manifest(self, path: Path) -> None:
         """Write the manifest atomically: a reader never sees half a file."""

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from uec_booking.console.app import Console, create_app
+from uec_booking.console.settings import ConsoleSettings
 from uec_booking.consumer.config import load_config
 from uec_booking.consumer.journal import Journal
+
+
+def _manifest_identity(config: Path | None) -> dict[str, Any]:
+    """The sandbox manifest's identity provider, when --config is a manifest."""
+    if config is None or config.suffix != ".json":
+        return {}
+    try:
+        found = json.loads(config.read_text(encoding="utf-8")).get("identity", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def serve_console(
@@ -18,19 +33,82 @@ def serve_console(
         Path | None,
         typer.Option(exists=True, envvar="UEC_CONFIG", help="TOML config or sandbox manifest"),
     ] = None,
-    host: Annotated[str, typer.Option(envvar="UEC_HOST")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar="UEC_PORT")] = 8060,
+    host: Annotated[
+        str, typer.Option(envvar="UEC_HOST", help="Address to listen on")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="UEC_PORT", help="Port to listen on")] = 8060,
     db: Annotated[
         str | None,
         typer.Option("--db", envvar="UEC_DB_URL", help="Provider store, for the provider diary"),
     ] = None,
+    oidc_issuer: Annotated[
+        str | None,
+        typer.Option(
+            envvar="UEC_OIDC_ISSUER", help="OIDC issuer for people (CIS2); default: the manifest's"
+        ),
+    ] = None,
+    oidc_client_id: Annotated[
+        str | None, typer.Option(envvar="UEC_OIDC_CLIENT_ID", help="The console's OIDC client id")
+    ] = None,
+    oidc_client_secret: Annotated[
+        str | None,
+        typer.Option(envvar="UEC_OIDC_CLIENT_SECRET", help="The console's OIDC client secret"),
+    ] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="UEC_CONSOLE_PUBLIC_URL",
+            help="The console's URL as browsers reach it (https:// makes the cookie Secure)",
+        ),
+    ] = None,
+    session_secret: Annotated[
+        str | None,
+        typer.Option(
+            envvar="UEC_CONSOLE_SESSION_SECRET",
+            help="Signs session cookies (default: random, so a restart signs everyone out)",
+        ),
+    ] = None,
 ) -> None:
     """The booking console: call-handler pages, the provider's diary, reports."""
-    settings = load_config(config)
+    try:
+        settings = load_config(config)
+    except (ValidationError, ValueError, OSError) as exc:
+        missing = (
+            sorted(str(e["loc"][0]) for e in exc.errors() if e["loc"])
+            if isinstance(exc, ValidationError)
+            else []
+        )
+        reason = f"missing or wrong: {', '.join(missing)}" if missing else str(exc).splitlines()[0]
+        typer.echo(
+            f"serve console needs the consumer configuration (--config F, a TOML file or the "
+            f"sandbox manifest): {reason}",
+            err=True,
+        )
+        raise typer.Exit(2) from None
+    found = _manifest_identity(config)
+    issuer = oidc_issuer or found.get("issuer")
+    client_id = oidc_client_id or found.get("console_client_id")
+    secret = oidc_client_secret or found.get("console_client_secret")
+    if not (issuer and client_id and secret):
+        typer.echo(
+            "serve console needs an identity provider: --oidc-issuer, --oidc-client-id and "
+            "--oidc-client-secret (or a sandbox manifest as --config)",
+            err=True,
+        )
+        raise typer.Exit(2)
+    console_settings = ConsoleSettings(
+        oidc_issuer=issuer,
+        oidc_client_id=client_id,
+        oidc_client_secret=secret,
+        public_url=public_url or f"http://{host}:{port}",
+        provider_db=db,
+    )
+    if session_secret:
+        console_settings = replace(console_settings, session_secret=session_secret)
     journal = Journal(settings.journal_db) if settings.journal_db else None
-    typer.echo(f"booking console on http://{host}:{port}")
+    typer.echo(f"booking console on {console_settings.public_url}")
     uvicorn.run(
-        create_app(Console(settings, journal, db)),
+        create_app(Console(settings, journal, console_settings)),
         host=host,
         port=port,
         log_level="warning",

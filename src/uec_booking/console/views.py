@@ -1,134 +1,114 @@
-"""The provider's diary and the reporting page."""
+"""The provider's diary (provider staff) and the reports (both roles)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
-import orjson
-from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from uec_booking.consumer.journal import Journal
+from uec_booking.console.pages import LONDON, message, page
+from uec_booking.console.security import CALL_HANDLER, PROVIDER_STAFF, Refused, User, requires
+from uec_booking.provider.diary import Diary, uk_day_bounds
 from uec_booking.reporting import Metric, consumer_metrics, provider_metrics, window_text
 
-Page = Callable[..., Response]
+EARLIEST, LATEST = date(2000, 1, 1), date(2999, 12, 31)  # beyond these, no diary has slots
+MAX_REPORT_DAYS = 366
 
 
-async def _service_names(session: Any) -> dict[str, str]:
-    """Each HealthcareService's id and name, in id order."""
-    from uec_booking.provider.store.models import DirectoryResource
-
-    rows = await session.scalars(
-        select(DirectoryResource)
-        .where(DirectoryResource.resource_type == "HealthcareService")
-        .order_by(DirectoryResource.id)
-    )
-    return {r.id: orjson.loads(r.body).get("name", r.id) for r in rows.all()}
-
-
-def _day(request: Request) -> date:
+def _day(request: Request, name: str = "day") -> date:
+    """The `day` asked for (UK today when absent); a bad or far-off date is refused."""
+    value = request.query_params.get(name, "")
+    if not value:
+        return datetime.now(LONDON).date()
     try:
-        return date.fromisoformat(request.query_params.get("day", ""))
+        day = date.fromisoformat(value)
     except ValueError:
-        return datetime.now(UTC).date()
-
-
-async def provider_view(request: Request, page: Page, db_url: str | None) -> Response:
-    """A day of each HealthcareService's schedule: free, booked and cancelled, with who booked."""
-    if not db_url:
-        return page(
-            request,
-            "message.html",
-            404,
-            title="No provider store",
-            message="This console was started without --db.",
+        raise Refused(
+            400,
+            "That is not a date",
+            f"“{value[:40]}” is not a date. Use the form YYYY-MM-DD, like 2026-12-02.",
+        ) from None
+    if not EARLIEST <= day <= LATEST:
+        raise Refused(
+            400,
+            "That date is out of range",
+            f"Choose a date between {EARLIEST:%Y} and {LATEST:%Y}.",
         )
-    from uec_booking.provider.store import Store
-    from uec_booking.provider.store.models import (
-        AppointmentRow,
-        AuditEvent,
-        SlotRow,
-    )
+    return day
 
+
+def _diary(request: Request) -> Diary | None:
+    diary: Diary | None = request.app.state.diary
+    return diary
+
+
+@requires(PROVIDER_STAFF)
+async def provider_diary(request: Request, user: User) -> Response:
+    """A UK day of each HealthcareService: free, booked and blocked slots, who is booked."""
+    diary = _diary(request)
+    if diary is None:
+        return message(
+            request,
+            404,
+            "No provider store",
+            "This console was started without the provider's store (--db).",
+        )
     day = _day(request)
     if request.query_params.get("view") == "week":
-        return await _week(request, page, db_url, day)
-    lo = datetime.combine(day, datetime.min.time())
-    store = Store(db_url)
-    try:
-        async with store.read() as session:
-            names = await _service_names(session)
-            slots = (
-                await session.execute(
-                    select(
-                        SlotRow.id,
-                        SlotRow.healthcare_service_id,
-                        SlotRow.start,
-                        SlotRow.end,
-                        SlotRow.status,
-                        SlotRow.schedule_id,
-                    )
-                    .where(SlotRow.start >= lo, SlotRow.start < lo + timedelta(days=1))
-                    .order_by(SlotRow.start)
-                )
-            ).all()
-            appointments = (
-                await session.scalars(
-                    select(AppointmentRow).where(
-                        AppointmentRow.start >= lo, AppointmentRow.start < lo + timedelta(days=1)
-                    )
-                )
-            ).all()
-            trail = (
-                await session.scalars(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(100))
-            ).all()
-    finally:
-        await store.dispose()
-    by_slot: dict[str, list[Any]] = {}
-    for a in appointments:
-        by_slot.setdefault(a.slot_id, []).append(a)
+        services, grid = await diary.week(day)
+        return page(
+            request,
+            "week.html",
+            days=[day + timedelta(days=i) for i in range(7)],
+            services=services,
+            grid=grid,
+            prev=day - timedelta(days=7),
+            next=day + timedelta(days=7),
+        )
     return page(
         request,
         "provider.html",
+        diary=await diary.day(day),
         day=day,
-        services=names,
-        slots=slots,
-        by_slot=by_slot,
-        trail=trail,
         prev=day - timedelta(days=1),
         next=day + timedelta(days=1),
     )
 
 
-async def reports_view(
-    request: Request, page: Page, journal: Journal | None, db_url: str | None
-) -> Response:
-    """The standard's metrics over a chosen range, both sides, with a chart."""
-    start_day = _day(request) if "day" in request.query_params else datetime.now(UTC).date()
+@requires(CALL_HANDLER, PROVIDER_STAFF)
+async def reports(request: Request, user: User) -> Response:
+    """The standard's metrics over UK days, both sides, with a chart."""
+    start_day = _day(request)
+    raw_days = request.query_params.get("days", "1")
     try:
-        days = max(1, min(366, int(request.query_params.get("days", "1"))))
+        days = int(raw_days)
     except ValueError:
-        days = 1
-    start = datetime.combine(start_day, datetime.min.time(), UTC)
-    end = start + timedelta(days=days)
-    consumer: list[Metric] = consumer_metrics(journal.events(start, end)) if journal else []
-    provider: list[Metric] = []
-    if db_url:
-        from uec_booking.provider.report import counts
-        from uec_booking.provider.store import Store
-
-        store = Store(db_url)
-        try:
-            provider = provider_metrics(await counts(store, start, end))
-        finally:
-            await store.dispose()
+        raise Refused(
+            400,
+            "That is not a number of days",
+            f"Enter a number of days from 1 to {MAX_REPORT_DAYS}.",
+        ) from None
+    if not 1 <= days <= MAX_REPORT_DAYS:
+        raise Refused(
+            400,
+            "That is not a number of days",
+            f"Enter a number of days from 1 to {MAX_REPORT_DAYS}.",
+        )
+    lo, hi = uk_day_bounds(start_day, days)
+    start, end = lo.replace(tzinfo=UTC), hi.replace(tzinfo=UTC)
+    journal = request.app.state.recorder.journal
+    events = await run_in_threadpool(journal.events, start, end) if journal else []
+    consumer: list[Metric] = consumer_metrics(events) if journal else []
+    diary = _diary(request)
+    provider: list[Metric] = provider_metrics(await diary.counts(start, end)) if diary else []
+    # Each bar is labelled with the metric and the figure it draws (its first count).
     bars = [
-        (m.id, next(iter(m.figures.values())))
+        (f"{m.id} {name}", value)
         for m in consumer
-        if m.figures and isinstance(next(iter(m.figures.values())), int)
+        for name, value in list(m.figures.items())[:1]
+        if isinstance(value, int)
     ]
     top = max([v for _, v in bars] + [1])
     return page(
@@ -141,64 +121,4 @@ async def reports_view(
         top=top,
         day=start_day,
         days=days,
-    )
-
-
-async def _week(request: Request, page: Page, db_url: str, first: date) -> Response:
-    """Seven days of each HealthcareService: slots free, booked and cancelled per day."""
-    from sqlalchemy import func
-
-    from uec_booking.provider.store import Store
-    from uec_booking.provider.store.models import AppointmentRow, SlotRow
-
-    lo = datetime.combine(first, datetime.min.time())
-    hi = lo + timedelta(days=7)
-    store = Store(db_url)
-    try:
-        async with store.read() as session:
-            names = await _service_names(session)
-            slot_counts = (
-                await session.execute(
-                    select(
-                        SlotRow.healthcare_service_id,
-                        func.date(SlotRow.start),
-                        SlotRow.status,
-                        func.count(),
-                    )
-                    .where(SlotRow.start >= lo, SlotRow.start < hi)
-                    .group_by(
-                        SlotRow.healthcare_service_id, func.date(SlotRow.start), SlotRow.status
-                    )
-                )
-            ).all()
-            cancelled = (
-                await session.execute(
-                    select(
-                        SlotRow.healthcare_service_id, func.date(AppointmentRow.start), func.count()
-                    )
-                    .join(SlotRow, SlotRow.id == AppointmentRow.slot_id)
-                    .where(
-                        AppointmentRow.status == "cancelled",
-                        AppointmentRow.start >= lo,
-                        AppointmentRow.start < hi,
-                    )
-                    .group_by(SlotRow.healthcare_service_id, func.date(AppointmentRow.start))
-                )
-            ).all()
-    finally:
-        await store.dispose()
-    days = [first + timedelta(days=i) for i in range(7)]
-    grid: dict[tuple[str, str], dict[str, int]] = {}
-    for service_id, when, status, n in slot_counts:
-        grid.setdefault((service_id, str(when)), {})[status] = n
-    for service_id, when, n in cancelled:
-        grid.setdefault((service_id, str(when)), {})["cancelled"] = n
-    return page(
-        request,
-        "week.html",
-        days=days,
-        services=names,
-        grid=grid,
-        prev=first - timedelta(days=7),
-        next=first + timedelta(days=7),
     )

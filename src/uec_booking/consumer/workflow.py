@@ -219,9 +219,12 @@ class BookingWorkflow:
         return result
 
     async def _booking_endpoint(
-        self, service: DosService, emit: Callable[[events.WorkflowEvent], None]
+        self,
+        service: DosService,
+        emit: Callable[[events.WorkflowEvent], None],
+        details: DosServiceDetails | None = None,  # already fetched: not asked of DoS again
     ) -> tuple[str, str]:
-        details = await self.dos.service_details_by_id(service.id)
+        details = details or await self.dos.service_details_by_id(service.id)
         asids = details.booking_asids
         emit(events.ServiceDetails(service.id, service.name, tuple(asids)))
         if not asids:
@@ -313,3 +316,126 @@ class BookingWorkflow:
             emit(events.StepFailed(f"Booking at {service.name}", str(exc)))
             result.error = str(exc)
         return False
+
+    # -- The workflow's steps, one at a time, for a person driving the journey (the console):
+    # the same PDS, DoS, SDS and provider calls `run` makes, emitting the same events.
+
+    async def verify_patient(self, request: BookingRequest) -> VerifiedPatient:
+        """Step 1, PDS: the NHS number and whatever demographics the caller gave."""
+        return await self.pds.verify(
+            nhs_number=request.nhs_number,
+            postcode=request.postcode,
+            family=request.family,
+            birth_date=request.birth_date,
+        )
+
+    async def find_services(
+        self,
+        case: DosCase,
+        on_event: Callable[[events.WorkflowEvent], None] | None = None,
+    ) -> list[DosService]:
+        """Step 2, DoS CheckCapacitySummary, in DoS's order."""
+        services = await self.dos.check_capacity_summary(case)
+        (on_event or (lambda event: None))(
+            events.ServicesFound(
+                tuple((s.id, s.name, s.distance_miles, s.requirebooking) for s in services)
+            )
+        )
+        return services
+
+    async def booking_route(
+        self,
+        service: DosService,
+        on_event: Callable[[events.WorkflowEvent], None] | None = None,
+    ) -> BookingRoute:
+        """Steps 3-4, DoS ServiceDetailsById then SDS: where this service takes bookings, or
+        why it cannot (a referral). An SDS outage is raised, never taken for a referral."""
+        emit = on_event or (lambda event: None)
+        details = await self.dos.service_details_by_id(service.id)
+        try:
+            asid, endpoint = await self._booking_endpoint(service, emit, details)
+        except NoBookingEndpoint as exc:
+            emit(
+                events.NoBookingEndpoint(
+                    service.id, service.name, str(exc), not service.requirebooking
+                )
+            )
+            return BookingRoute(service, details, None, None, str(exc))
+        return BookingRoute(service, details, asid, endpoint, None)
+
+    async def free_slots(
+        self,
+        route: BookingRoute,
+        *,
+        disposition: str,
+        trace_id: str,
+        start: datetime,
+        end: datetime,
+        on_event: Callable[[events.WorkflowEvent], None] | None = None,
+    ) -> list[FreeSlot]:
+        """Step 5, the provider's free slots at the service (via the SSP)."""
+        assert route.endpoint is not None and route.asid is not None
+        slots = await self.provider.search_free_slots(
+            endpoint=route.endpoint,
+            to_asid=route.asid,
+            healthcare_service_id=route.service.id,
+            start=start,
+            end=end,
+            trace_id=trace_id,
+        )
+        starts = [s.start for s in slots]
+        (on_event or (lambda event: None))(
+            events.SlotsFound(
+                route.service.id,
+                len(slots),
+                starts[0] if starts else None,
+                slots_in_time(starts, disposition, datetime.now(UTC)),
+            )
+        )
+        return slots
+
+    async def book_slot(
+        self,
+        route: BookingRoute,
+        slot: FreeSlot,
+        patient: VerifiedPatient,
+        *,
+        trace_id: str,
+        description: str,
+        on_event: Callable[[events.WorkflowEvent], None] | None = None,
+    ) -> BookedAppointment:
+        """Step 6, book one chosen slot; `SlotTaken` when it went meanwhile (422)."""
+        assert route.endpoint is not None and route.asid is not None
+        emit = on_event or (lambda event: None)
+        try:
+            appointment = await self.provider.book(
+                endpoint=route.endpoint,
+                to_asid=route.asid,
+                slot=slot,
+                patient=patient,
+                trace_id=trace_id,
+                description=description,
+            )
+        except SlotTaken:
+            emit(events.SlotTaken(slot.id))
+            raise
+        except ConsumerError as exc:
+            emit(events.StepFailed(f"Booking at {route.service.name}", str(exc)))
+            raise
+        emit(events.Booked(appointment.id, appointment.slot_id, appointment.start))
+        return appointment
+
+
+@dataclass(frozen=True)
+class BookingRoute:
+    """Where a DoS service takes bookings (ASID and endpoint), or why it cannot (`reason`)."""
+
+    service: DosService
+    details: DosServiceDetails
+    asid: str | None
+    endpoint: str | None
+    reason: str | None = None
+
+    @property
+    def bookable(self) -> bool:
+        return self.endpoint is not None
