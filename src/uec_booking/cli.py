@@ -8,6 +8,7 @@ import typer
 
 from uec_booking import demo as demo_module
 from uec_booking import report_cli, sandbox_cli
+from uec_booking.check import cli as check_cli
 from uec_booking.console import cli as console_cli
 from uec_booking.consumer import cli as consumer_cli
 from uec_booking.provider import cli as provider_cli
@@ -16,6 +17,7 @@ from uec_booking.spine import cli as spine_cli
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 serve_app = typer.Typer(no_args_is_help=True, help="Run one of the servers.")
 app.add_typer(serve_app, name="serve")
+app.add_typer(check_cli.app, name="check")
 
 serve_app.command("provider")(provider_cli.serve_provider)
 serve_app.command("sandbox")(sandbox_cli.serve_sandbox)
