@@ -45,6 +45,8 @@ async def _discover(ctx: Ctx, report: Report) -> None:
     except Planned:
         ctx.free = _placeholder_slots(40)
         return
+    except httpx.TransportError as exc:
+        raise ValueError(f"the provider at {ctx.target.base_url} is unreachable: {exc}") from exc
     bundle = resp.resource() if resp.status == 200 else None
     soon = datetime.now(UTC) + timedelta(minutes=30)
     slots = [
