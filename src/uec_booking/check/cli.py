@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from enum import StrEnum
 from pathlib import Path
 
@@ -107,4 +108,47 @@ def provider(
     except ValueError as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(2) from None
+    emit(report, fmt, output)
+
+
+@app.command("consumer")
+def consumer(
+    ports_file: Path = typer.Option(
+        Path("assurance-sandbox.json"),
+        envvar="UEC_CHECK_PORTS_FILE",
+        help="where the manifest for the consumer under test is written",
+    ),
+    host: str = typer.Option("127.0.0.1", envvar="UEC_HOST"),
+    self_test: bool = typer.Option(
+        False, "--self-test", help="drive the journeys with our own consumer"
+    ),
+    fmt: ReportFormat = typer.Option(ReportFormat.table, "--format"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="write the report here"),
+) -> None:
+    """Start the sandbox in assurance mode, let the consumer under test drive the journeys
+    it lists, then grade every request it made; exits 1 on any failure."""
+    from uec_booking.check.consumer import JOURNEYS, AssuranceSandbox, drive_own_consumer
+
+    console = Console(stderr=True)
+    assurance = AssuranceSandbox(host=host)
+    try:
+        manifest = assurance.start()
+        assurance.write_manifest(ports_file)
+        console.print(f"Assurance sandbox up; point the consumer under test at {ports_file}")
+        console.print(f"  SSP {manifest['ssp']['url']}   DoS {manifest['dos']['wsdl']}")
+        for journey in JOURNEYS:
+            console.print(
+                f"  {journey.journey_id}: NHS number {journey.nhs_number}, "
+                f"postcode {journey.postcode}: {journey.what}"
+            )
+        if self_test:
+            for line in drive_own_consumer(manifest):
+                console.print(f"  self-test {line}")
+        else:
+            console.print("Drive each journey, then press Enter to grade (Ctrl-D also grades).")
+            with contextlib.suppress(EOFError, KeyboardInterrupt):
+                input()
+        report = assurance.report()
+    finally:
+        assurance.stop()
     emit(report, fmt, output)

@@ -1,0 +1,133 @@
+"""`check consumer`: our own consumer (`uec-booking book` / `cancel`, the real CLI) driven
+through the assurance sandbox grades all-pass; a consumer that builds its requests wrongly
+is caught by the named cases."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from uec_booking.check.consumer import JOURNEYS, AssuranceSandbox
+from uec_booking.check.model import Outcome
+from uec_booking.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def assurance(tmp_path: Path) -> Iterator[tuple[AssuranceSandbox, Path]]:
+    sandbox = AssuranceSandbox()
+    sandbox.start()
+    path = tmp_path / "assurance.json"
+    sandbox.write_manifest(path)
+    try:
+        yield sandbox, path
+    finally:
+        sandbox.stop()
+
+
+def test_our_consumer_grades_all_pass(assurance: tuple[AssuranceSandbox, Path]) -> None:
+    sandbox, manifest = assurance
+    for journey in JOURNEYS:
+        result = runner.invoke(
+            app,
+            [
+                "book",
+                "--config",
+                str(manifest),
+                "--nhs-number",
+                journey.nhs_number,
+                "--postcode",
+                journey.postcode,
+                "--json",
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        booked = json.loads(result.output.strip().splitlines()[-1])
+        if journey.cancel:
+            result = runner.invoke(
+                app,
+                [
+                    "cancel",
+                    "--config",
+                    str(manifest),
+                    "--appointment",
+                    booked["appointment_id"],
+                    "--provider-url",
+                    booked["provider_url"],
+                    "--provider-asid",
+                    sandbox.manifest["provider"]["asid"],
+                    "--json",
+                ],
+            )
+            assert result.exit_code == 0, result.output
+    report = sandbox.report()
+    outcomes = {c.case_id: c.outcome for c in report.cases}
+    assert all(o is Outcome.PASS for o in outcomes.values()), [
+        c.to_dict() for c in report.cases if c.outcome is not Outcome.PASS
+    ]
+    assert {
+        "CConnect-ApptTest_6",
+        "CConnect-ApptTest_7",
+        "CConnect-ApptTest_9",
+        "CConnect-ApptTest_18",
+    } <= set(outcomes)
+
+
+def test_a_careless_consumer_is_caught(assurance: tuple[AssuranceSandbox, Path]) -> None:
+    sandbox, _ = assurance
+    m = sandbox.manifest
+    # No upper bound, '+' left unencoded in the instant, a made-up trace id, the wrong
+    # interaction and no token: the SSP refuses it, and the recorder has it all the same.
+    url = (
+        f"{m['ssp']['url']}/{m['provider']['url']}/Slot?status=free&start=ge2030-01-01T09:00:00+00:00"
+        "&schedule.actor:healthcareservice=2000100001"
+    )
+    httpx.get(
+        url,
+        headers={
+            "Ssp-TraceID": "trace-1",
+            "Ssp-From": m["auth"]["asid"],
+            "Ssp-To": m["provider"]["asid"],
+            "X-Request-ID": str(uuid.uuid4()),
+            "Ssp-InteractionID": "urn:nhs:names:services:careconnect:fhir:rest:read:appointment",
+        },
+    )
+    report = sandbox.report()
+    failed = {c.case_id for c in report.cases if c.outcome is Outcome.FAIL}
+    assert failed == {
+        "CConnect-ApptTest_26",  # Ssp-TraceID not a UUID
+        "CConnect-ApptTest_27",  # wrong interaction
+        "CConnect-ApptTest_16",  # no token
+        "CConnect-ApptTest_19",  # '+' unencoded: the instant does not parse back
+        "CConnect-ApptTest_29",  # no start=le/lt
+        "CConnect-ApptTest_1",  # searched without asking DoS for the booking ASID
+        "CConnect-ApptTest_31",  # ... so the service id is not one DoS gave a booking ASID
+    }
+
+
+def test_check_consumer_self_test_cli(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    result = runner.invoke(
+        app,
+        [
+            "check",
+            "consumer",
+            "--self-test",
+            "--ports-file",
+            str(tmp_path / "m.json"),
+            "--format",
+            "json",
+            "-o",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["passed"] and report["summary"]["pass"] >= 19 and report["summary"]["fail"] == 0
