@@ -331,3 +331,20 @@ async def book_forbidden(ctx: Ctx, result: CaseResult) -> None:
     outcome(result, resp, 401)
     if resp.status != 201:
         ctx.free.append(slot)
+
+
+@case(
+    "UEC-CREATE-HEADERS",
+    "Create answers 201 with Location, Content-Location and ETag",
+    ERRORS,
+    books=True,
+)
+async def create_headers(ctx: Ctx, result: CaseResult) -> None:
+    slot = slot_or_skip(ctx, result)
+    if slot is None:
+        return
+    resp = await post(ctx, result, bodies.book(slot))
+    status(result, resp, 201)
+    for name in ("Location", "Content-Location", "ETag"):
+        value = resp.header(name)
+        result.expect(f"{name} header", "present", value or "absent", value is not None)
