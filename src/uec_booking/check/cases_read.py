@@ -22,6 +22,7 @@ from uec_booking.check.registry import (
 )
 from uec_booking.check.wire import JSON, XML
 from uec_booking.fhir.interactions import Interaction
+from uec_booking.fhir.urls import SDS_ROLE_PROFILE_SYSTEM
 
 SFFS = KIT + "EB_SearchForFreeSlots.tstp"
 
@@ -349,3 +350,31 @@ _lenient_search(
     True,
     gzip=True,
 )
+
+
+@case(
+    "SFFSPractitionerRolesReturned",
+    "A PractitionerRole for each Practitioner's role profile (P20)",
+    SFFS + " practitioner_roles_returned; " + WORKBOOK + "CConnect-ApptTest_12 (P19-P21)",
+)
+async def practitioner_roles(ctx: Ctx, result: CaseResult) -> None:
+    # The kit's XPath: count(PractitionerRole whose id is a Practitioner's
+    # sds-role-profile-id) = count(Practitioner).
+    resp = await ctx.search(result)
+    bundle = resource_type(result, resp, "Bundle")
+    if bundle is None:
+        return
+    practitioners = entries(bundle, "Practitioner")
+    roles = {r.get("id") for r in entries(bundle, "PractitionerRole")}
+    matched = [
+        i.get("value")
+        for p in practitioners
+        for i in p.get("identifier") or []
+        if i.get("system") == SDS_ROLE_PROFILE_SYSTEM and i.get("value") in roles
+    ]
+    result.expect(
+        "roles returned = Practitioners",
+        f"{len(practitioners)} PractitionerRoles named by role profile ids",
+        len(matched),
+        len(matched) == len(practitioners),
+    )

@@ -29,9 +29,11 @@ class AuthChoice(StrEnum):
     none = "none"
 
 
-def emit(report: Report, fmt: ReportFormat, output: Path | None) -> None:
+def emit(
+    report: Report, fmt: ReportFormat, output: Path | None, *, show_sent: bool = False
+) -> None:
     console = Console(width=200) if output is None else Console(stderr=True)
-    text = render(report, fmt.value, console)
+    text = render(report, fmt.value, console, show_sent=show_sent)
     if text is not None:
         if output is None:
             typer.echo(text)
@@ -75,6 +77,7 @@ def provider(
     fmt: ReportFormat = typer.Option(ReportFormat.table, "--format"),
     output: Path | None = typer.Option(None, "--output", "-o", help="write the report here"),
     dry_run: bool = typer.Option(False, "--dry-run", help="list what would be sent; send nothing"),
+    show_sent: bool = typer.Option(False, "--show-sent", help="table: every request and status"),
     timeout: float = typer.Option(30.0, envvar="UEC_TIMEOUT"),
 ) -> None:
     """Run the test kit's chains and the provider assurance scripts against a provider.
@@ -108,7 +111,7 @@ def provider(
     except ValueError as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(2) from None
-    emit(report, fmt, output)
+    emit(report, fmt, output, show_sent=show_sent)
 
 
 @app.command("consumer")

@@ -28,7 +28,7 @@ def table(report: Report, console: Console, *, show_sent: bool = False) -> None:
         detail = (
             case.reason
             if case.outcome is Outcome.SKIP
-            else "\n".join(e.sent() for e in case.exchanges)
+            else "\n".join(e.sent() + _status(e.status) for e in case.exchanges)
             if case.outcome is Outcome.PLANNED or show_sent
             else "\n".join(
                 f"{a.name}: expected {a.expected}, observed {a.observed}"
@@ -49,6 +49,10 @@ def table(report: Report, console: Console, *, show_sent: bool = False) -> None:
         console.print(f"note: {note}")
     summary = ", ".join(f"{report.count(o)} {o.value}" for o in Outcome if report.count(o))
     console.print(f"[{'green' if report.passed else 'bold red'}]{summary}[/]")
+
+
+def _status(status: int | None) -> str:
+    return "" if status is None else f"\n-> HTTP {status}"
 
 
 def to_json(report: Report) -> str:
@@ -115,9 +119,9 @@ def html(report: Report) -> str:
     return env.from_string(_HTML).render(r=report, summary=summary)
 
 
-def render(report: Report, fmt: str, console: Console) -> str | None:
+def render(report: Report, fmt: str, console: Console, *, show_sent: bool = False) -> str | None:
     """The report in `fmt`; for `table`, printed to the console (returns None)."""
     if fmt == "table":
-        table(report, console)
+        table(report, console, show_sent=show_sent)
         return None
     return {"json": to_json, "junit": junit, "html": html}[fmt](report)
