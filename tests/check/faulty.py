@@ -30,6 +30,7 @@ class Faults:
     substitute_token: Callable[[], Awaitable[str]] | None = None  # no aud (or any) check
     plain_errors: bool = False  # 4xx answered without an OperationOutcome
     json_only: bool = False  # Accept and _format ignored
+    rewrite: Callable[[str, str, bytes], bytes] | None = None  # (method, path, JSON body)
 
 
 def faulty_proxy(upstream: str, faults: Faults) -> Starlette:
@@ -65,6 +66,8 @@ def faulty_proxy(upstream: str, faults: Faults) -> Starlette:
         status = faults.status_map.get(got.status_code, got.status_code)
         out = {k: v for k, v in got.headers.items() if k.lower() not in HOP | faults.drop_headers}
         content = got.content
+        if faults.rewrite is not None and "json" in got.headers.get("content-type", ""):
+            content = faults.rewrite(request.method, path, content)
         if faults.plain_errors and status >= 400:
             content, out["content-type"] = b"error", "text/plain"
         return Response(content, status_code=status, headers=out)
@@ -134,4 +137,30 @@ def double_booking_provider() -> Starlette:
             Route("/fhir/Slot", search, methods=["GET"]),
             Route("/fhir/Appointment", book, methods=["POST"]),
         ]
+    )
+
+
+def _slots_busy(body: bytes, *, first_only: bool) -> bytes:
+    data = orjson.loads(body)
+    if data.get("resourceType") == "Slot":
+        data["status"] = "busy"
+    for entry in data.get("entry") or []:
+        if entry.get("resource", {}).get("resourceType") == "Slot":
+            entry["resource"]["status"] = "busy"
+            if first_only:
+                break
+    return orjson.dumps(data)
+
+
+def busy_in_free_search(method: str, path: str, body: bytes) -> bytes:
+    """A `status=free` search that returns a busy Slot."""
+    return _slots_busy(body, first_only=True) if method == "GET" and path == "/Slot" else body
+
+
+def slot_stays_busy(method: str, path: str, body: bytes) -> bytes:
+    """Cancelling does not free the Slot: a read of it still says busy."""
+    return (
+        _slots_busy(body, first_only=False)
+        if method == "GET" and path.startswith("/Slot/")
+        else body
     )

@@ -101,7 +101,13 @@ def test_a_careless_consumer_is_caught(assurance: tuple[AssuranceSandbox, Path])
     )
     report = sandbox.report()
     failed = {c.case_id for c in report.cases if c.outcome is Outcome.FAIL}
-    assert failed == {
+    exercised = {
+        c.case_id
+        for c in report.cases
+        if not any(a.name == "exercised by a journey" for a in c.assertions)
+    }
+    # Cases no request exercised fail as "not exercised"; of the rest, exactly these fail:
+    assert failed & exercised == {
         "CConnect-ApptTest_26",  # Ssp-TraceID not a UUID
         "CConnect-ApptTest_27",  # wrong interaction
         "CConnect-ApptTest_16",  # no token
@@ -131,3 +137,26 @@ def test_check_consumer_self_test_cli(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert report["passed"] and report["summary"]["pass"] >= 19 and report["summary"]["fail"] == 0
+
+
+def test_nothing_driven_is_not_a_pass(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    result = runner.invoke(
+        app,
+        [
+            "check",
+            "consumer",
+            "--ports-file",
+            str(tmp_path / "m.json"),
+            "--format",
+            "json",
+            "-o",
+            str(out),
+        ],
+        input="\n",  # the vendor pressed Enter without driving anything
+    )
+    assert result.exit_code == 1
+    report = json.loads(out.read_text())
+    assert report["summary"]["pass"] == 0 and all(
+        c["assertions"][0]["name"] == "exercised by a journey" for c in report["cases"]
+    )

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.check.conftest import check, failed, signed_target, token_substitute
-from tests.check.faulty import Faults, double_booking_provider
+from tests.check.faulty import Faults, busy_in_free_search, double_booking_provider, slot_stays_busy
 from uec_booking.asgi_server import ThreadedServer
 from uec_booking.check.model import Outcome
 from uec_booking.check.provider import case_ids
@@ -76,6 +76,12 @@ BROKEN: list[tuple[str, Faults, str]] = [
     ("errors without an OperationOutcome", Faults(plain_errors=True), "ReadNonExistentAppointment"),
     ("XML never served", Faults(json_only=True), "Capability_xml_accept"),
     ("403 instead of 401 without a token", Faults(status_map={401: 403}), "CConnect-ApptTest_1"),
+    ("a busy Slot in a free search", Faults(rewrite=busy_in_free_search), "CConnect-ApptTest_11"),
+    (
+        "the Slot not freed by a cancel",
+        Faults(rewrite=slot_stays_busy),
+        "CancelAppointment_HappyPath",
+    ),
 ]
 
 
@@ -146,3 +152,13 @@ def test_our_provider_interim_mode(tmp_path: Path) -> None:
     ran = {c.case_id: c.outcome for c in report.cases}
     # Interim mode forges every negative token itself: nothing is skipped.
     assert not [k for k, v in ran.items() if v is Outcome.SKIP]
+
+
+def test_the_proxy_without_faults_passes_those_checks(
+    broken: Callable[[Faults], Any], sandbox: dict[str, Any]
+) -> None:
+    # The control: each catch above is the fault's doing, not the proxy's.
+    with broken(Faults()) as url:
+        report = check(signed_target(sandbox, url), *{b[2] for b in BROKEN}, "CConnect-ApptTest_3")
+    assert not failed(report), [c.to_dict() for c in report.cases if c.outcome is Outcome.FAIL]
+    assert {c.case_id for c in report.cases if c.outcome is Outcome.PASS} >= {b[2] for b in BROKEN}

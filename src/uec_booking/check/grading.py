@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import jwt
 
-from uec_booking.check.grading_dos import WB, grade_dos, grade_two_asids, with_asid
+from uec_booking.check.grading_dos import WB, grade_dos, grade_two_asids, not_exercised, with_asid
 from uec_booking.check.model import CaseResult, Exchange, Report
 from uec_booking.check.recorder import Recorded
 from uec_booking.fhir.interactions import Interaction, parse_interaction
@@ -103,7 +103,7 @@ def _exchange(call: Call) -> Exchange:
 def _each(result: CaseResult, calls: list[Call], name: str, expected: str, check: Any) -> None:
     """One assertion over every call: the first offender is what the report shows."""
     if not calls:
-        result.skip("no such request was made: drive the journeys listed")
+        not_exercised(result, "no such request was made: drive the journeys listed")
         return
     for call in calls:
         observed = check(call)

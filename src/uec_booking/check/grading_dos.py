@@ -12,6 +12,11 @@ from uec_booking.check.recorder import Recorded
 WB = "nhsd-a2si/docs-uec-appts Care_Connect_Consumer_Assurance_Test_Scripts.xlsx "
 
 
+def not_exercised(result: CaseResult, how: str) -> None:
+    """Assurance needs evidence: a case no journey exercised fails, saying what to drive."""
+    result.expect("exercised by a journey", "at least one request", f"none ({how})", False)
+
+
 def details_asked(dos: list[Recorded]) -> dict[str, bytes]:
     """ServiceDetailsById requests: service id -> the answer the consumer got."""
     out: dict[str, bytes] = {}
@@ -41,7 +46,7 @@ def grade_dos(
         "CConnect-ApptTest_1", "Booking ASID taken from ServiceDetailsById before booking", "C1, C6"
     )
     if not searched:
-        result.skip("no slot search was made: drive journey J1")
+        not_exercised(result, "no slot search was made: drive journey J1")
     else:
         unasked = sorted(searched - set(asked))
         result.expect(
@@ -68,7 +73,7 @@ def grade_dos(
     ):
         result = case(case_id, title, source)
         if service not in asked:
-            result.skip(f"DoS was not asked about service {service}: drive {journey}")
+            not_exercised(result, f"DoS was not asked about service {service}: drive {journey}")
             continue
         result.expect(
             f"no slot search for service {service}",
@@ -91,7 +96,7 @@ def grade_two_asids(
     )
     report.cases.append(result)
     if not scripted:
-        result.skip("the scripted journey (J4) was not driven")
+        not_exercised(result, "the scripted journey (J4) was not driven")
         return
     starts = sorted(r.at for r in dos if b"CheckCapacitySummary" in r.body)
     for service, at in scripted:
