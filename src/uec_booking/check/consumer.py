@@ -16,6 +16,7 @@ from uec_booking.asgi_server import ThreadedServer
 from uec_booking.check.grading import Expectations, grade_consumer
 from uec_booking.check.model import Report
 from uec_booking.check.recorder import Recording, dos_recorder, ssp_recorder
+from uec_booking.check.scripts import SCRIPTS, edge_case_ldif
 from uec_booking.netutil import free_port
 
 
@@ -48,15 +49,18 @@ JOURNEYS = (
         "WF1 2EB",
         "Service's booking ASID has no NhsAS object in SDS: log, continue (C10)",
     ),
-    Journey(
-        "J4",
-        "9000000017",
-        "LS1 4HR",
-        "DoS lists two booking ASIDs for the first service (scripted): flag it, book elsewhere "
-        "or refer (C7)",
+    # The scripted journeys: the patient living at the script's postcode, again.
+    *(
+        Journey(
+            f"J{n}",
+            "9000000009" if script.postcode == "LS1 6AE" else "9000000017",
+            script.postcode,
+            f"CheckCapacitySummary {script.nth} for {script.postcode} is scripted: "
+            f"{script.what} ({script.requirement})",
+        )
+        for n, script in enumerate(SCRIPTS, start=4)
     ),
 )
-TWO_ASIDS_POSTCODE = "LS1 4HR"
 
 
 @dataclass
@@ -65,12 +69,12 @@ class AssuranceSandbox:
 
     host: str = "127.0.0.1"
     days: int = 2
-    two_asids_postcode: str | None = TWO_ASIDS_POSTCODE
     db_url: str | None = None
     ssp: Recording = field(default_factory=Recording)
     dos: Recording = field(default_factory=Recording)
     manifest: dict[str, Any] = field(default_factory=dict)
     _servers: list[ThreadedServer] = field(default_factory=list)
+    _stoppers: list[Any] = field(default_factory=list)
     _sandbox: Any = None
 
     def start(self) -> dict[str, Any]:
@@ -83,12 +87,8 @@ class AssuranceSandbox:
             dos_real = real["dos"]["wsdl"].split("/app/")[0]
             port = free_port(self.host)
             dos_url = f"http://{self.host}:{port}"
-            self._serve(
-                dos_recorder(
-                    dos_real, dos_url, self.dos, two_asids_postcode=self.two_asids_postcode
-                ),
-                port,
-            )
+            self._serve(dos_recorder(dos_real, dos_url, self.dos), port)
+            sds_url = self._assurance_sds(real)
         except BaseException:
             self.stop()
             raise
@@ -96,11 +96,25 @@ class AssuranceSandbox:
         self.manifest.pop("console", None)  # the console would go round the recorders
         self.manifest["ssp"]["url"] = ssp_url
         self.manifest["dos"]["wsdl"] = real["dos"]["wsdl"].replace(dos_real, dos_url)
+        self.manifest["sds"]["url"] = sds_url
         self.manifest["assurance"] = {
             "journeys": [j.__dict__ for j in JOURNEYS],
             "recording": ["ssp", "dos"],
         }
         return self.manifest
+
+    def _assurance_sds(self, real: dict[str, Any]) -> str:
+        """The consumer's SDS: the sandbox's entries and the scripts' edge cases, served by
+        the same embedded LDAP server (the SSP keeps checking against the sandbox's own)."""
+        from uec_booking.spine.sds import start_embedded_sds
+        from uec_booking.spine.sds_ldif import build_ldif
+
+        ldif = build_ldif(self._sandbox.directory, provider_endpoint=real["provider"]["url"])
+        handle = start_embedded_sds(
+            ldif + edge_case_ldif(real["provider"]["url"]), self.host, free_port(self.host)
+        )
+        self._stoppers.append(handle.stop)
+        return str(handle.url)
 
     def _serve(self, app: Any, port: int | None = None) -> str:
         server = ThreadedServer(app, host=self.host, port=port).start()
@@ -125,8 +139,8 @@ class AssuranceSandbox:
             f"{len(self.ssp.snapshot())} requests recorded at the SSP, {len(self.dos.snapshot())} at DoS"
         )
         report.notes.append(
-            "not graded here: SDS (LDAP) edge cases C11, C12, C14, C17 (no scripted SDS answers), "
-            "C2-C4 (booking-only: what the user is offered is not on the wire)"
+            "not graded here: C2-C4 (booking-only: what the user is offered is not on the "
+            "wire), C19 with unsafe characters in an SDS endpoint (no provider answers there)"
         )
         return report
 
@@ -136,6 +150,8 @@ class AssuranceSandbox:
     def stop(self) -> None:
         while self._servers:
             self._servers.pop().stop()
+        while self._stoppers:
+            self._stoppers.pop()()
         if self._sandbox is not None:
             self._sandbox.stop()
             self._sandbox = None

@@ -12,9 +12,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 import jwt
 
-from uec_booking.check.grading_dos import WB, grade_dos, grade_two_asids, not_exercised, with_asid
+from uec_booking.check.grading_dos import WB, grade_dos, grade_scripted, not_exercised, with_asid
 from uec_booking.check.model import CaseResult, Exchange, Report
 from uec_booking.check.recorder import Recorded
+from uec_booking.check.scripts import SCRIPTS
 from uec_booking.fhir.interactions import Interaction, parse_interaction
 
 PAGES = "nhsd-a2si/docs-uec-appts _pages/functional_spec/"
@@ -32,6 +33,7 @@ INTERIM_SCOPE = {
     Interaction.READ_APPOINTMENT: "patient/appointment.read",
     Interaction.UPDATE_APPOINTMENT: "patient/appointment.write",
 }
+SCRIPTED_ASIDS = {s.asid for s in SCRIPTS if s.asid}
 INTERIM_CLAIMS = (
     "iss",
     "sub",
@@ -172,7 +174,7 @@ def grade_consumer(
     dos: list[Recorded],
     exp: Expectations,
     *,
-    scripted: list[tuple[str, float]] | None = None,
+    scripted: list[tuple[str, str, float]] | None = None,
 ) -> Report:
     report = Report("UEC Appointments consumer assurance", f"sandbox provider {exp.provider_base}")
     calls = [read_call(r) for r in ssp]
@@ -212,7 +214,12 @@ def grade_consumer(
         known,
         "Ssp-To",
         exp.provider_asid,
-        lambda c: True if c.header("ssp-to") == exp.provider_asid else c.header("ssp-to"),
+        # A scripted ASID is what DoS said: going on with it is graded by its script's case.
+        lambda c: (
+            True
+            if c.header("ssp-to") in {exp.provider_asid, *SCRIPTED_ASIDS}
+            else c.header("ssp-to")
+        ),
     )
     _each(
         case("CConnect-ApptTest_26", "Ssp-TraceID is a UUID", "C25"),
@@ -308,7 +315,13 @@ def grade_consumer(
         lambda c: True if _service(c) and _service(c) in with_asid(dos) else _service(c),
     )
     grade_dos(report, dos, searched, exp.no_asid_service, exp.not_in_sds_service)
-    grade_two_asids(report, dos, [(_service(c), c.rec.at) for c in searches], scripted or [])
+    grade_scripted(
+        report,
+        dos,
+        [(_service(c), c.rec.at) for c in searches],
+        [(c.header("ssp-to"), c.rec.at) for c in calls],
+        scripted or [],
+    )
     return report
 
 

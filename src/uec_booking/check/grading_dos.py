@@ -8,6 +8,7 @@ import re
 
 from uec_booking.check.model import CaseResult, Report
 from uec_booking.check.recorder import Recorded
+from uec_booking.check.scripts import SCRIPTS
 
 WB = "nhsd-a2si/docs-uec-appts Care_Connect_Consumer_Assurance_Test_Scripts.xlsx "
 
@@ -83,28 +84,31 @@ def grade_dos(
         )
 
 
-def grade_two_asids(
+def grade_scripted(
     report: Report,
     dos: list[Recorded],
     searches: list[tuple[str | None, float]],  # (service searched, when)
-    scripted: list[tuple[str, float]],
+    ssp_to: list[tuple[str | None, float]],  # (Ssp-To of every SSP request, when)
+    scripted: list[tuple[str, str, float]],
 ) -> None:
-    """C7: between the scripted answer and the journey's end (the next CheckCapacitySummary),
-    no slot search for that service."""
-    result = CaseResult(
-        "CConnect-ApptTest_6", "Two booking ASIDs in DoS (scripted): flagged, not booked", WB + "C7"
-    )
-    report.cases.append(result)
-    if not scripted:
-        not_exercised(result, "the scripted journey (J4) was not driven")
-        return
+    """Each script: between its rewritten answer and the journey's end (the next
+    CheckCapacitySummary), no slot search for that service and nothing sent to its ASID."""
     starts = sorted(r.at for r in dos if b"CheckCapacitySummary" in r.body)
-    for service, at in scripted:
-        until = next((t for t in starts if t > at), float("inf"))
-        hit = [s for s, t in searches if at < t < until and s == service]
-        result.expect(
-            f"no slot search for service {service} after two ASIDs",
-            "none",
-            f"{len(hit)} searches" if hit else "none",
-            not hit,
-        )
+    for script in SCRIPTS:
+        result = CaseResult(script.case_id, f"Scripted: {script.what}", WB + script.requirement)
+        report.cases.append(result)
+        played = [(service, at) for kind, service, at in scripted if kind == script.kind]
+        if not played:
+            nth = f"call {script.nth} for {script.postcode}"
+            not_exercised(result, f"its journey (CheckCapacitySummary {nth}) was not driven")
+            continue
+        for service, at in played:
+            until = next((t for t in starts if t > at), float("inf"))
+            hit = [s for s, t in searches if at < t < until and s == service]
+            sent = [a for a, t in ssp_to if at < t < until and script.asid and a == script.asid]
+            result.expect(
+                f"no slot search for service {service}, nothing to {script.asid or 'either ASID'}",
+                "none",
+                f"{len(hit)} searches, {len(sent)} requests" if hit or sent else "none",
+                not hit and not sent,
+            )

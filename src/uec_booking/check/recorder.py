@@ -1,9 +1,9 @@
 """Recording reverse proxies for assurance mode: one in front of the sandbox's SSP, one in
 front of its DoS. Each request of the consumer under test is kept as it arrived (raw path
 and query, headers, body) and forwarded unchanged to the real stand-in; the DoS recorder
-serves the stand-in's WSDL with its own address in it (so zeep posts through it) and can
-script answers: after a CheckCapacitySummary for the scripted postcode, the next
-ServiceDetailsById answer lists two booking ASIDs (the workbook's C7)."""
+serves the stand-in's WSDL with its own address in it (so zeep posts through it) and plays
+the scripts of `check/scripts.py`: after the n-th CheckCapacitySummary for a postcode, the
+next ServiceDetailsById answer names the script's ASID (or two ASIDs)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+from uec_booking.check.scripts import SCRIPTS, Script
 
 HOP = {"host", "content-length", "transfer-encoding", "connection", "content-encoding"}
 METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"]
@@ -39,14 +41,15 @@ class Recorded:
 @dataclass
 class Recording:
     requests: list[Recorded] = field(default_factory=list)
-    scripted: list[tuple[str, float]] = field(default_factory=list)  # (DoS service id, when)
+    # (script kind, DoS service id, when) for every answer a script rewrote
+    scripted: list[tuple[str, str, float]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, item: Recorded) -> None:
         with self._lock:
             self.requests.append(item)
 
-    def scripted_snapshot(self) -> list[tuple[str, float]]:
+    def scripted_snapshot(self) -> list[tuple[str, str, float]]:
         with self._lock:
             return list(self.scripted)
 
@@ -106,11 +109,12 @@ def ssp_recorder(upstream: str, recording: Recording) -> Starlette:
 
 
 def dos_recorder(
-    upstream: str, public: str, recording: Recording, *, two_asids_postcode: str | None
+    upstream: str, public: str, recording: Recording, *, scripts: tuple[Script, ...] = SCRIPTS
 ) -> Starlette:
     """`upstream`/`public`: the DoS stand-in's and this recorder's base URLs."""
     upstream, public = upstream.rstrip("/"), public.rstrip("/")
-    armed: list[bool] = [False]
+    armed: list[Script | None] = [None]
+    asked: dict[str, int] = {}  # postcode -> CheckCapacitySummary calls so far
 
     async def handle(request: Request, client: httpx.AsyncClient) -> Response:
         target = _raw_target(request)
@@ -123,14 +127,23 @@ def dos_recorder(
         if request.method == "GET" and "wsdl" in target.lower():
             content = content.replace(upstream.encode(), public.encode())
         elif b"CheckCapacitySummary" in body:
-            armed[0] = two_asids_postcode is not None and two_asids_postcode.encode() in body
-        elif armed[0] and b"ServiceDetailsById" in body and b"ASID:" in content:
-            armed[0] = False
-            content = _second_booking_asid(content)
+            armed[0] = None
+            for postcode in {s.postcode for s in scripts}:
+                if postcode.encode() in body:
+                    asked[postcode] = n = asked.get(postcode, 0) + 1
+                    armed[0] = next(
+                        (s for s in scripts if s.postcode == postcode and s.nth == n), None
+                    )
+        elif armed[0] is not None and b"ServiceDetailsById" in body and b"ASID:" in content:
+            script, armed[0] = armed[0], None
+            if script.asid is None:
+                content = _second_booking_asid(content)
+            else:
+                content = re.sub(rb"ASID:\d+", b"ASID:" + script.asid.encode(), content)
             item.response = content
             match = re.search(rb"<(?:\w+:)?serviceId>\s*(\d+)\s*<", body)
             if match:
-                recording.scripted.append((match.group(1).decode(), item.at))
+                recording.scripted.append((script.kind, match.group(1).decode(), item.at))
         return _response(got, content)
 
     return _app(handle)
