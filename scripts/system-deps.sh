@@ -6,6 +6,9 @@ need=()
 command -v ldapsearch >/dev/null 2>&1 || need+=(ldap-utils)
 [ -x /usr/sbin/slapd ] || need+=(slapd)
 [ -x /usr/bin/chromium ] || need+=(chromium)  # the console's browser tests (no download of its own)
+# Node.js and npm run the independent STU3 validator (tests/validator, FHIR.js).
+command -v node >/dev/null 2>&1 || need+=(nodejs)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
   echo "system-deps: missing ${need[*]} and cannot apt-get install them; those tests will skip" >&2

@@ -1,5 +1,5 @@
 """`python -m uec_booking` is the `uec-booking` command."""
 
-from uec_booking.cli import app
+from uec_booking.cli import main
 
-app(prog_name="uec-booking")
+main()

@@ -5,7 +5,9 @@ Used by the in-process sandbox (`uec-booking demo`) and the tests: real sockets,
 
 from __future__ import annotations
 
+import errno
 import threading
+import time
 from typing import Any
 
 import uvicorn
@@ -29,8 +31,19 @@ class ThreadedServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> ThreadedServer:
+    def start(self, timeout: float = 15.0) -> ThreadedServer:
+        """Return once this server listens; raise if it cannot (another process holding the
+        port would otherwise answer in its place)."""
         self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise OSError(
+                    errno.EADDRINUSE, f"cannot listen on {self.host}:{self.port}: port in use"
+                )
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.url} did not start within {timeout}s")
+            time.sleep(0.01)
         wait_for_port(self.host, self.port)
         return self
 

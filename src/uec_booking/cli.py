@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
+from typing import Any
 
 import typer
+import typer.main
 
 from uec_booking import demo as demo_module
 from uec_booking import report_cli, sandbox_cli
 from uec_booking.check import cli as check_cli
+from uec_booking.cli_errors import EXIT_USER_ERROR, explain
 from uec_booking.console import cli as console_cli
 from uec_booking.consumer import cli as consumer_cli
 from uec_booking.provider import cli as provider_cli
 from uec_booking.spine import cli as spine_cli
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-serve_app = typer.Typer(no_args_is_help=True, help="Run one of the servers.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help=__doc__,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: no type labels on flags
+)
+serve_app = typer.Typer(no_args_is_help=True, help="Run one of the servers.", rich_markup_mode=None)
 app.add_typer(serve_app, name="serve")
 app.add_typer(check_cli.app, name="check")
 
@@ -36,8 +47,28 @@ app.command("demo")(demo_module.demo)
 app.command("report")(report_cli.report)
 
 
+_debug = {"on": os.environ.get("UEC_DEBUG", "") not in ("", "0")}
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from uec_booking import __version__
+
+        typer.echo(f"uec-booking {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more")) -> None:
+def callback(
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more"),
+    debug: bool = typer.Option(
+        False, "--debug", envvar="UEC_DEBUG", help="Show the traceback when a command fails"
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version"
+    ),
+) -> None:
+    _debug["on"] = debug
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -47,6 +78,51 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log more")
 @app.command()
 def version() -> None:
     """Print the version."""
-    from uec_booking import __version__
+    _print_version(True)
 
-    typer.echo(__version__)
+
+BARE_TYPES = {"str", "int", "float", "path", "file", "directory"}
+# The options every server or client command has say the same thing everywhere.
+COMMON_HELP = {
+    "host": "Interface to listen on",
+    "port": "TCP port to listen on",
+    "config": "Consumer configuration: a TOML file or the sandbox manifest",
+    "as_json": "Print JSON instead of text",
+}
+
+
+def command() -> Any:
+    """The click command tree, with every option's value named after the option (`--db URL`,
+    `--nhs-number NHS_NUMBER`) where its declaration gives no better name than its type."""
+    root = typer.main.get_command(app)
+    pending: list[Any] = [root]
+    while pending:
+        node = pending.pop()
+        pending.extend(getattr(node, "commands", {}).values())
+        options: list[Any] = [p for p in node.params if p.param_type_name == "option"]
+        for param in options:
+            if not param.help and param.name in COMMON_HELP:
+                param.help = COMMON_HELP[param.name]
+            if getattr(param, "is_flag", False):
+                continue
+            if param.metavar is None and param.display_type(None).strip("<>") in BARE_TYPES:
+                param.metavar = (param.name or "value").upper()
+    return root
+
+
+def main() -> None:
+    """The console script: an error the user can put right is one sentence and exit 2."""
+    try:
+        command()(prog_name="uec-booking")
+    except Exception as exc:
+        if _debug["on"]:
+            raise
+        sentence = explain(exc)
+        if sentence is None:  # a bug: say so, without burying the message in a traceback
+            typer.echo(
+                f"error: unexpected {type(exc).__name__}: {exc} (a bug; --debug shows where)",
+                err=True,
+            )
+            sys.exit(1)
+        typer.echo(f"error: {sentence}", err=True)
+        sys.exit(EXIT_USER_ERROR)

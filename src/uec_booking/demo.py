@@ -5,9 +5,11 @@ the next free one."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -16,11 +18,16 @@ from rich.panel import Panel
 from uec_booking.consumer.cli import build_workflow, print_event, print_result
 from uec_booking.consumer.config import from_manifest, load_config
 from uec_booking.consumer.workflow import BookingRequest
+from uec_booking.provider.cli import days_option
 from uec_booking.sandbox import Sandbox
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def demo(
-    days: int = typer.Option(2, min=1, max=14, help="Days of slots to generate"),
+    days: Annotated[int, days_option()] = 2,
     wait: bool | None = typer.Option(
         None,
         "--wait/--no-wait",
@@ -30,6 +37,9 @@ def demo(
     """Start every service on free loopback ports, book one appointment end to end, show the 422 path."""
     console = Console()
     started = time.perf_counter()
+    # SIGTERM unwinds like Ctrl-C, so the sandbox stops its child processes and removes its
+    # temporary files instead of leaving them behind.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with Sandbox(days=days) as manifest:
         console.print(
             Panel.fit(

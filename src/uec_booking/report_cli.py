@@ -8,12 +8,14 @@ import io
 import json
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from uec_booking.cli_errors import UserError
 from uec_booking.reporting import Metric, consumer_metrics, provider_metrics, window_text
 
 
@@ -66,6 +68,7 @@ def render(metrics: list[Metric], fmt: Format, title: str) -> str:
                         "requirement": m.requirement,
                         "available": m.available,
                         "figures": m.figures,
+                        **({"note": m.note} if m.note else {}),
                     }
                     for m in metrics
                 ],
@@ -109,16 +112,44 @@ def report(
     side: Annotated[
         Side, typer.Option(help="Whose figures: the consumer's journal or the provider's store")
     ] = Side.CONSUMER,
-    fmt: Annotated[Format, typer.Option("--format")] = Format.TABLE,
+    fmt: Annotated[Format, typer.Option("--format", help="Output format")] = Format.TABLE,
     journal: Annotated[
         str, typer.Option(envvar="UEC_JOURNAL_DB", help="Consumer journal database URL")
     ] = "sqlite:///uec-consumer.sqlite3",
     db: Annotated[
-        str, typer.Option("--db", envvar="UEC_DB_URL", help="Provider store URL")
+        str, typer.Option("--db", envvar="UEC_DB_URL", metavar="URL", help="Provider store URL")
     ] = "sqlite:///uec-provider.sqlite3",
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            envvar="UEC_CONFIG",
+            metavar="FILE",
+            help="Consumer config or sandbox manifest: its journal, and the sandbox's provider store",
+        ),
+    ] = None,
 ) -> None:
-    """Report the standard's booking metrics (fs_reporting.md) over a date range."""
+    """Report the standard's booking metrics (rep-cons-* and rep-prov-*) over a date range."""
+    from uec_booking.provider.cli import manifest_store, store_url
+
     start = date_from.replace(tzinfo=UTC)
     end = date_to.replace(tzinfo=UTC) if date_to else start + timedelta(days=1)
+    if end <= start:
+        raise UserError(
+            f"--to ({end:%Y-%m-%d %H:%M}) must be after --from ({start:%Y-%m-%d %H:%M})"
+        )
+    if side is Side.CONSUMER:
+        if config is not None:
+            from uec_booking.consumer.config import load_config
+
+            journal = load_config(config).journal_db
+        if not journal:
+            raise UserError("this consumer keeps no journal (journal_db is empty)")
+        journal = store_url(journal, existing=True)
+    else:
+        is_manifest = config is not None and config.read_text(encoding="utf-8").lstrip().startswith(
+            "{"
+        )
+        db = store_url(manifest_store(config if is_manifest else None, db), existing=True)
     metrics = metrics_for(side, start, end, journal_url=journal, db_url=db)
     typer.echo(render(metrics, fmt, window_text(start, end)))

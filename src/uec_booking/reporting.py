@@ -33,11 +33,14 @@ class Metric:
     requirement: str
     figures: dict[str, Any] = field(default_factory=dict)
     available: bool = True
+    # What this side cannot see of the requirement, and why.
+    note: str = ""
 
     def summary(self) -> str:
         if not self.available:
-            return "not visible to this side"
-        return ", ".join(f"{k}: {v}" for k, v in self.figures.items())
+            return "not visible to this side" + (f": {self.note}" if self.note else "")
+        text = ", ".join(f"{k}: {v}" for k, v in self.figures.items())
+        return f"{text} ({self.note})" if self.note else text
 
 
 def _rate(part: int, whole: int) -> str:
@@ -137,17 +140,54 @@ def consumer_metrics(rows: list[dict[str, Any]]) -> list[Metric]:
     return m
 
 
+# Why the provider sees only part of some requirements: it learns of a referral only when the
+# referral books, and no booking names its NHS Pathways disposition.
+REFERRALS_NOT_SEEN = (
+    "referrals that did not book never reach the provider: the referral count and the "
+    "utilisation rate are the consumer's (rep-cons-02)"
+)
+DISPOSITION_NOT_SEEN = (
+    "no booking names its disposition, so the split into slots that would or would not breach "
+    "is the consumer's (rep-cons-{n}); given here: free slots, and each booking's lead time "
+    "(slot start less booking time) in the bands of the dispositions' timeframes"
+)
+
+NOT_SEEN = {
+    "06": "a referral that does not book never reaches the provider",
+    "07": "a referral that does not book never reaches the provider",
+    "08": "the slots a consumer presented and its referrals are the consumer's",
+    "09": "the slots a consumer presented and its referrals are the consumer's",
+    "11": "the user's choice among DoS entries is made in the consumer",
+    "14": "a re-booking is one consumer journey; the provider sees a cancellation and a booking",
+}
+
+
 def provider_metrics(figures: dict[str, int]) -> list[Metric]:
     """rep-prov-01..14 from provider-side counts (see `provider/report.py`)."""
-    visible = {
-        "01": {"booked": figures["booked"]},
-        "03": {"booked": figures["booked"], "slots available": figures["slots"]},
-        "10": {"slot gone": figures["slot_gone"]},
-        "12": {"errors": figures["errors"]},
-        "13": {"cancelled": figures["cancelled"]},
+    lead_times = {k.removeprefix("lead "): v for k, v in figures.items() if k.startswith("lead ")}
+    by_lead_time = {
+        "booked": figures["booked"],
+        "free slots": figures.get("free_slots", 0),
+        **{f"lead time {band}": n for band, n in lead_times.items()},
+    }
+    visible: dict[str, tuple[dict[str, Any], str]] = {
+        "01": ({"booked": figures["booked"]}, ""),
+        "02": ({"booked": figures["booked"]}, REFERRALS_NOT_SEEN),
+        "03": ({"booked": figures["booked"], "slots available": figures["slots"]}, ""),
+        "04": (by_lead_time, DISPOSITION_NOT_SEEN.format(n="04")),
+        "05": (by_lead_time, DISPOSITION_NOT_SEEN.format(n="05")),
+        "10": ({"slot gone": figures["slot_gone"]}, ""),
+        "12": ({"errors": figures["errors"]}, ""),
+        "13": ({"cancelled": figures["cancelled"]}, ""),
     }
     return [
-        Metric(f"rep-prov-{n}", text, visible.get(n, {}), available=n in visible)
+        Metric(
+            f"rep-prov-{n}",
+            text,
+            visible[n][0] if n in visible else {},
+            available=n in visible,
+            note=visible[n][1] if n in visible else NOT_SEEN[n],
+        )
         for n, text in REQUIREMENTS.items()
     ]
 

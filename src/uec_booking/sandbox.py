@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.engine import make_url
+
 from uec_booking import sample_data
 from uec_booking.asgi_server import ThreadedServer
 from uec_booking.netutil import free_port
@@ -137,7 +139,7 @@ class Sandbox:
                 "url": provider_base,
                 "asid": provider_system["asid"],
                 "ods": provider_system["ods"],
-                "db": db_url.split("@")[-1],
+                "db": make_url(db_url).render_as_string(hide_password=True),
             },
             "ssp": {"url": ssp_url},
             "auth": {

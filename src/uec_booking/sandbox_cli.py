@@ -2,15 +2,45 @@
 
 from __future__ import annotations
 
-import json
 import signal
+import socket
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from uec_booking.sandbox import Sandbox
+from uec_booking.cli_errors import UserError
+from uec_booking.provider.cli import days_option
+from uec_booking.sandbox import PORT_OFFSETS, Sandbox
+
+
+def summary(manifest: dict[str, Any]) -> str:
+    """One line per service: where it is; the manifest file has the rest."""
+    lines = []
+    for name, info in manifest.items():
+        if isinstance(info, dict):
+            where = info.get("url") or info.get("wsdl") or info.get("token_url") or ""
+            lines.append(f"  {name:<10} {where}")
+    patients = manifest.get("patients") or []
+    if patients:
+        lines.append(f"  {'patients':<10} e.g. NHS number {patients[0]['nhs_number']}")
+    return "\n".join(lines)
+
+
+def check_ports_free(host: str, base_port: int) -> None:
+    """Fail before starting anything when a port of the layout is taken."""
+    for name, offset in PORT_OFFSETS.items():
+        port = base_port + offset
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as exc:
+                raise UserError(
+                    f"port {port} ({name}) on {host} is in use ({exc.strerror}): stop what holds "
+                    "it, or choose another --base-port (0 = any free ports)"
+                ) from exc
 
 
 def serve_sandbox(
@@ -23,30 +53,36 @@ def serve_sandbox(
         ),
     ] = 8000,
     ports_file: Annotated[
-        Path | None, typer.Option(help="Write the manifest (JSON) here once all are listening")
-    ] = None,
+        Path,
+        typer.Option(
+            metavar="FILE",
+            help="Write the manifest (JSON) here once all are listening (removed on stop)",
+        ),
+    ] = Path("uec-sandbox.json"),
     db: Annotated[
         str | None,
         typer.Option("--db", envvar="UEC_DB_URL", help="Provider store (default: temp SQLite)"),
     ] = None,
-    days: Annotated[int, typer.Option(min=1, max=60, help="Days of slots to generate")] = 7,
+    days: Annotated[int, days_option()] = 7,
     slapd: Annotated[bool, typer.Option("--slapd", help="Serve SDS from OpenLDAP slapd")] = False,
 ) -> None:
     """Run PDS, DoS, SDS, NHS auth, the SSP and a seeded provider on loopback."""
+    if base_port:
+        check_ports_free(host, base_port)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     sandbox = Sandbox(host=host, base_port=base_port or None, db_url=db, days=days, slapd=slapd)
     manifest = sandbox.start()
     try:
-        typer.echo(json.dumps(manifest, indent=2))
-        if ports_file:
-            sandbox.write_manifest(ports_file)
-            typer.echo(f"manifest written to {ports_file}", err=True)
-        typer.echo("sandbox running; Ctrl-C or SIGTERM stops it", err=True)
+        sandbox.write_manifest(ports_file)
+        typer.echo(summary(manifest))
+        typer.echo(
+            f"manifest: {ports_file} (use it as --config); sandbox running, Ctrl-C or SIGTERM stops it"
+        )
         while not stop.wait(0.5):
             pass
     finally:
         sandbox.stop()
-        if ports_file and ports_file.exists():
+        if ports_file.exists():
             ports_file.unlink()

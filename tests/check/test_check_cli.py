@@ -11,6 +11,8 @@ from xml.etree import ElementTree as ET
 from typer.testing import CliRunner
 
 from tests.check.conftest import CONSUMER
+from tests.check.faulty import double_booking_provider
+from uec_booking.asgi_server import ThreadedServer
 from uec_booking.cli import app
 
 runner = CliRunner()
@@ -34,24 +36,36 @@ def args(manifest: dict[str, Any], *extra: str) -> list[str]:
 
 
 def test_reports_in_every_format(sandbox: dict[str, Any], tmp_path: Path) -> None:
-    cases = [
-        "--case",
-        "Capability_json_accept",
-        "--case",
-        "BookAppointment_HappyPath",
-        "--case",
-        "UEC-TIMES",
-    ]
     junit = tmp_path / "report.xml"
-    result = runner.invoke(app, args(sandbox, *cases, "--format", "junit", "-o", str(junit)))
-    # UEC-TIMES fails on the current provider (open finding): the exit code says so.
+    with ThreadedServer(double_booking_provider()) as fake:  # double-books: one sure failure
+        result = runner.invoke(
+            app,
+            [
+                "check",
+                "provider",
+                f"{fake.url}/fhir",
+                "--auth",
+                "none",
+                "--service",
+                "x",
+                "--case",
+                "SFFSWithNoIncludes",
+                "--case",
+                "BookAppointment_ConcurrentDoubleBooking",
+                "--format",
+                "junit",
+                "-o",
+                str(junit),
+            ],
+        )
     assert result.exit_code == 1, result.output
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None and suite.get("failures") == "1"
     names = [t.get("name", "") for t in suite.iter("testcase")]
-    assert any(n.startswith("BookAppointment_HappyPath") for n in names)
+    assert any(n.startswith("SFFSWithNoIncludes") for n in names)
     failure = next(t for t in suite.iter("testcase") if t.find("failure") is not None)
-    assert failure.get("name", "").startswith("UEC-TIMES")
+    assert failure.get("name", "").startswith("BookAppointment_ConcurrentDoubleBooking")
+    assert "[201, 201]" in (failure.findtext("failure") or "")
 
     result = runner.invoke(
         app, args(sandbox, "--case", "Capability_json_accept", "--format", "json")

@@ -18,9 +18,6 @@ from uec_booking.check.wire import Target
 
 # Checks our current main provider fails, each because of a finding another branch fixes.
 KNOWN_OPEN_FINDINGS = {
-    "UEC-TIMES": "conformance: times without milliseconds",
-    "UEC-SLOT-IDENTIFIER": "conformance: Slot.identifier missing",
-    "SFFSPractitionerRolesReturned": "conformance: Practitioners carry no role profile ids",
     "CancelAppointment_VersionConflict": "provsec: If-Match naming another version answers 412, not 409",
     "BookAppointment_UnsupportedMediaType": "provsec: application/xml accepted instead of 415",
     "BookAppointment_UnknownElements": "provsec: unknown elements refused (400)",

@@ -210,4 +210,6 @@ def test_cancel_and_both_sides_report(sandbox: dict[str, Any], tmp_path: Path) -
     assert prov["rep-prov-01"]["figures"] == {"booked": 1} and prov["rep-prov-13"]["figures"] == {
         "cancelled": 1
     }
-    assert prov["rep-prov-02"]["available"] is False  # referrals are not visible to a provider
+    assert (
+        prov["rep-prov-02"]["figures"] == {"booked": 1} and prov["rep-prov-02"]["note"]
+    )  # referrals that did not book are not visible to a provider

@@ -85,7 +85,7 @@ def test_no_slots_is_an_empty_bundle(provider: Provider) -> None:
         params=[("start", "ge2099-01-01"), ("start", "le2099-01-02"), ("status", "free")],
     )
     assert response.status_code == 200
-    assert response.json()["total"] == 0 and response.json()["entry"] == []
+    assert response.json()["total"] == 0 and "entry" not in response.json()  # no empty arrays
 
 
 def test_unsupported_accept_is_415(provider: Provider) -> None:

@@ -16,7 +16,7 @@ from rich.console import Console
 from uec_booking.consumer.auth import ClientCredentialsTokens, InterimTokens, TokenSource
 from uec_booking.consumer.config import AuthMode, ConsumerConfig, load_config
 from uec_booking.consumer.dos import DosClient
-from uec_booking.consumer.errors import ConsumerError
+from uec_booking.consumer.errors import ConfigError, ConsumerError
 from uec_booking.consumer.events import WorkflowEvent
 from uec_booking.consumer.journal import Journal, JourneyRecorder
 from uec_booking.consumer.pds import PdsClient
@@ -68,6 +68,21 @@ def build_workflow(config: ConsumerConfig) -> BookingWorkflow:
     )
 
 
+def booking_reference(provider_asid: str, appointment_id: str) -> str:
+    """What `book` prints and `cancel --booking` takes: the provider system's ASID (from
+    which SDS gives the endpoint for any interaction) and the Appointment id."""
+    return f"{provider_asid}:{appointment_id}"
+
+
+def parse_booking_reference(reference: str) -> tuple[str, str]:
+    asid, sep, appointment_id = reference.partition(":")
+    if not (sep and asid.isdigit() and appointment_id):
+        raise ConfigError(
+            f"booking reference {reference!r} is not ASID:APPOINTMENT_ID (as `book` prints it)"
+        )
+    return asid, appointment_id
+
+
 def result_json(result: BookingResult) -> dict[str, Any]:
     if result.appointment is None:
         return {
@@ -85,6 +100,7 @@ def result_json(result: BookingResult) -> dict[str, Any]:
         "provider_asid": result.provider_asid,
         "trace_id": result.trace_id,
         "location": result.appointment.location_url,
+        "booking_reference": booking_reference(result.provider_asid or "", result.appointment.id),
     }
 
 
@@ -102,6 +118,7 @@ def print_result(console: Console, result: BookingResult) -> None:
         f"[bold green]Appointment {a.id}[/] at {result.service.name if result.service else '?'}, "
         f"{a.start:%A %d %B %H:%M %Z} (slot {a.slot_id}, trace {result.trace_id})"
     )
+    console.print(f"Booking reference: {booking_reference(result.provider_asid or '', a.id)}")
 
 
 def book(
@@ -128,9 +145,22 @@ def book(
         int, typer.Option(min=1, max=24 * 14, help="Look for slots this far after --when")
     ] = 24,
     description: Annotated[str, typer.Option(help="Reason for calling")] = "Booked by NHS 111",
+    service: Annotated[
+        str | None,
+        typer.Option(metavar="DOS_ID", help="Book only at this DoS service (one DoS returns)"),
+    ] = None,
+    slot: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SLOT_ID", help="Book this slot (from `uec-booking slots`); needs --service"
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
 ) -> None:
-    """Run the whole consumer flow and book the patient into the first suitable free slot."""
+    """Run the whole consumer flow and book the patient into the first suitable free slot
+    (or the service and slot given)."""
+    if slot and not service:
+        raise typer.BadParameter("--slot needs --service (the slot's DoS service)")
     settings = load_config(config)
     console = Console(stderr=as_json)
     workflow = build_workflow(settings)
@@ -144,6 +174,8 @@ def book(
         earliest=earliest,
         latest=earliest + timedelta(hours=within_hours),
         description=description,
+        service_id=service,
+        slot_id=slot,
     )
     trace_id = str(uuid.uuid4())
     request = dataclasses.replace(request, trace_id=trace_id)
@@ -172,7 +204,9 @@ def book(
 def slots(
     service: Annotated[str, typer.Option(help="DoS service id (the HealthcareService id)")],
     config: Annotated[Path | None, typer.Option(exists=True, envvar="UEC_CONFIG")] = None,
-    within_hours: Annotated[int, typer.Option(min=1, max=24 * 14)] = 24,
+    within_hours: Annotated[
+        int, typer.Option(min=1, max=24 * 14, help="Look for slots this far ahead")
+    ] = 24,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List the free slots of a service without booking (DoS → SDS → token → SSP search)."""
@@ -227,29 +261,48 @@ def slots(
 
 
 def cancel(
+    booking: Annotated[
+        str | None,
+        typer.Option(metavar="ASID:ID", help="The booking reference `book` printed"),
+    ] = None,
     appointment_id: Annotated[
-        str, typer.Option("--appointment", help="The Appointment id the booking returned")
-    ],
+        str | None,
+        typer.Option("--appointment", metavar="ID", help="The Appointment id (with the next two)"),
+    ] = None,
     provider_url: Annotated[
-        str, typer.Option(help="The provider's FHIR base URL (from the booking)")
-    ],
-    provider_asid: Annotated[str, typer.Option(help="The provider's ASID (Ssp-To)")],
+        str | None, typer.Option(metavar="URL", help="The provider's FHIR base URL")
+    ] = None,
+    provider_asid: Annotated[
+        str | None, typer.Option(metavar="ASID", help="The provider's ASID (Ssp-To)")
+    ] = None,
     config: Annotated[Path | None, typer.Option(exists=True, envvar="UEC_CONFIG")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Cancel an appointment this consumer booked (PUT status cancelled via the SSP); frees the slot."""
+    """Cancel an appointment this consumer booked (PUT status cancelled via the SSP); frees the slot.
+
+    Give the booking reference (`--booking ASID:ID`; the endpoint then comes from SDS), or
+    `--appointment`, `--provider-url` and `--provider-asid`."""
+    if booking is not None:
+        provider_asid, appointment_id = parse_booking_reference(booking)
+    elif not (appointment_id and provider_url and provider_asid):
+        raise typer.BadParameter(
+            "give --booking ASID:ID, or all of --appointment, --provider-url and --provider-asid"
+        )
     settings = load_config(config)
     workflow = build_workflow(settings)
     trace_id = str(uuid.uuid4())
-    try:
-        cancelled = asyncio.run(
-            workflow.provider.cancel(
-                endpoint=provider_url,
-                to_asid=provider_asid,
-                appointment_id=appointment_id,
-                trace_id=trace_id,
-            )
+
+    async def run(asid: str, appointment: str) -> dict[str, Any]:
+        endpoint = provider_url or await workflow.sds.endpoint_for(
+            asid, Interaction.UPDATE_APPOINTMENT
         )
+        return await workflow.provider.cancel(
+            endpoint=endpoint, to_asid=asid, appointment_id=appointment, trace_id=trace_id
+        )
+
+    assert provider_asid is not None and appointment_id is not None
+    try:
+        cancelled = asyncio.run(run(provider_asid, appointment_id))
     except ConsumerError as exc:
         typer.echo(json.dumps({"error": str(exc)}) if as_json else f"error: {exc}", err=not as_json)
         raise typer.Exit(1) from exc

@@ -3,13 +3,17 @@ environment variables winning over the file."""
 
 from __future__ import annotations
 
+import difflib
 import json
 import tomllib
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import pydantic
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from uec_booking.consumer.errors import ConfigError
 
 
 class AuthMode(StrEnum):
@@ -74,14 +78,61 @@ def from_manifest(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _read_file(path: Path) -> dict[str, Any]:
+    """The file's settings: a sandbox manifest (JSON) mapped onto fields, or TOML keys checked
+    against the fields, so that a misspelt key is an error rather than silently ignored."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file {path}: {exc.strerror or exc}") from exc
+    if path.suffix == ".json" or text.lstrip().startswith("{"):
+        try:
+            manifest = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{path} is not valid JSON: {exc}") from exc
+        if not isinstance(manifest, dict) or "provider" not in manifest:
+            raise ConfigError(f"{path} is JSON but not a sandbox manifest (no 'provider' key)")
+        return from_manifest(manifest)
+    try:
+        values = dict(tomllib.loads(text))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    known = list(ConsumerConfig.model_fields)
+    for key in values:
+        if key not in ConsumerConfig.model_fields:
+            near = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean '{near[0]}'?" if near else f"; known keys: {', '.join(known)}"
+            raise ConfigError(f"{path}: unknown key '{key}'{hint}")
+    return values
+
+
+def _invalid(exc: pydantic.ValidationError, path: Path | None) -> ConfigError:
+    missing = [str(e["loc"][0]) for e in exc.errors() if e["type"] == "missing"]
+    wrong = [
+        f"{e['loc'][0]} (UEC_{str(e['loc'][0]).upper()}) {e['msg'].lower()}, got {e.get('input')!r}"
+        for e in exc.errors()
+        if e["type"] != "missing"
+    ]
+    problems = ([f"missing {', '.join(missing)}"] if missing else []) + wrong
+    if path is None and missing:
+        return ConfigError(
+            "no consumer configuration: give --config FILE (a TOML file or the sandbox "
+            f"manifest) or set the UEC_* variables ({'; '.join(problems)})"
+        )
+    where = f"{path}" if path else "the UEC_* settings"
+    return ConfigError(
+        f"the consumer configuration in {where} is not usable: {'; '.join(problems)}"
+    )
+
+
 def load_config(path: str | Path | None = None, **overrides: Any) -> ConsumerConfig:
-    """Read `path` (TOML, or a sandbox manifest in JSON) and the environment."""
-    values: dict[str, Any] = {}
-    if path is not None:
-        text = Path(path).read_text(encoding="utf-8")
-        if str(path).endswith(".json") or text.lstrip().startswith("{"):
-            values = from_manifest(json.loads(text))
-        else:
-            values = dict(tomllib.loads(text))
+    """Read `path` (TOML, or a sandbox manifest in JSON) and the environment.
+
+    Raises `ConfigError` naming the file, the key and what is wrong with it."""
+    file = Path(path) if path is not None else None
+    values: dict[str, Any] = _read_file(file) if file is not None else {}
     values.update(overrides)
-    return ConsumerConfig(**{k: v for k, v in values.items() if v is not None})
+    try:
+        return ConsumerConfig(**{k: v for k, v in values.items() if v is not None})
+    except pydantic.ValidationError as exc:
+        raise _invalid(exc, file) from exc

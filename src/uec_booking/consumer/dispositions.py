@@ -1,12 +1,22 @@
-"""How soon each NHS Pathways disposition needs to be seen: a slot starting later than that
-would "cause a breach" (the reporting metrics rep-cons-04/05/09 count those).
+"""NHS Pathways dispositions: how soon each needs to be seen, and the DoS id DoS searches by.
 
-A sample table for the dispositions the sandbox uses; a deployment supplies its own (the
-national list is maintained by NHS Pathways).
+Timeframes: a slot starting later than that would "cause a breach" (the reporting metrics
+rep-cons-04/05/09 count those). A sample table for the dispositions the sandbox uses; a
+deployment supplies its own (the national list is maintained by NHS Pathways).
+
+DoS ids: CheckCapacitySummary's `disposition` is an int, the id of the DoS disposition group
+(`ccs_search_logic_v1_5.md`: "It is the ID of the Disposition Group which is passed in"), not
+the Dx code. No published table maps one to the other; the rule here is NHS 111 Online's, the
+national consumer of the same API (repo `NHSChoices/nhs111-online`, commit
+`ebd76f3fff32d3765454155d96ea69a0c598a5ae`, path
+`NHS111/NHS111.Models/Mappers/WebMappings/FromOutcomeViewModelToDosViewModel.cs`,
+`DispositionResolver`): a Dx code with two digits maps to `10` + digits (Dx05 → 1005), one with
+three to `11` + digits (Dx118 → 11118). The sandbox DoS is profiled with the same ids.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 TIMEFRAMES: dict[str, timedelta] = {
@@ -20,7 +30,24 @@ TIMEFRAMES: dict[str, timedelta] = {
     "Dx118": timedelta(hours=24),
 }
 DEFAULT = timedelta(hours=24)
+_DX = re.compile(r"^Dx(\d{2,3})$", re.IGNORECASE)
 
 
 def timeframe(disposition: str) -> timedelta:
     return TIMEFRAMES.get(disposition, DEFAULT)
+
+
+def dos_disposition_id(disposition: str | int) -> int:
+    """The DoS disposition id for a Dx code (`Dx05` → 1005); an id passes through unchanged.
+
+    Raises ValueError for anything that is neither."""
+    if isinstance(disposition, int):
+        return disposition
+    text = disposition.strip()
+    if text.isdigit():
+        return int(text)
+    match = _DX.match(text)
+    if match is None:
+        raise ValueError(f"{disposition!r} is neither an NHS Pathways Dx code nor a DoS id")
+    digits = match.group(1)
+    return int(("10" if len(digits) == 2 else "11") + digits)

@@ -3,14 +3,19 @@ into these at their boundary (`raise ... from exc`); nothing above a client sees
 library's exception types.
 
     ConsumerError
+    ├── ConfigError               the configuration file or UEC_* settings cannot be used
     ├── ServiceUnavailable        a national service or the provider could not be reached / timed out
     ├── PdsError
     │   ├── InvalidNhsNumber
     │   ├── PatientNotFound
     │   └── DemographicsMismatch  PDS has the number, but not with these demographics
-    ├── DosError
-    │   ├── DosAuthError          DoS refused the credentials
-    │   └── DosServiceNotFound
+    ├── DosError                  `code`: the DoS fault code (soap_api_errors_v1_5.md), when DoS sent one
+    │   ├── DosAuthError          DoS refused the credentials (302, 303, 1001)
+    │   ├── DosServiceNotFound    103
+    │   ├── DosCaseRejected       DoS refused a field of the case (101, 104-106, 109-121)
+    │   ├── DosNoServices         102: no services, not even catch-all
+    │   ├── DosVersionUnsupported 107
+    │   └── DosUnavailable        100, 500, 504 (also a ServiceUnavailable)
     ├── SdsError
     │   ├── AsNotFound            no nhsAS object for the ASID
     │   ├── NoEndpoint            no nhsMHS (or no nhsMHSEndPoint) for the party key and interaction
@@ -28,6 +33,10 @@ from typing import Any
 
 class ConsumerError(Exception):
     """Base of every error the consumer library raises."""
+
+
+class ConfigError(ConsumerError):
+    """The configuration cannot be used; the message says which file or key, and why."""
 
 
 class ServiceUnavailable(ConsumerError):
@@ -51,7 +60,9 @@ class DemographicsMismatch(PdsError):
 
 
 class DosError(ConsumerError):
-    pass
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class DosAuthError(DosError):
@@ -60,6 +71,22 @@ class DosAuthError(DosError):
 
 class DosServiceNotFound(DosError):
     pass
+
+
+class DosCaseRejected(DosError):
+    """DoS refused a field of the case (postcode, age, gender, disposition, ...)."""
+
+
+class DosNoServices(DosError):
+    """102: DoS found no service for the case, not even a catch-all."""
+
+
+class DosVersionUnsupported(DosError):
+    """107: DoS does not serve the requested serviceVersion."""
+
+
+class DosUnavailable(DosError, ServiceUnavailable):
+    """DoS failed on its side (100 search failure, 500, 504 time out)."""
 
 
 class SdsError(ConsumerError):

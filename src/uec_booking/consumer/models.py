@@ -26,27 +26,21 @@ class VerifiedPatient:
 
 @dataclass(frozen=True, slots=True)
 class DosCase:
-    """The `c` Case of a CheckCapacitySummary request (the patient's presenting need)."""
+    """The `c` Case of a CheckCapacitySummary request (the patient's presenting need), in the
+    published v1.5 fields (`ccs_field_def_v1_5.md`)."""
 
     postcode: str
-    age: int
+    age: int  # in `age_format` units: Days 0-31, Months 1-23, Years 2-129, AgeGroup 1-4
     gender: str  # DoS: "M" | "F" | "I"
-    disposition: str  # e.g. "Dx05"
+    disposition: str | int  # an NHS Pathways Dx code ("Dx05") or the DoS disposition id (1005)
     symptom_group: int
-    symptom_discriminators: list[int] = field(default_factory=list)
-    search_distance: int = 60  # miles
-
-
-@dataclass(frozen=True, slots=True)
-class DosService:
-    """One service in CheckCapacitySummary's ordered answer."""
-
-    id: str
-    name: str
-    service_type: str
-    postcode: str | None
-    distance_miles: float | None
-    requirebooking: bool
+    symptom_discriminators: list[int] = field(default_factory=list)  # at least one
+    search_distance: int | None = None  # km (1-99); None: DoS's own distance for the postcode
+    age_format: str = "Years"
+    force_search_distance: bool = False  # use search_distance over DoS's postcode table
+    search_date_time: datetime | None = None  # scenario testing only: search "as if" then
+    case_ref: str | None = None
+    surgery: str | None = None  # ODS code of the patient's GP surgery ("UNK" if not known)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,16 +51,37 @@ class DosEndpoint:
     address: str
     order: int | None = None
     business_scenario: str | None = None
+    compression: str | None = None
+    comment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DosService:
+    """One service in CheckCapacitySummary's ordered answer (`serviceCareSummaryDestination`)."""
+
+    id: str
+    name: str
+    service_type: str
+    postcode: str | None
+    distance_miles: float | None  # published in miles, though the search distance is km
+    requirebooking: bool  # the `requirebooking` service attribute is TRUE
+    capacity: str | None = None  # High | Low | None
+    ods_code: str | None = None
+    address: str | None = None
+    contact_details: str | None = None
+    endpoints: list[DosEndpoint] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
 class DosServiceDetails:
-    """ServiceDetailsById: contact details and endpoints of one service."""
+    """ServiceDetailsById: the endpoints of one service. The v1.5 answer carries only `id`,
+    `odsCode` and `serviceEndpoints`; `name` is a label, `phone` stays None from v1.5."""
 
     id: str
     name: str
     phone: str | None
     endpoints: list[DosEndpoint]
+    ods_code: str | None = None
 
     @property
     def booking_asids(self) -> list[str]:

@@ -37,6 +37,16 @@ def _instant(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
+def _service_location(
+    index: dict[tuple[Any, Any], dict[str, Any]], by_type: dict[Any, dict[str, Any]]
+) -> dict[str, Any]:
+    """The HealthcareService's Location: Schedules name no Location actor (fs_fhir_overrides)."""
+    for ref in by_type.get("HealthcareService", {}).get("location", []):
+        location = parse_reference(ref.get("reference", ""))
+        return index.get(("Location", location.id), {})
+    return {}
+
+
 def _outcome_text(body: dict[str, Any]) -> str:
     issues = body.get("issue") or [{}]
     return str(issues[0].get("diagnostics") or issues[0].get("code") or "")
@@ -172,6 +182,14 @@ class ProviderClient:
         end: datetime,
         trace_id: str,
     ) -> list[FreeSlot]:
+        """The free slots of one HealthcareService (its DoS id) starting in [start, end],
+        soonest first, with practitioner and location from the `_include`d resources.
+
+            slots = await provider.search_free_slots(
+                endpoint="https://provider.example/fhir", to_asid="200000000101",
+                healthcare_service_id="2000100001", start=now, end=now + timedelta(hours=4),
+                trace_id=str(uuid.uuid4()))
+        """
         params: list[tuple[str, str | int | float | bool | None]] = [
             ("status", "free"),
             ("start", f"ge{start.astimezone(UTC).isoformat(timespec='seconds')}"),
@@ -224,7 +242,9 @@ class ProviderClient:
                         (a.id for a in actors if a.resource_type == "HealthcareService"), None
                     ),
                     practitioner=person or None,
-                    location=by_type.get("Location", {}).get("name"),
+                    location=(by_type.get("Location") or _service_location(index, by_type)).get(
+                        "name"
+                    ),
                     resource=slot,
                     delivery_channel=next(
                         (
@@ -248,6 +268,11 @@ class ProviderClient:
         trace_id: str,
         description: str,
     ) -> BookedAppointment:
+        """Book `slot` for a PDS-verified patient; `SlotTaken` when the slot went meanwhile.
+
+        booked = await provider.book(endpoint=…, to_asid=…, slot=slots[0], patient=patient,
+                                     trace_id=trace_id, description="Booked by NHS 111")
+        """
         body = appointment_for(slot, patient, description=description)
         response = await self._send(
             "POST",

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
 from uec_booking.consumer import events
+from uec_booking.consumer.dos import case_age
 from uec_booking.consumer.errors import ConsumerError, NoBookingEndpoint, SdsError, SlotTaken
 from uec_booking.consumer.journal import slots_in_time
 from uec_booking.consumer.models import (
@@ -51,14 +52,21 @@ class Sds(Protocol):
 
 @dataclass(frozen=True)
 class BookingRequest:
+    """What the call handler knows: the patient, the call's outcome, and optionally the
+    service and slot they chose.
+
+        request = BookingRequest(nhs_number="9000000009", postcode="LS1 6AE",
+                                 disposition="Dx05", symptom_group=1010)
+    """
+
     nhs_number: str
     postcode: str | None = None
     family: str | None = None
     birth_date: str | None = None
     disposition: str = "Dx05"
     symptom_group: int = 1010
-    symptom_discriminators: tuple[int, ...] = ()
-    search_distance: int = 60
+    symptom_discriminators: tuple[int, ...] = (4003,)  # DoS needs one; the sandbox DoS knows 4003
+    search_distance: int | None = None  # km; None: DoS's own distance for the postcode
     earliest: datetime | None = None
     latest: datetime | None = None
     description: str = "Booked by NHS 111"
@@ -66,6 +74,9 @@ class BookingRequest:
     preferred_slot: FreeSlot | None = None
     # One Ssp-TraceID for the whole journey (a new one when not given).
     trace_id: str | None = None
+    # Book only at this DoS service (it must be among DoS's answers), and only this slot.
+    service_id: str | None = None
+    slot_id: str | None = None
 
 
 @dataclass
@@ -87,9 +98,11 @@ def age_on(birth_date: str, today: date) -> int:
 
 def case_for(request: BookingRequest, patient: VerifiedPatient) -> DosCase:
     """The DoS Case for a verified patient and the call's clinical outcome."""
+    age, age_format = case_age(date.fromisoformat(patient.birth_date), datetime.now(UTC).date())
     return DosCase(
         postcode=request.postcode or patient.postcode or "",
-        age=age_on(patient.birth_date, datetime.now(UTC).date()),
+        age=age,
+        age_format=age_format,
         gender=GENDER_FOR_DOS.get(patient.gender, "I"),
         disposition=request.disposition,
         symptom_group=request.symptom_group,
@@ -99,6 +112,13 @@ def case_for(request: BookingRequest, patient: VerifiedPatient) -> DosCase:
 
 
 class BookingWorkflow:
+    """The whole booking journey over the wire, from a verified patient to a booked slot.
+
+    workflow = build_workflow(load_config("consumer.toml"))  # uec_booking.consumer.cli
+    result = asyncio.run(workflow.run(BookingRequest(nhs_number="9000000009")))
+    print(result.appointment.id if result.appointment else result.error)
+    """
+
     def __init__(
         self,
         *,
@@ -118,6 +138,8 @@ class BookingWorkflow:
         request: BookingRequest,
         on_event: Callable[[events.WorkflowEvent], None] | None = None,
     ) -> BookingResult:
+        """Verify, search, resolve the endpoint and book; never raises for a failed step:
+        the result carries the appointment or the error, and `on_event` hears every step."""
         emit = on_event or (lambda event: None)
         result = BookingResult(trace_id=request.trace_id or str(uuid.uuid4()))
         try:
@@ -144,6 +166,15 @@ class BookingWorkflow:
                 tuple((s.id, s.name, s.distance_miles, s.requirebooking) for s in services)
             )
         )
+        if request.service_id is not None:
+            services = [s for s in services if s.id == request.service_id]
+            if not services:
+                result.error = (
+                    f"Service {request.service_id} is not among the services DoS returned "
+                    "for this patient and disposition"
+                )
+                emit(events.StepFailed("Service choice", result.error))
+                return result
         for service in services:
             try:
                 asid, endpoint = await self._booking_endpoint(service, emit)
@@ -175,7 +206,7 @@ class BookingWorkflow:
     ) -> tuple[str, str]:
         details = await self.dos.service_details_by_id(service.id)
         asids = details.booking_asids
-        emit(events.ServiceDetails(service.id, details.name, tuple(asids)))
+        emit(events.ServiceDetails(service.id, service.name, tuple(asids)))
         if not asids:
             raise NoBookingEndpoint("DoS lists no booking ASID")
         if len(asids) > 1:
@@ -221,6 +252,12 @@ class BookingWorkflow:
                     first = starts[0] if starts else None
                     emit(events.SlotsFound(service.id, len(slots), first, in_time))
                     chosen = next((s for s in slots if s.id not in tried), None)
+                    if request.slot_id is not None:
+                        chosen = next((s for s in slots if s.id == request.slot_id), None)
+                        if chosen is None:
+                            result.error = f"Slot {request.slot_id} is not free at {service.name}"
+                            emit(events.StepFailed(f"Booking at {service.name}", result.error))
+                            return False
                 if chosen is None:
                     emit(
                         events.StepFailed(
@@ -240,6 +277,9 @@ class BookingWorkflow:
                     )
                 except SlotTaken:
                     emit(events.SlotTaken(chosen.id))
+                    if request.slot_id is not None:  # that slot, or none
+                        result.error = f"Slot {request.slot_id} was taken meanwhile"
+                        return False
                     continue
                 emit(events.Booked(appointment.id, appointment.slot_id, appointment.start))
                 result.appointment, result.service, result.slot = appointment, service, chosen

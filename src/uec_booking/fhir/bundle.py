@@ -13,27 +13,44 @@ def searchset(
     matches: Iterable[dict[str, Any]],
     includes: Iterable[dict[str, Any]] = (),
     self_link: str | None = None,
+    total: int | None = None,
+    links: list[dict[str, str]] | None = None,
+    outcome: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A `searchset` Bundle: `matches` with search.mode=match, `includes` with mode=include.
+    """A `searchset` Bundle: `matches` with search.mode=match, `includes` with mode=include,
+    and an OperationOutcome (mode=outcome) when the search has something to say.
 
-    `fullUrl` is the absolute URL of each resource on this server.
+    `total` is the number of all matches (every page); it defaults to the matches given.
+    `links` (self/first/next/previous) override `self_link`. `fullUrl` is the absolute URL of
+    each resource on this server.
     """
     entries: list[dict[str, Any]] = []
-    total = 0
+    counted = 0
     for resource in matches:
-        total += 1
+        counted += 1
         entries.append(_entry(base_url, resource, "match"))
     for resource in includes:
         entries.append(_entry(base_url, resource, "include"))
+    if outcome is not None:
+        entries.append(
+            {
+                "fullUrl": f"urn:uuid:{outcome['id']}",
+                "resource": outcome,
+                "search": {"mode": "outcome"},
+            }
+        )
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
         "type": "searchset",
-        "total": total,
+        "total": counted if total is None else total,
     }
-    if self_link:
+    if links:
+        bundle["link"] = links
+    elif self_link:
         bundle["link"] = [{"relation": "self", "url": self_link}]
-    bundle["entry"] = entries
+    if entries:  # FHIR JSON has no empty arrays
+        bundle["entry"] = entries
     return bundle
 
 
@@ -63,5 +80,5 @@ def history(*, base_url: str, resources: Iterable[dict[str, Any]]) -> dict[str, 
         "id": str(uuid.uuid4()),
         "type": "history",
         "total": len(entries),
-        "entry": entries,
+        **({"entry": entries} if entries else {}),
     }

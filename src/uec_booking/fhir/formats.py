@@ -6,6 +6,7 @@ resources again would cost more than the search itself); XML goes through fhir.r
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -103,7 +104,36 @@ def dumps(resource: dict[str, Any], fmt: Format) -> bytes:
         return orjson.dumps(resource)
     model = get_fhir_model_class(resource["resourceType"]).model_validate(resource)
     xml: str | bytes = model.model_dump_xml()
-    return xml if isinstance(xml, bytes) else xml.encode()
+    return instants_in_milliseconds(xml if isinstance(xml, bytes) else xml.encode())
+
+
+# A dateTime/instant with a time of day, as fhir.resources writes it from a Python datetime
+# (`.644000`, or no fraction at all when it is zero).
+_INSTANT_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})$")
+
+
+def instants_in_milliseconds(xml: bytes) -> bytes:
+    """Every time of day in an XML resource written with milliseconds (`fs_times`:
+    `YYYY-MM-DDThh:mm:ss.sss+zz:zz`), as the JSON path writes them: the same instants."""
+    root = etree.fromstring(xml, parser=_safe_parser())
+    changed = False
+    for element in root.iter():
+        value = element.get("value")
+        if value is None or len(value) < 20 or value[10] != "T":
+            continue
+        match = _INSTANT_RE.match(value)
+        if match is None:
+            continue
+        fraction = ((match[2] or "") + "000")[:3]
+        offset = "+00:00" if match[3] == "Z" else match[3]
+        fixed = f"{match[1]}.{fraction}{offset}"
+        if fixed != value:
+            element.set("value", fixed)
+            changed = True
+    if not changed:
+        return xml
+    out: bytes = etree.tostring(root, xml_declaration=True, encoding="utf-8")
+    return out
 
 
 def _safe_parser() -> etree.XMLParser:

@@ -9,6 +9,8 @@ ODS_ORGANIZATION_SYSTEM: Final = "https://fhir.nhs.uk/Id/ods-organization-code"
 ODS_SITE_SYSTEM: Final = "https://fhir.nhs.uk/Id/ods-site-code"
 SDS_USER_SYSTEM: Final = "https://fhir.nhs.uk/Id/sds-user-id"
 SDS_ROLE_PROFILE_SYSTEM: Final = "https://fhir.nhs.uk/Id/sds-role-profile-id"
+# The system the NHS test kit's book bodies give Slot identifiers (a UUID, RFC 4122).
+SLOT_IDENTIFIER_SYSTEM: Final = "https://tools.ietf.org/html/rfc4122"
 DOS_SERVICE_SYSTEM: Final = "https://fhir.nhs.uk/Id/dos-service-id"
 SPINE_ERROR_SYSTEM: Final = "https://fhir.nhs.uk/STU3/ValueSet/Spine-ErrorOrWarningCode-1"
 NHS_NUMBER_VERIFICATION_EXTENSION: Final = (

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from uec_booking.fhir.errors import (
     BadRequest,
@@ -22,8 +23,9 @@ from uec_booking.fhir.errors import (
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.fhir.urls import profiles
 from uec_booking.provider.appointment_rules import BookingRequest, cancellation
+from uec_booking.provider.paging import Page
 from uec_booking.provider.representation import instant
-from uec_booking.provider.store import Store, audit, slots
+from uec_booking.provider.store import Store, audit, directory, slots
 from uec_booking.provider.store import appointments as rows
 from uec_booking.provider.store.appointments import Provenance, now_utc
 from uec_booking.provider.store.models import AppointmentRow, AppointmentVersion
@@ -68,11 +70,14 @@ class AppointmentService:
     def version_url(self, appointment_id: str, version_id: int) -> str:
         return f"{self.base_url}/Appointment/{appointment_id}/_history/{version_id}"
 
-    async def book(self, request: BookingRequest, who: Provenance) -> StoredAppointment:
+    async def book(
+        self, request: BookingRequest, who: Provenance, *, check_visibility: bool = False
+    ) -> StoredAppointment:
         """Book the slot for the patient, or raise: the slot is claimed and the Appointment
-        written in the same transaction."""
+        written in the same transaction. With `check_visibility`, a slot the caller may not
+        see (`provider/visibility.py`) books as if it were not free."""
         try:
-            return await self._book(request, who)
+            return await self._book(request, who, check_visibility)
         except IntegrityError as exc:
             # Another transaction got there first: same X-Request-ID, or the same slot.
             error = await self._explain_integrity(request, who)
@@ -82,11 +87,15 @@ class AppointmentService:
             await self._audit_failure(Interaction.CREATE_APPOINTMENT, error, who)
             raise
 
-    async def _book(self, request: BookingRequest, who: Provenance) -> StoredAppointment:
+    async def _book(
+        self, request: BookingRequest, who: Provenance, check_visibility: bool
+    ) -> StoredAppointment:
         appointment_id = str(uuid.uuid4())
         at = now_utc()
         resource = _with_meta(request.resource, appointment_id, 1, at)
         async with self.store.write() as session:
+            if check_visibility and await _hidden_from(session, request.slot_id, who):
+                raise SlotUnavailable()
             if who.request_id:
                 existing = await rows.by_request_id(session, who.request_id)
                 if existing is not None:
@@ -225,6 +234,21 @@ class AppointmentService:
         async with self.store.read() as session:
             found = await rows.search(session, **criteria)
         return [_from_row(r, r.id, r.version_id, r.updated_at) for r in found]
+
+    async def search_page(self, **criteria: Any) -> Page[StoredAppointment]:
+        """One page of matching appointments (`store.appointments.search_page`)."""
+        async with self.store.read() as session:
+            found = await rows.search_page(session, **criteria)
+        items = [_from_row(r, r.id, r.version_id, r.updated_at) for r in found.items]
+        return Page(items, found.total, found.before)
+
+
+async def _hidden_from(session: AsyncSession, slot_id: str, who: Provenance) -> bool:
+    rules = await directory.visibility(session)
+    if not rules.rules:
+        return False
+    slot = await slots.get(session, slot_id)
+    return slot is not None and bool(rules.hidden_for(who, [slot.schedule_id]))
 
 
 def _parse_if_match(value: str | None) -> int:

@@ -6,14 +6,18 @@ import asyncio
 import json
 import logging
 import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from uec_booking import sample_data
+from uec_booking.cli_errors import UserError
 from uec_booking.provider.settings import DEFAULT_DB, AuthMode
 from uec_booking.provider.store import Store
 from uec_booking.provider.store.migrate import upgrade
@@ -21,8 +25,71 @@ from uec_booking.provider.store.migrate import upgrade
 log = logging.getLogger("uec_booking.provider")
 
 DbOption = Annotated[
-    str, typer.Option("--db", envvar="UEC_DB_URL", help="sqlite:///file or postgresql://…")
+    str,
+    typer.Option(
+        "--db", envvar="UEC_DB_URL", metavar="URL", help="sqlite:///file or postgresql://…"
+    ),
 ]
+MAX_DAYS = 366  # every command that makes slots takes --days in 1..MAX_DAYS
+
+
+def days_option(default_help: str = "Days of slots to generate, from today") -> Any:
+    return typer.Option(min=1, max=MAX_DAYS, help=default_help)
+
+
+ManifestOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        exists=True,
+        envvar="UEC_CONFIG",
+        help="A sandbox manifest: use the store of the provider it describes (overrides --db)",
+    ),
+]
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path} is not valid JSON ({exc}); expected {what}") from exc
+
+
+def store_url(db: str, *, existing: bool) -> str:
+    """`db` checked before anything is created: a SQLite file's directory must exist, and a
+    command that only reads (`existing`) must name a store that is there already, so a typo
+    is an error instead of a new, empty store."""
+    try:
+        url = make_url(db)
+    except ArgumentError as exc:
+        raise UserError(
+            f"--db {db!r} is not a database URL (sqlite:///FILE or postgresql://USER@HOST/DB)"
+        ) from exc
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise UserError(f"--db {db!r}: only sqlite and postgresql stores are supported")
+    if url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:":
+            raise UserError(f"--db {db!r} names no file (sqlite:///path/to/store.sqlite3)")
+        file = Path(url.database)
+        if not file.parent.is_dir():
+            raise UserError(f"--db {db!r}: the directory {file.parent} does not exist")
+        if existing and not file.is_file():
+            raise UserError(f"--db {db!r}: there is no store at {file}")
+    return db
+
+
+def manifest_store(manifest: Path | None, db: str) -> str:
+    """The store a sandbox manifest names (`provider.db`), or `db` without a manifest."""
+    if manifest is None:
+        return db
+    try:
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+        found = data["provider"]["db"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(
+            f"{manifest} is not a sandbox manifest naming its provider's store"
+        ) from exc
+    return str(found)
 
 
 def serve_provider(
@@ -33,7 +100,10 @@ def serve_provider(
     jwks_url: Annotated[
         str | None, typer.Option(envvar="UEC_JWKS_URL", help="JWKS of the NHS auth service")
     ] = None,
-    issuer: Annotated[str | None, typer.Option(envvar="UEC_TOKEN_ISSUER")] = None,
+    issuer: Annotated[
+        str | None,
+        typer.Option(envvar="UEC_TOKEN_ISSUER", help="Expected token iss (unchecked when unset)"),
+    ] = None,
     auth_mode: Annotated[
         AuthMode | None,
         typer.Option(envvar="UEC_AUTH_MODE", help="signed (JWKS), interim (unsigned), off"),
@@ -67,8 +137,12 @@ def serve_provider(
         **({"UEC_TOKEN_ISSUER": issuer} if issuer else {}),
     }
     os.environ.update(env)
-    upgrade(db)
-    typer.echo(f"provider FHIR API on {base} (store {db.split('@')[-1]}, auth {mode.value})")
+    upgrade(store_url(db, existing=False))
+    typer.echo(
+        f"provider FHIR API on {base} (store {make_url(db).render_as_string(hide_password=True)}, "
+        f"auth {mode.value}); starting {workers} worker(s)"
+    )
+    _announce_when_ready(f"http://{host}:{port}/_health", base)
     uvicorn.run(
         "uec_booking.provider.asgi:app_from_env",
         factory=True,
@@ -80,9 +154,30 @@ def serve_provider(
     )
 
 
+def _announce_when_ready(health_url: str, base: str, timeout: float = 120.0) -> None:
+    """Say "ready" once `/_health` answers (uvicorn itself is told to be quiet)."""
+    import threading
+    import time
+
+    import httpx
+
+    def poll() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(health_url, timeout=1.0).status_code == 200:
+                    typer.echo(f"ready: {base}", err=True)
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+
+    threading.Thread(target=poll, name="ready-announcer", daemon=True).start()
+
+
 def seed(
     db: DbOption = DEFAULT_DB,
-    days: Annotated[int, typer.Option(min=1, max=366, help="Days of slots from today")] = 7,
+    days: Annotated[int, days_option()] = 7,
     from_file: Annotated[
         Path | None, typer.Option(exists=True, help="Import a FHIR Bundle of Schedules/Slots")
     ] = None,
@@ -97,18 +192,26 @@ def seed(
     from uec_booking.provider.seed import import_bundle
     from uec_booking.provider.seed import seed as seed_store
 
-    upgrade(db)
+    upgrade(store_url(db, existing=False))
 
     async def run() -> None:
         store = Store(db)
         try:
             if from_file:
-                bundle = json.loads(from_file.read_text(encoding="utf-8"))
+                bundle = _read_json(from_file, "a FHIR Bundle")
                 report = await import_bundle(store, bundle, healthcare_service=healthcare_service)
             else:
+                if directory_file:
+                    _read_json(directory_file, "a sample directory")
                 sample = sample_data.load(str(directory_file) if directory_file else None)
                 today = datetime.now(UTC).date()
-                report = await seed_store(store, sample, first_day=today, days=days)
+                try:
+                    report = await seed_store(store, sample, first_day=today, days=days)
+                except (KeyError, TypeError) as exc:
+                    raise UserError(
+                        f"{directory_file or 'the sample directory'} lacks a field the seed "
+                        f"needs ({exc}); see src/uec_booking/data/sample_directory.json"
+                    ) from exc
         finally:
             await store.dispose()
         typer.echo(
@@ -116,15 +219,24 @@ def seed(
             f"{report.slots_added} slots added, {report.slots_total} slots stored"
         )
 
-    asyncio.run(run())
+    from rich.console import Console
+
+    started = time.monotonic()
+    what = f"importing {from_file}" if from_file else f"seeding {days} day(s) of slots"
+    with Console(stderr=True).status(
+        f"{what} into {make_url(db).render_as_string(hide_password=True)}…"
+    ):
+        asyncio.run(run())
+    typer.echo(f"done in {time.monotonic() - started:.1f} s", err=True)
 
 
 def audit(
     db: DbOption = DEFAULT_DB,
+    manifest: ManifestOption = None,
     since: Annotated[
         datetime | None, typer.Option(help="Only events at or after this UTC time")
     ] = None,
-    limit: Annotated[int, typer.Option(min=1)] = 200,
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many events")] = 200,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
 ) -> None:
     """Show the provider's audit trail: who booked or cancelled what, when, and how it ended."""
@@ -133,6 +245,7 @@ def audit(
 
     from uec_booking.provider.store.audit import events
 
+    db = store_url(manifest_store(manifest, db), existing=True)
     upgrade(db)
 
     async def load() -> list[dict[str, object]]:

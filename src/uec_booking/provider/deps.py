@@ -15,7 +15,7 @@ from uec_booking.fhir.formats import Format, ParsedResource, body_format, parse_
 from uec_booking.fhir.http import request_format
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.provider.booking import AppointmentService
-from uec_booking.provider.settings import ProviderSettings
+from uec_booking.provider.settings import AuthMode, ProviderSettings
 from uec_booking.provider.slot_cache import SlotCache
 from uec_booking.provider.store import Store
 from uec_booking.provider.store.appointments import Provenance
@@ -52,6 +52,18 @@ def base_url(request: Request) -> str:
     if configured:
         return configured.rstrip("/")
     return str(request.base_url).rstrip("/") + "/fhir"
+
+
+def caller(request: Request, who: Provenance) -> Provenance | None:
+    """Whom the provider decides slot visibility for: nobody when authentication is off."""
+    off: bool = request.app.state.settings.auth_mode == AuthMode.OFF
+    return None if off else who
+
+
+def search_url(request: Request, resource_type: str) -> str:
+    """The URL of this search as consumers address it: the base for its paging links."""
+    query = request.url.query
+    return f"{base_url(request)}/{resource_type}" + (f"?{query}" if query else "")
 
 
 # Dependencies are `async def` even when they never await: FastAPI runs a plain `def` one in

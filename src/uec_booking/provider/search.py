@@ -14,6 +14,8 @@ from enum import StrEnum
 
 from uec_booking.fhir.errors import BadRequest
 
+SUMMARY_VALUES = frozenset({"true", "text", "data", "count", "false"})
+
 # Parameters that are about the response, not the search: always allowed.
 RESULT_PARAMETERS = frozenset({"_format", "_pretty", "_summary", "_elements"})
 
@@ -33,6 +35,18 @@ class SearchParam:
     repeats: bool = False
     prefixes: frozenset[str] = frozenset({"eq"})
     allowed: frozenset[str] | None = None  # allowed token values
+
+
+def include_spellings(*canonical: str) -> dict[str, str]:
+    """Every spelling of each `_include` accepted, mapped to its canonical `Type:param[:Target]`
+    form. The NHS test kit writes the first separator as a dot (`HealthcareService.providedBy`,
+    `HealthcareService.location`); each include is accepted either way, consistently."""
+    table: dict[str, str] = {}
+    for name in canonical:
+        source, _, rest = name.partition(":")
+        for spelling in (name, f"{source}.{rest}", name.replace(":", ".")):
+            table[spelling] = name
+    return table
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +87,8 @@ class ParsedSearch:
     includes: set[str] = field(default_factory=set)
     count: int | None = None
     ignored: list[str] = field(default_factory=list)
+    page: str | None = None  # `_page`: the cursor of a page this server linked to
+    summary: str | None = None  # `_summary`
 
     def tokens(self, name: str) -> list[str]:
         return [str(v) for v in self.values.get(name, [])]
@@ -152,6 +168,14 @@ def parse_search(
     table = spec.lookup()
     parsed = ParsedSearch()
     for key, raw in items:
+        if key == "_summary":
+            if raw not in SUMMARY_VALUES:
+                raise BadRequest(f"'{raw}' is not a _summary value", expression=key)
+            parsed.summary = raw
+            continue
+        if key == "_page":
+            parsed.page = raw
+            continue
         if key in RESULT_PARAMETERS:
             continue
         if key in ("_include", "_include:recurse"):

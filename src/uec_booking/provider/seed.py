@@ -9,6 +9,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from uec_booking.fhir.errors import BadRequest
 from uec_booking.fhir.reference import parse_reference, reference
 from uec_booking.fhir.urls import (
@@ -16,11 +18,13 @@ from uec_booking.fhir.urls import (
     DOS_SERVICE_SYSTEM,
     ODS_ORGANIZATION_SYSTEM,
     ODS_SITE_SYSTEM,
+    SDS_ROLE_PROFILE_SYSTEM,
     SDS_USER_SYSTEM,
     profiles,
 )
 from uec_booking.provider.search import utc_naive
 from uec_booking.provider.store import Store, directory, slots
+from uec_booking.provider.visibility import Rule
 
 LONDON = ZoneInfo("Europe/London")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -39,6 +43,10 @@ def _meta(resource_type: str) -> dict[str, Any]:
 
 def schedule_id(service_id: str, practitioner_id: str) -> str:
     return f"sch-{service_id}-{practitioner_id}"
+
+
+def role_id_for(service_id: str, practitioner_id: str) -> str:
+    return f"role-{service_id}-{practitioner_id}"
 
 
 def directory_resources(sample: dict[str, Any]) -> list[dict[str, Any]]:
@@ -76,13 +84,25 @@ def directory_resources(sample: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     practitioners = {p["id"]: p for p in sample["practitioners"]}
+    # A Practitioner's SDS role profile ids are the ids of its PractitionerRoles (the NHS test
+    # kit's chain SFFSPractitionerRolesReturned matches one to the other).
+    role_ids: dict[str, list[str]] = {}
+    for service in sample["healthcare_services"]:
+        for prac_id in (service.get("availability") or {}).get("practitioners", []):
+            role_ids.setdefault(prac_id, []).append(role_id_for(service["id"], prac_id))
     for prac in sample["practitioners"]:
         out.append(
             {
                 "resourceType": "Practitioner",
                 "id": prac["id"],
                 "meta": _meta("Practitioner"),
-                "identifier": [{"system": SDS_USER_SYSTEM, "value": prac["sds_user_id"]}],
+                "identifier": [
+                    {"system": SDS_USER_SYSTEM, "value": prac["sds_user_id"]},
+                    *(
+                        {"system": SDS_ROLE_PROFILE_SYSTEM, "value": role}
+                        for role in role_ids.get(prac["id"], [])
+                    ),
+                ],
                 "name": [
                     {"family": prac["family"], "given": prac["given"], "prefix": prac["prefix"]}
                 ],
@@ -109,7 +129,7 @@ def directory_resources(sample: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(hs)
         for prac_id in availability["practitioners"]:
             prac = practitioners[prac_id]
-            role_id = f"role-{service['id']}-{prac_id}"
+            role_id = role_id_for(service["id"], prac_id)
             out.append(
                 {
                     "resourceType": "PractitionerRole",
@@ -127,13 +147,13 @@ def directory_resources(sample: dict[str, Any]) -> list[dict[str, Any]]:
                     ),
                 }
             )
+            # fs_fhir_overrides: HealthcareService 1..1, Practitioner 0..1, PractitionerRole
+            # 0..1 and nothing else; the Location is the HealthcareService's.
             actors = [
                 reference("HealthcareService", service["id"]),
                 reference("Practitioner", prac_id),
                 reference("PractitionerRole", role_id),
             ]
-            if service.get("location"):
-                actors.append(reference("Location", service["location"]))
             out.append(
                 {
                     "resourceType": "Schedule",
@@ -198,12 +218,33 @@ async def seed(store: Store, sample: dict[str, Any], *, first_day: date, days: i
     async with store.write() as session:
         for resource in directory_resources(sample):
             written += await directory.upsert(session, resource)
+        written += await _visibility(session, sample)
         added = await slots.insert_missing(
             session, generate_slots(sample, first_day=first_day, days=days)
         )
     async with store.read() as session:
         total = await slots.count(session)
     return SeedReport(written, added, total)
+
+
+async def _visibility(session: AsyncSession, sample: dict[str, Any]) -> int:
+    """The provider's say on who sees which slots: `provider_system.consumer_organisations`
+    (ODS code -> organisation type) and each service's `visible_to` (see
+    `provider/visibility.py`), applied to every Schedule of the service."""
+    known = sample.get("provider_system", {}).get("consumer_organisations", [])
+    written = await directory.set_consumer_organisations(
+        session, [(o["ods"], o["organisation_type"], o.get("name")) for o in known]
+    )
+    for service in sample["healthcare_services"]:
+        availability = service.get("availability")
+        if not availability:
+            continue
+        rule = Rule.from_data(service["visible_to"]) if service.get("visible_to") else None
+        for prac_id in availability["practitioners"]:
+            written += await directory.set_visibility(
+                session, schedule_id(service["id"], prac_id), rule
+            )
+    return written
 
 
 def _practitioner_name(resource: dict[str, Any]) -> None:

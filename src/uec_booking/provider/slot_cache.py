@@ -15,7 +15,7 @@ import asyncio
 from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from uec_booking.provider.representation import slot_resource
 from uec_booking.provider.slot_includes import ALL_INCLUDES, includes_for
 from uec_booking.provider.store import Store, directory, epochs, slots
+from uec_booking.provider.visibility import Visibility
 
 DirectoryKey = tuple[str, str]
 ViewKey = tuple[str, datetime, datetime]
@@ -54,6 +55,9 @@ class ServiceSlots:
     # False: more slots than the cache may hold. Such a view holds none and only remembers,
     # until the epochs move, that its searches must read the tables.
     complete: bool = True
+    # Who may see which Schedules' slots, as of the same directory epoch: the view is shared
+    # by every consumer, each search filters it for its caller.
+    visibility: Visibility = field(default_factory=Visibility)
 
     def select(
         self,
@@ -194,4 +198,5 @@ async def _build(
         starts=[s.start for s in cached],
         directory={(r["resourceType"], r["id"]): r for r in named},
         service_exists=exists,
+        visibility=await directory.visibility(session),
     )

@@ -51,7 +51,11 @@ async def includes_for(
                 if include in wanted and ref.resource_type == resource_type:
                     actor_keys.append((resource_type, ref.id))
     out += await fetch(actor_keys)
-    if wanted & {"HealthcareService:providedBy", "HealthcareService:location"}:
+    # Schedules name no Location actor (fs_fhir_overrides allows HealthcareService,
+    # Practitioner and PractitionerRole only): `Schedule:actor:Location`, which consumers
+    # still send with `:recurse`, reaches the Location through the HealthcareService actor.
+    wants_location = bool(wanted & {"HealthcareService:location", "Schedule:actor:Location"})
+    if "HealthcareService:providedBy" in wanted or wants_location:
         service_keys = {("HealthcareService", s.healthcare_service_id) for s in slots}
         services = await fetch(sorted(service_keys))
         already = {(r["resourceType"], r["id"]) for r in out}
@@ -60,7 +64,7 @@ async def includes_for(
             if "HealthcareService:providedBy" in wanted and service.get("providedBy"):
                 ref = parse_reference(service["providedBy"].get("reference", ""))
                 extra_keys.append(("Organization", ref.id))
-            if "HealthcareService:location" in wanted:
+            if wants_location:
                 for loc in service.get("location", []):
                     extra_keys.append(("Location", parse_reference(loc.get("reference", "")).id))
         out += [r for r in await fetch(extra_keys) if (r["resourceType"], r["id"]) not in already]

@@ -8,12 +8,16 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
+from sqlalchemy import Row
+
 from uec_booking.fhir.errors import BadRequest, NotFound
+from uec_booking.provider.paging import Cursor, Key, Page, page_of
 from uec_booking.provider.representation import slot_resource
 from uec_booking.provider.search import ParsedSearch
-from uec_booking.provider.slot_cache import SlotCache, day_range
+from uec_booking.provider.slot_cache import CachedSlot, SlotCache, day_range
 from uec_booking.provider.slot_includes import includes_for
 from uec_booking.provider.store import Store, directory, slots
+from uec_booking.provider.store.appointments import Provenance
 
 # A cached view spans at most this many days; a wider search reads the tables.
 MAX_VIEW_DAYS = 15
@@ -23,6 +27,13 @@ MAX_VIEW_DAYS = 15
 class SlotSearchResult:
     matches: list[dict[str, Any]]
     includes: list[dict[str, Any]]
+    page: Page[Key]  # the page's (start, id) keys, every match counted
+    # The caller may see none of the named HealthcareServices' slots (`provider/visibility.py`).
+    none_allowed: bool = False
+
+
+def _key(slot: CachedSlot | Row[Any]) -> Key:
+    return (slot.start, slot.id)
 
 
 def _time_window(parsed: ParsedSearch, now: datetime) -> dict[str, datetime | None]:
@@ -58,11 +69,16 @@ async def search(
     max_results: int,
     cache: SlotCache | None = None,
     now: datetime | None = None,
+    caller: Provenance | None = None,
 ) -> SlotSearchResult:
+    """One page of the matching slots that `caller` may see (None: authentication is off,
+    every slot), what the page's `_include`s name, and the count of every match."""
     now = now or datetime.now(UTC).replace(tzinfo=None)
     window = _time_window(parsed, now)
     service_ids = parsed.tokens("schedule.actor:healthcareservice")
-    limit = min(parsed.count or max_results, max_results)
+    size = min(parsed.count or max_results, max_results)
+    cursor = Cursor.decode(parsed.page) if parsed.page else None
+    only_count = parsed.summary == "count"
     lows = [b for b in (window["ge"], window["gt"]) if b is not None]
     highs = [b for b in (window["le"], window["lt"]) if b is not None]
     # The standard's search (one service, a bounded window) is answered from the worker's
@@ -72,14 +88,29 @@ async def search(
         if hi - lo <= timedelta(days=MAX_VIEW_DAYS):
             view = await cache.view(service_ids[0], lo, hi)
             if view.complete:
-                found = view.select(statuses=parsed.tokens("status"), limit=limit, **window)
-                if not found and not view.service_exists:
+                every = view.select(
+                    statuses=parsed.tokens("status"), limit=len(view.slots), **window
+                )
+                schedules = [k[1] for k in view.directory if k[0] == "Schedule"]
+                hidden = view.visibility.hidden_for(caller, schedules)
+                if hidden:
+                    every = [s for s in every if s.schedule_id not in hidden]
+                if not every and not view.service_exists:
                     raise _unknown_service(service_ids[0])
-                included = await includes_for(view.fetch, found, parsed.includes)
-                return SlotSearchResult([s.resource for s in found], included)
+                found = page_of(every, _key, cursor, 0 if only_count else size)
+                included = await includes_for(view.fetch, found.items, parsed.includes)
+                return SlotSearchResult(
+                    [s.resource for s in found.items],
+                    included,
+                    Page([_key(s) for s in found.items], found.total, found.before),
+                    none_allowed=bool(schedules) and hidden >= set(schedules),
+                )
     async with store.read() as session:
-        rows = await slots.search(
+        hidden = (await directory.visibility(session)).hidden_for(caller)
+        rows = await slots.search_page(
             session,
+            cursor=cursor,
+            size=0 if only_count else size,
             statuses=parsed.tokens("status"),
             start_ge=window["ge"],
             start_gt=window["gt"],
@@ -87,15 +118,28 @@ async def search(
             start_lt=window["lt"],
             service_ids=service_ids,
             schedule_ids=parsed.tokens("schedule"),
-            limit=limit,
+            hidden_schedule_ids=hidden,
         )
         # An unknown HealthcareService is a 404; only an empty answer needs the extra query.
-        if not rows:
+        if not rows.total:
             for service_id in service_ids:
                 if not await directory.exists(session, "HealthcareService", service_id):
                     raise _unknown_service(service_id)
-        includes = await includes_for(partial(directory.get_many, session), rows, parsed.includes)
-    return SlotSearchResult([slot_resource(r) for r in rows], includes)
+        includes = await includes_for(
+            partial(directory.get_many, session), rows.items, parsed.includes
+        )
+        none_allowed = False
+        if hidden and not rows.total and service_ids:
+            named: set[str] = set()
+            for service_id in service_ids:
+                named.update(await directory.schedule_ids_for_service(session, service_id))
+            none_allowed = bool(named) and hidden >= named
+    return SlotSearchResult(
+        [slot_resource(r) for r in rows.items],
+        includes,
+        Page([_key(r) for r in rows.items], rows.total, rows.before),
+        none_allowed=none_allowed,
+    )
 
 
 def _unknown_service(service_id: str) -> NotFound:

@@ -68,8 +68,12 @@ def serve_pds(
 def serve_dos(
     host: Host = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="UEC_PORT")] = 8050,
-    username: Annotated[str, typer.Option(envvar="UEC_DOS_USERNAME")] = "sandbox-111",
-    password: Annotated[str, typer.Option(envvar="UEC_DOS_PASSWORD")] = "sandbox-dos-password",
+    username: Annotated[
+        str, typer.Option(envvar="UEC_DOS_USERNAME", help="The account DoS accepts")
+    ] = "sandbox-111",
+    password: Annotated[
+        str, typer.Option(envvar="UEC_DOS_PASSWORD", help="Its password")
+    ] = "sandbox-dos-password",
     directory: Directory = None,
 ) -> None:
     """DoS: the v1.5 SOAP API (WSDL at /app/api/webservices?wsdl)."""
@@ -107,8 +111,12 @@ def serve_sds(
 def serve_ssp(
     host: Host = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="UEC_PORT")] = 8010,
-    sds_url: Annotated[str, typer.Option(envvar="UEC_SDS_URL")] = "ldap://127.0.0.1:8389",
-    sds_base: Annotated[str, typer.Option(envvar="UEC_SDS_BASE")] = "ou=Services,o=nhs",
+    sds_url: Annotated[
+        str, typer.Option(envvar="UEC_SDS_URL", help="SDS the SSP checks targets against")
+    ] = "ldap://127.0.0.1:8389",
+    sds_base: Annotated[
+        str, typer.Option(envvar="UEC_SDS_BASE", help="SDS search base")
+    ] = "ou=Services,o=nhs",
     timeout: Annotated[
         float, typer.Option(help="Seconds to wait for a provider (then 504)")
     ] = 30.0,

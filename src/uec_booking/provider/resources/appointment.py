@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
@@ -12,9 +14,10 @@ from uec_booking.fhir.formats import Format
 from uec_booking.fhir.http import fhir_response
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.fhir.urls import NHS_NUMBER_SYSTEM
-from uec_booking.provider import deps
+from uec_booking.provider import deps, paging
 from uec_booking.provider.appointment_rules import booking_request
 from uec_booking.provider.booking import AppointmentService, StoredAppointment
+from uec_booking.provider.paging import Cursor, Key
 from uec_booking.provider.representation import etag, http_date
 from uec_booking.provider.search import ParamType, SearchParam, SearchSpec, parse_search, utc_naive
 from uec_booking.provider.store.appointments import Provenance
@@ -59,7 +62,7 @@ async def book(
 ) -> Response:
     parsed = await deps.parse_body(request, "Appointment")
     wanted = booking_request(parsed.data, start=parsed.model.start, end=parsed.model.end)
-    stored = await service.book(wanted, who)
+    stored = await service.book(wanted, who, check_visibility=deps.caller(request, who) is not None)
     headers = _version_headers(service, stored)
     headers["Location"] = headers["Content-Location"]
     return fhir_response(request, stored.resource, status=201, headers=headers, fmt=fmt)
@@ -144,16 +147,25 @@ async def search(
         numbers.append(value.replace(" ", ""))
     ge = [b.low for b in parsed.dates("start") if b.prefix in ("ge", "eq")]
     le = [b.high for b in parsed.dates("start") if b.prefix in ("le", "eq")]
-    found = await service.search(
+    found = await service.search_page(
         nhs_numbers=numbers,
         start_ge=utc_naive(max(ge)) if ge else None,
         start_le=utc_naive(min(le)) if le else None,
         statuses=parsed.tokens("status"),
-        limit=parsed.count or APPOINTMENT_SEARCH.max_count,
+        cursor=Cursor.decode(parsed.page) if parsed.page else None,
+        size=0 if parsed.summary == "count" else parsed.count or APPOINTMENT_SEARCH.max_count,
     )
     bundle = searchset(
         base_url=deps.base_url(request),
-        matches=[s.resource for s in found],
-        self_link=str(request.url),
+        matches=[s.resource for s in found.items],
+        total=found.total,
+        links=paging.links(deps.search_url(request, "Appointment"), found, _key).as_fhir(),
     )
     return fhir_response(request, bundle, fmt=fmt)
+
+
+def _key(stored: StoredAppointment) -> Key:
+    return (
+        utc_naive(datetime.fromisoformat(stored.resource["start"].replace("Z", "+00:00"))),
+        stored.id,
+    )

@@ -28,6 +28,22 @@ _DOCS = {
 }
 
 
+# Paging and counting, the same for every search here (`provider/paging.py`).
+_RESULT_PARAMS: list[dict[str, Any]] = [
+    {
+        "name": "_count",
+        "type": "number",
+        "documentation": "Page size; Bundle.total counts every match, link next/previous page",
+    },
+    {"name": "_summary", "type": "token", "documentation": "count: Bundle.total only"},
+    {
+        "name": "_page",
+        "type": "string",
+        "documentation": "The page cursor of a next/previous/first link this server gave out",
+    },
+]
+
+
 def _search_params(spec: SearchSpec) -> list[dict[str, Any]]:
     return [
         {
@@ -36,7 +52,7 @@ def _search_params(spec: SearchSpec) -> list[dict[str, Any]]:
             **({"documentation": _DOCS[p.name]} if p.name in _DOCS else {}),
         }
         for p in spec.params
-    ]
+    ] + _RESULT_PARAMS
 
 
 def capability_statement(base_url: str) -> dict[str, Any]:

@@ -9,8 +9,18 @@ from uec_booking.fhir.bundle import searchset
 from uec_booking.fhir.formats import Format
 from uec_booking.fhir.http import fhir_response
 from uec_booking.fhir.interactions import Interaction
-from uec_booking.provider import deps, slot_search
-from uec_booking.provider.search import ParamType, SearchParam, SearchSpec, parse_search
+from uec_booking.fhir.outcome import issue, operation_outcome
+from uec_booking.provider import deps, paging, slot_search
+from uec_booking.provider.paging import Key
+from uec_booking.provider.search import (
+    ParamType,
+    SearchParam,
+    SearchSpec,
+    include_spellings,
+    parse_search,
+)
+from uec_booking.provider.store.appointments import Provenance
+from uec_booking.provider.visibility import NOT_ALLOWED_ANY
 
 SLOT_STATUSES = frozenset(
     {"free", "busy", "busy-unavailable", "busy-tentative", "entered-in-error"}
@@ -33,17 +43,15 @@ SLOT_SEARCH = SearchSpec(
         ),
         SearchParam("schedule", ParamType.REFERENCE),
     ),
-    includes={
-        "Slot:schedule": "Slot:schedule",
-        "Schedule:actor:Practitioner": "Schedule:actor:Practitioner",
-        "Schedule:actor:PractitionerRole": "Schedule:actor:PractitionerRole",
-        "Schedule:actor:Location": "Schedule:actor:Location",
-        "Schedule:actor:HealthcareService": "Schedule:actor:HealthcareService",
-        "HealthcareService:providedBy": "HealthcareService:providedBy",
-        "HealthcareService:location": "HealthcareService:location",
-        # The NHS test kit writes this one with a dot.
-        "HealthcareService.location": "HealthcareService:location",
-    },
+    includes=include_spellings(
+        "Slot:schedule",
+        "Schedule:actor:Practitioner",
+        "Schedule:actor:PractitionerRole",
+        "Schedule:actor:Location",
+        "Schedule:actor:HealthcareService",
+        "HealthcareService:providedBy",
+        "HealthcareService:location",
+    ),
 )
 
 router = APIRouter()
@@ -58,7 +66,7 @@ def _strict(request: Request) -> bool:
 async def search_slots(
     request: Request,
     fmt: Format = Depends(deps.response_format),
-    _who: object = Depends(deps.require(Interaction.READ_SLOT)),
+    who: Provenance = Depends(deps.require(Interaction.READ_SLOT)),
 ) -> Response:
     parsed = parse_search(
         SLOT_SEARCH, list(request.query_params.multi_items()), strict=_strict(request)
@@ -68,11 +76,23 @@ async def search_slots(
         parsed,
         max_results=deps.settings(request).max_search_results,
         cache=deps.slot_cache(request),
+        caller=deps.caller(request, who),
     )
+    outcome = None
+    if found.none_allowed:  # er_overview: 200, an empty Bundle and an OperationOutcome
+        outcome = operation_outcome(
+            issue(severity="information", code="suppressed", diagnostics=NOT_ALLOWED_ANY)
+        )
     bundle = searchset(
         base_url=deps.base_url(request),
         matches=found.matches,
         includes=found.includes,
-        self_link=str(request.url),
+        total=found.page.total,
+        links=paging.links(deps.search_url(request, "Slot"), found.page, _same).as_fhir(),
+        outcome=outcome,
     )
     return fhir_response(request, bundle, fmt=fmt)
+
+
+def _same(key: Key) -> Key:
+    return key

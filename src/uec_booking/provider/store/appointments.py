@@ -12,7 +12,8 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy import insert as table_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from uec_booking.provider.store import epochs
+from uec_booking.provider.paging import Cursor, Page
+from uec_booking.provider.store import epochs, paging
 from uec_booking.provider.store.models import (
     AppointmentRow,
     AppointmentVersion,
@@ -184,3 +185,34 @@ async def search(
         query = query.where(AppointmentRow.start <= start_le)
     query = query.order_by(AppointmentRow.start, AppointmentRow.id).limit(limit)
     return list((await session.scalars(query)).all())
+
+
+async def search_page(
+    session: AsyncSession,
+    *,
+    nhs_numbers: list[str],
+    start_ge: datetime | None,
+    start_le: datetime | None,
+    statuses: list[str],
+    cursor: Cursor | None,
+    size: int,
+) -> Page[AppointmentRow]:
+    """One page of the patient's appointments by (start, id), with the number of all."""
+    query = select(AppointmentRow)
+    if nhs_numbers:
+        query = query.where(AppointmentRow.nhs_number.in_(nhs_numbers))
+    if statuses:
+        query = query.where(AppointmentRow.status.in_(statuses))
+    if start_ge is not None:
+        query = query.where(AppointmentRow.start >= start_ge)
+    if start_le is not None:
+        query = query.where(AppointmentRow.start <= start_le)
+    return await paging.keyset_page(
+        session,
+        query,
+        AppointmentRow.start,
+        AppointmentRow.id,
+        cursor=cursor,
+        size=size,
+        scalars=True,
+    )

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from uec_booking.provider.representation import stored_resource
 from uec_booking.provider.store import epochs
-from uec_booking.provider.store.models import DirectoryResource
+from uec_booking.provider.store.models import ConsumerOrganisation, DirectoryResource
+from uec_booking.provider.visibility import Rule, Visibility
 
 DIRECTORY_TYPES = frozenset(
     {
@@ -107,3 +108,53 @@ async def upsert(session: AsyncSession, resource: dict[str, Any]) -> bool:
     row.updated_at = _now()
     epochs.touch(session, [epochs.DIRECTORY])
     return True
+
+
+async def set_visibility(session: AsyncSession, schedule_id: str, rule: Rule | None) -> bool:
+    """Restrict a Schedule's slots to the consumers `rule` admits (None: every consumer).
+    True if that changed."""
+    row = await session.get(DirectoryResource, ("Schedule", schedule_id))
+    if row is None:
+        raise ValueError(f"No Schedule {schedule_id}")
+    wanted = None if rule is None else rule.to_json()
+    if row.visible_to == wanted:
+        return False
+    row.visible_to = wanted
+    epochs.touch(session, [epochs.DIRECTORY])
+    return True
+
+
+async def set_consumer_organisations(
+    session: AsyncSession, organisations: Iterable[tuple[str, str, str | None]]
+) -> int:
+    """Record the consumer organisations the provider knows: (ODS code, type, name)."""
+    written = 0
+    for ods, kind, name in organisations:
+        row = await session.get(ConsumerOrganisation, ods.upper())
+        if row is None:
+            session.add(ConsumerOrganisation(ods=ods.upper(), organisation_type=kind, name=name))
+        elif (row.organisation_type, row.name) != (kind, name):
+            row.organisation_type, row.name = kind, name
+        else:
+            continue
+        written += 1
+    if written:
+        epochs.touch(session, [epochs.DIRECTORY])
+    return written
+
+
+async def visibility(session: AsyncSession) -> Visibility:
+    """Every Schedule's visibility rule and the consumer organisations' types."""
+    rules = await session.execute(
+        select(DirectoryResource.id, DirectoryResource.visible_to).where(
+            DirectoryResource.resource_type == "Schedule",
+            DirectoryResource.visible_to.is_not(None),
+        )
+    )
+    kinds = await session.execute(
+        select(ConsumerOrganisation.ods, ConsumerOrganisation.organisation_type)
+    )
+    return Visibility(
+        {sid: Rule.from_json(text) for sid, text in rules.all() if text},
+        {ods: kind for ods, kind in kinds.all()},
+    )

@@ -39,6 +39,19 @@ class DirectoryResource(Base):
     healthcare_service_id: Mapped[str | None] = mapped_column(String(64), index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
     body: Mapped[str] = mapped_column(Text, nullable=False)
+    # For Schedules: which consumers may see their slots (`provider/visibility.py`), as JSON
+    # {"ods": [...], "asid": [...], "organisation_types": [...]}; NULL: every consumer.
+    visible_to: Mapped[str | None] = mapped_column(Text)
+
+
+class ConsumerOrganisation(Base):
+    """The consumer organisations the provider knows, by ODS code, with their type (e.g.
+    `NHS 111`): what Schedules' `organisation_types` restrictions are decided by."""
+
+    __tablename__ = "consumer_organisation"
+    ods: Mapped[str] = mapped_column(String(32), primary_key=True)
+    organisation_type: Mapped[str] = mapped_column(String(64), nullable=False)
+    name: Mapped[str | None] = mapped_column(String(200))
 
 
 class SlotRow(Base):

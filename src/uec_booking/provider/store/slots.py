@@ -3,22 +3,22 @@ slots stored."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, Select, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from uec_booking.provider.store import epochs
+from uec_booking.provider.paging import Cursor, Page
+from uec_booking.provider.store import epochs, paging
 from uec_booking.provider.store.models import SlotRow
 
 
-async def search(
-    session: AsyncSession,
+def _query(
     *,
     statuses: Sequence[str],
     start_ge: datetime | None,
@@ -27,9 +27,8 @@ async def search(
     start_lt: datetime | None,
     service_ids: Sequence[str] = (),
     schedule_ids: Sequence[str] = (),
-    limit: int,
-) -> list[Row[Any]]:
-    """Matching slots as plain rows (no ORM instances: a search reads ~100 of them)."""
+    hidden_schedule_ids: Collection[str] = (),
+) -> Select[Any]:
     query = select(*SlotRow.__table__.columns)
     if statuses:
         query = query.where(SlotRow.status.in_(statuses))
@@ -37,6 +36,8 @@ async def search(
         query = query.where(SlotRow.healthcare_service_id.in_(service_ids))
     if schedule_ids:
         query = query.where(SlotRow.schedule_id.in_(schedule_ids))
+    if hidden_schedule_ids:
+        query = query.where(SlotRow.schedule_id.not_in(sorted(hidden_schedule_ids)))
     if start_ge is not None:
         query = query.where(SlotRow.start >= start_ge)
     if start_gt is not None:
@@ -45,8 +46,23 @@ async def search(
         query = query.where(SlotRow.start <= start_le)
     if start_lt is not None:
         query = query.where(SlotRow.start < start_lt)
-    query = query.order_by(SlotRow.start, SlotRow.id).limit(limit)
+    return query
+
+
+async def search(session: AsyncSession, *, limit: int, **criteria: Any) -> list[Row[Any]]:
+    """Matching slots as plain rows (no ORM instances: a search reads ~100 of them)."""
+    query = _query(**criteria).order_by(SlotRow.start, SlotRow.id).limit(limit)
     return list((await session.execute(query)).all())
+
+
+async def search_page(
+    session: AsyncSession, *, cursor: Cursor | None, size: int, **criteria: Any
+) -> Page[Row[Any]]:
+    """One page of matching slots by (start, id), with the number of all matches."""
+    query = _query(**criteria)
+    return await paging.keyset_page(
+        session, query, SlotRow.start, SlotRow.id, cursor=cursor, size=size
+    )
 
 
 async def get(session: AsyncSession, slot_id: str) -> SlotRow | None:
