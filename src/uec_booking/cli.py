@@ -12,6 +12,7 @@ import typer.main
 
 from uec_booking import demo as demo_module
 from uec_booking import report_cli, sandbox_cli
+from uec_booking.check import cli as check_cli
 from uec_booking.cli_errors import EXIT_USER_ERROR, explain
 from uec_booking.console import cli as console_cli
 from uec_booking.consumer import cli as consumer_cli
@@ -28,6 +29,7 @@ app = typer.Typer(
 )
 serve_app = typer.Typer(no_args_is_help=True, help="Run one of the servers.", rich_markup_mode=None)
 app.add_typer(serve_app, name="serve")
+app.add_typer(check_cli.app, name="check")
 
 serve_app.command("provider")(provider_cli.serve_provider)
 serve_app.command("sandbox")(sandbox_cli.serve_sandbox)
