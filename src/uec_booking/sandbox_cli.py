@@ -5,12 +5,18 @@ from __future__ import annotations
 import json
 import signal
 import threading
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from uec_booking.sandbox import Sandbox
+
+
+class AuthModeChoice(StrEnum):
+    SIGNED = "signed"
+    INTERIM = "interim"
 
 
 def serve_sandbox(
@@ -31,12 +37,27 @@ def serve_sandbox(
     ] = None,
     days: Annotated[int, typer.Option(min=1, max=60, help="Days of slots to generate")] = 7,
     slapd: Annotated[bool, typer.Option("--slapd", help="Serve SDS from OpenLDAP slapd")] = False,
+    auth_mode: Annotated[
+        AuthModeChoice,
+        typer.Option(
+            envvar="UEC_AUTH_MODE",
+            help="signed: tokens from the NHS auth stand-in; interim: the standard's interim "
+            "rule (the consumer builds an unsigned token per request, the provider takes it)",
+        ),
+    ] = AuthModeChoice.SIGNED,
 ) -> None:
     """Run PDS, DoS, SDS, NHS auth, the SSP and a seeded provider on loopback."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    sandbox = Sandbox(host=host, base_port=base_port or None, db_url=db, days=days, slapd=slapd)
+    sandbox = Sandbox(
+        host=host,
+        base_port=base_port or None,
+        db_url=db,
+        days=days,
+        slapd=slapd,
+        auth_mode=auth_mode.value,
+    )
     manifest = sandbox.start()
     try:
         typer.echo(json.dumps(manifest, indent=2))

@@ -14,7 +14,7 @@ from typing import Any
 import jwt
 import pytest
 
-from tests.auth_support import AUDIENCE, CONSUMER, running_auth
+from tests.auth_support import AUDIENCE, CONSUMER, OTHER_AUDIENCE, running_auth
 from uec_booking.consumer.auth import ClientCredentialsTokens, InterimTokens, TokenSource
 from uec_booking.consumer.errors import AuthError, ServiceUnavailable
 from uec_booking.netutil import free_port
@@ -22,7 +22,6 @@ from uec_booking.netutil import free_port
 TESTKIT_CLAIMS = json.loads(
     (Path(__file__).resolve().parents[1] / "data" / "testkit" / "interim_claims.json").read_text()
 )
-OTHER_AUDIENCE = "http://127.0.0.1:8021/fhir"
 
 
 def source(token_url: str, **options: Any) -> ClientCredentialsTokens:
