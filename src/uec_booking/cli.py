@@ -10,6 +10,8 @@ from uec_booking import demo as demo_module
 from uec_booking import report_cli, sandbox_cli
 from uec_booking.console import cli as console_cli
 from uec_booking.consumer import cli as consumer_cli
+from uec_booking.consumer import golive
+from uec_booking.consumer.keys_cli import keys_app
 from uec_booking.provider import cli as provider_cli
 from uec_booking.spine import cli as spine_cli
 
@@ -32,6 +34,8 @@ app.command("slots")(consumer_cli.slots)
 app.command("cancel")(consumer_cli.cancel)
 app.command("demo")(demo_module.demo)
 app.command("report")(report_cli.report)
+app.command("check-config")(golive.check_config)
+app.add_typer(keys_app, name="keys")
 
 
 @app.callback()
