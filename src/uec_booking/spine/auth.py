@@ -298,9 +298,11 @@ def serve_auth(
     issuer: str | None = None,
     clients_file: str | None = None,
     keys_dir: str | None = None,
+    providers: Sequence[str] = ("http://127.0.0.1:8020/fhir",),
 ) -> None:
     """Run the service until interrupted: clients from `clients_file` (hashed secrets) or the
-    sample directory; signing keys from `keys_dir` (see `KeySet.from_directory`) or new ones."""
+    sample directory; signing keys from `keys_dir` (see `KeySet.from_directory`) or new ones;
+    tokens for the registered `providers` (and any the clients file registers)."""
     import uvicorn
 
     from uec_booking import sample_data
@@ -310,6 +312,8 @@ def serve_auth(
         if clients_file
         else ClientRegistry.from_directory(sample_data.load())
     )
+    for url in providers:
+        clients.register_provider(url)
     keys = KeySet.from_directory(keys_dir) if keys_dir else KeySet()
     app = create_app(issuer=issuer or f"http://{host}:{port}", clients=clients, keys=keys)
     uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
