@@ -374,7 +374,11 @@ def token_verification(n: int = 3000) -> list[dict[str, Any]]:
     directory = sample_data.load()
     consumer = directory["consumer_systems"][0]
     with ThreadedServer(
-        create_app(issuer=issuer, clients=ClientRegistry.from_directory(directory)), port=port
+        create_app(
+            issuer=issuer,
+            clients=ClientRegistry.from_directory(directory, providers=["http://provider/fhir"]),
+        ),
+        port=port,
     ):
         tokens = ClientCredentialsTokens(
             token_url=f"{issuer}/oauth2/token",

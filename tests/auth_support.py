@@ -26,6 +26,7 @@ from uec_booking.spine.auth_keys import KeySet, SigningKey
 from uec_booking.tokens import TokenVerifier
 
 AUDIENCE = "http://127.0.0.1:8020/fhir"
+OTHER_AUDIENCE = "http://127.0.0.1:8021/fhir"  # a second registered provider
 CONSUMER: dict[str, Any] = sample_data.load()["consumer_systems"][0]
 DASHBOARD: dict[str, Any] = sample_data.load()["consumer_systems"][1]
 assert DASHBOARD["client_id"] == "sandbox-slot-dashboard"
@@ -101,7 +102,9 @@ def running_auth(
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
     keys = KeySet()
-    registry = clients or ClientRegistry.from_directory(sample_data.load())
+    registry = clients or ClientRegistry.from_directory(
+        sample_data.load(), providers=[AUDIENCE, OTHER_AUDIENCE]
+    )
     counter = RequestCounter(
         create_app(issuer=issuer, clients=registry, keys=keys, token_lifetime=token_lifetime)
     )
@@ -155,3 +158,80 @@ def hs256(payload: dict[str, Any], secret: bytes, kid: str) -> str:
     signing_input = f"{enc({'alg': 'HS256', 'typ': 'JWT', 'kid': kid})}.{enc(payload)}"
     mac = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
     return f"{signing_input}.{b64url(mac)}"
+
+
+# --- the NHS API platform's signed-JWT flow ----------------------------------------------
+
+PLATFORM_APP = "sandbox-platform-app"
+PLATFORM_KID = "test-1"
+
+
+def platform_key() -> Any:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def platform_registry(
+    key: Any, *, jwks_url: str | None = None, inline: bool = True
+) -> ClientRegistry:
+    """The sample clients plus one platform application whose public key is registered
+    inline (or at `jwks_url`, or not at all when both are off)."""
+    from uec_booking.consumer.platform_auth import public_jwks
+    from uec_booking.spine.auth_clients import Client
+
+    registry = ClientRegistry.from_directory(sample_data.load(), providers=[AUDIENCE])
+    registry.register(
+        Client(
+            client_id=PLATFORM_APP,
+            secret_hash=None,
+            asid="200000000201",
+            ods="X26CN1",
+            groups=(),
+            scopes=(),
+            jwks=public_jwks(key, PLATFORM_KID) if inline and jwks_url is None else None,
+            jwks_url=jwks_url,
+        )
+    )
+    return registry
+
+
+def assertion_claims(token_url: str, **changes: Any) -> dict[str, Any]:
+    """The claims the platform's e2e tests send (their `claims` fixture), changed."""
+    import uuid
+
+    base: dict[str, Any] = {
+        "sub": PLATFORM_APP,
+        "iss": PLATFORM_APP,
+        "jti": str(uuid.uuid4()),
+        "aud": token_url,
+        "exp": int(time.time()) + 300,
+    }
+    base.update(changes)
+    return {k: v for k, v in base.items() if v is not None}
+
+
+def client_assertion(
+    claims: dict[str, Any],
+    key: Any,
+    *,
+    headers: dict[str, Any] | None = None,
+    algorithm: str = "RS512",
+) -> str:
+    """As the platform's `create_client_assertion` helper builds it."""
+    return jwt.encode(
+        claims,
+        key,
+        algorithm=algorithm,
+        headers={"kid": PLATFORM_KID} if headers is None else headers,
+    )
+
+
+def platform_form(assertion: str | None, **changes: str | None) -> dict[str, str]:
+    base: dict[str, str | None] = {
+        "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+        "client_assertion": assertion,
+        "grant_type": "client_credentials",
+    }
+    base.update(changes)
+    return {k: v for k, v in base.items() if v is not None}

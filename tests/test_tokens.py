@@ -251,10 +251,41 @@ def test_unknown_kids_refetch_at_most_once_per_interval() -> None:
         verifier = auth.verifier()  # the default 30 s interval
         asyncio.run(verifier.verify(f"Bearer {auth.issue()}"))
         forger = SigningKey.generate()
+        old = int(time.time()) - 60  # issued before the last fetch: no reason to refetch
         for _ in range(20):
             with pytest.raises(Unauthorized):
-                asyncio.run(verifier.verify(f"Bearer {signed(claims(auth), forger)}"))
+                forged = signed(claims(auth, iat=old, nbf=old), forger)
+                asyncio.run(verifier.verify(f"Bearer {forged}"))
         assert auth.jwks_requests() == 1
+        # Forged kids with a fresh iat refetch at most once a second, not once a request.
+        started = time.monotonic()
+        for _ in range(40):
+            with pytest.raises(Unauthorized):
+                asyncio.run(verifier.verify(f"Bearer {signed(claims(auth), forger)}"))
+        seconds = time.monotonic() - started
+        assert auth.jwks_requests() <= 2 + int(seconds), (auth.jwks_requests(), seconds)
+        # ... and never for a token claiming to come from the future.
+        before = auth.jwks_requests()
+        time.sleep(1.1)
+        future = int(time.time()) + 600
+        with pytest.raises(Unauthorized):
+            asyncio.run(verifier.verify(f"Bearer {signed(claims(auth, iat=future), forger)}"))
+        assert auth.jwks_requests() == before
+
+
+def test_a_just_rotated_key_is_never_refused() -> None:
+    """Issue 13 #20: with the 30 s refetch limit, a token signed by a key published after the
+    last fetch was refused for up to 30 s. A token issued after that fetch now refetches."""
+    with running_auth() as auth:
+        verifier = auth.verifier()  # the default 30 s interval
+        asyncio.run(verifier.verify(f"Bearer {auth.issue()}"))
+        assert auth.jwks_requests() == 1
+        auth.keys.rotate()
+        auth.keys.rotate()  # the active key was generated after the verifier's fetch
+        time.sleep(1.1)  # the token's iat is then surely after the fetch (whole seconds)
+        caller = asyncio.run(verifier.verify(f"Bearer {auth.issue()}"))
+        assert caller.client_id == CONSUMER["client_id"]
+        assert auth.jwks_requests() == 2
 
 
 def test_jwks_unavailable_is_a_503_not_the_callers_fault() -> None:
@@ -338,6 +369,45 @@ def _now() -> int:
 
 INTERIM_BAD: dict[str, Callable[[int], dict[str, Any]]] = {
     "lives longer than 5 minutes": lambda now: {"iat": now, "exp": now + 301},
+    "lives shorter than 5 minutes": lambda now: {"iat": now, "exp": now + 120},
+    "iat not an integer": lambda now: {"iat": now + 0.5, "exp": now + 300.5},
+    "exp a string": lambda now: {"iat": now, "exp": str(now + 300)},
+    "wrong aud": lambda now: {"aud": "https://another-provider.example/fhir"},
+    "no aud": lambda now: {"aud": None},
+    "no iss": lambda now: {"iss": None},
+    "empty iss": lambda now: {"iss": ""},
+    "no sub": lambda now: {"sub": None},
+    "no reason_for_request": lambda now: {"reason_for_request": None},
+    "no requested_scope": lambda now: {"requested_scope": None},
+    "no requesting_device": lambda now: {"requesting_device": None},
+    "device without model": lambda now: {
+        "requesting_device": {
+            "resourceType": "Device",
+            "identifier": [{"system": "https://x.example/device", "value": "d"}],
+            "version": "1",
+        }
+    },
+    "device without identifier": lambda now: {
+        "requesting_device": {"resourceType": "Device", "model": "m", "version": "1"}
+    },
+    "organization without name": lambda now: {
+        "requesting_organization": {
+            "resourceType": "Organization",
+            "identifier": [
+                {"system": "https://fhir.nhs.uk/Id/ods-organization-code", "value": "X26CN1"}
+            ],
+        }
+    },
+    "organization without an ODS code": lambda now: {
+        "requesting_organization": {
+            "resourceType": "Organization",
+            "identifier": [{"system": "https://x.example/org", "value": "X"}],
+            "name": "x",
+        }
+    },
+    "practitioner id is not sub": lambda now: {
+        "requesting_practitioner": {"resourceType": "Practitioner", "id": "someone-else"}
+    },
     "expired": lambda now: {"iat": now - 900, "exp": now - 600},
     "issued in the future": lambda now: {"iat": now + 600, "exp": now + 900},
     "no exp": lambda now: {"exp": None},
@@ -349,6 +419,34 @@ INTERIM_BAD: dict[str, Callable[[int], dict[str, Any]]] = {
         "requesting_organization": {"resourceType": "Organization", "name": "x"}
     },
 }
+
+
+def test_interim_token_must_have_an_empty_signature_and_alg_none() -> None:
+    good = unsigned(_interim().claims(AUDIENCE))
+    verify(relaxed(), f"Bearer {good}")
+    for bad in (good + "c2ln", good.rstrip(".")):
+        with pytest.raises(Unauthorized):
+            verify(relaxed(), f"Bearer {bad}")
+    with pytest.raises(Unauthorized, match="aud"):  # a provider without a service root URL
+        verify(
+            TokenVerifier(jwks_url=None, issuer=None, audience=None, allow_unsigned=True),
+            f"Bearer {good}",
+        )
+
+
+def test_interim_tkw_claims_verify_per_interaction() -> None:
+    """The test kit's token shapes (tests/data/testkit/interim_claims.json) are accepted."""
+    from pathlib import Path
+
+    kit = json.loads(
+        (Path(__file__).parent / "data" / "testkit" / "interim_claims.json").read_text()
+    )
+    now = _now()
+    for name, body in kit.items():
+        if name.startswith("_"):
+            continue
+        token = unsigned({**body, "aud": AUDIENCE, "iat": now, "exp": now + 300})
+        assert verify(relaxed(), f"Bearer {token}").scopes == {body["requested_scope"]}
 
 
 @pytest.mark.parametrize("case", list(INTERIM_BAD))

@@ -16,6 +16,8 @@ from uec_booking.check import cli as check_cli
 from uec_booking.cli_errors import EXIT_USER_ERROR, explain
 from uec_booking.console import cli as console_cli
 from uec_booking.consumer import cli as consumer_cli
+from uec_booking.consumer import golive
+from uec_booking.consumer.keys_cli import keys_app
 from uec_booking.provider import cli as provider_cli
 from uec_booking.provider import ops_cli as provider_ops_cli
 from uec_booking.spine import cli as spine_cli
@@ -46,6 +48,8 @@ app.command("slots")(consumer_cli.slots)
 app.command("cancel")(consumer_cli.cancel)
 app.command("demo")(demo_module.demo)
 app.command("report")(report_cli.report)
+app.command("check-config")(golive.check_config)
+app.add_typer(keys_app, name="keys")
 app.add_typer(provider_ops_cli.availability_app, name="availability")
 app.add_typer(provider_ops_cli.slots_app, name="provider-slots")
 app.add_typer(provider_ops_cli.db_app, name="db")

@@ -50,6 +50,7 @@ class Sandbox:
     days: int = 7
     slapd: bool = False
     journal_db: str | None = None  # the console's journal (default: beside the temporary store)
+    auth_mode: str = "signed"  # or "interim": the provider takes consumer-built unsigned tokens
     directory: dict[str, Any] = field(default_factory=sample_data.load)
     manifest: dict[str, Any] = field(default_factory=dict, init=False)
     _stoppers: list[Any] = field(default_factory=list, init=False)
@@ -91,13 +92,17 @@ class Sandbox:
         provider_system = directory["provider_system"]
         consumer = directory["consumer_systems"][0]
 
+        if self.auth_mode not in ("signed", "interim"):
+            raise ValueError(f"auth mode {self.auth_mode!r}: choose signed or interim")
         auth_port = self._ports["auth"]
         issuer = f"http://{self.host}:{auth_port}"
-        clients = auth.ClientRegistry.from_directory(directory)
-        auth_url = self._serve(auth.create_app(issuer=issuer, clients=clients), "auth")
-
         provider_port = self._ports["provider"]
         provider_base = f"http://{self.host}:{provider_port}/fhir"
+        # Tokens are minted only for registered providers: register ours.
+        clients = auth.ClientRegistry.from_directory(directory, providers=[provider_base])
+        self._tmp = tempfile.TemporaryDirectory(prefix="uec-sandbox-")
+        pds_app = _register_pds_application(clients, consumer, Path(self._tmp.name))
+        auth_url = self._serve(auth.create_app(issuer=issuer, clients=clients), "auth")
 
         ldif = build_ldif(directory, provider_endpoint=provider_base)
         sds_port = self._ports["sds"]
@@ -110,7 +115,6 @@ class Sandbox:
         self._stoppers.append(sds.stop)
 
         db_url = self.db_url
-        self._tmp = tempfile.TemporaryDirectory(prefix="uec-sandbox-")
         if db_url is None:
             db_url = f"sqlite:///{Path(self._tmp.name) / 'provider.sqlite3'}"
         upgrade(db_url)
@@ -118,7 +122,7 @@ class Sandbox:
         settings = ProviderSettings(
             db_url=db_url,
             public_base_url=provider_base,
-            auth_mode=AuthMode.SIGNED,
+            auth_mode=AuthMode(self.auth_mode),
             jwks_url=f"{auth_url}/.well-known/jwks.json",
             token_issuer=issuer,
             ods_code=provider_system["ods"],
@@ -126,7 +130,13 @@ class Sandbox:
         )
         self._serve(provider_app(settings), "provider")
 
-        pds_url = self._serve(pds.create_app(directory), "pds")
+        from uec_booking.tokens import TokenVerifier
+
+        # PDS takes the platform's application-restricted tokens (aud: the platform).
+        platform = TokenVerifier(
+            jwks_url=f"{auth_url}/.well-known/jwks.json", issuer=issuer, audience=issuer
+        )
+        pds_url = self._serve(pds.create_app(directory, verifier=platform), "pds")
         dos_url = self._serve(
             dos.create_app(directory, username=DOS_USERNAME, password=DOS_PASSWORD), "dos"
         )
@@ -152,6 +162,7 @@ class Sandbox:
                 "asid": consumer["asid"],
                 "ods": consumer["ods"],
                 "audience": provider_base,
+                "mode": self.auth_mode,
             },
             "sds": {
                 "url": sds.url,
@@ -163,7 +174,11 @@ class Sandbox:
                 "username": DOS_USERNAME,
                 "password": DOS_PASSWORD,
             },
-            "pds": {"url": f"{pds_url}/personal-demographics/FHIR/R4"},
+            "pds": {
+                "url": f"{pds_url}/personal-demographics/FHIR/R4",
+                "token_url": f"{auth_url}/oauth2/token",
+                **pds_app,
+            },
             "patients": [
                 {
                     "nhs_number": p["nhs_number"],
@@ -250,6 +265,43 @@ class Sandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _register_pds_application(
+    clients: Any, consumer: dict[str, Any], keys_dir: Path
+) -> dict[str, str]:
+    """The consumer's NHS API platform application, for PDS: a new key pair, its public JWKS
+    registered inline with the auth service, its private key written where the consumer
+    configuration (the manifest's `pds` keys) points."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from uec_booking.consumer.platform_auth import public_jwks
+    from uec_booking.spine.auth_clients import Client
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    api_key, kid = f"{consumer['client_id']}-platform-app", "sandbox-pds-1"
+    clients.register(
+        Client(
+            client_id=api_key,
+            secret_hash=None,
+            asid=consumer["asid"],
+            ods=consumer["ods"],
+            groups=(),
+            scopes=(),
+            jwks=public_jwks(key, kid),
+        )
+    )
+    path = keys_dir / "pds-platform-key.pem"
+    path.touch(mode=0o600)
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return {"api_key": api_key, "kid": kid, "private_key": str(path)}
 
 
 async def _seed(

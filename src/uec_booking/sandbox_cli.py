@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import socket
 import threading
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -43,6 +44,11 @@ def check_ports_free(host: str, base_port: int) -> None:
                 ) from exc
 
 
+class AuthModeChoice(StrEnum):
+    SIGNED = "signed"
+    INTERIM = "interim"
+
+
 def serve_sandbox(
     host: Annotated[str, typer.Option(envvar="UEC_HOST")] = "127.0.0.1",
     base_port: Annotated[
@@ -65,6 +71,14 @@ def serve_sandbox(
     ] = None,
     days: Annotated[int, days_option()] = 7,
     slapd: Annotated[bool, typer.Option("--slapd", help="Serve SDS from OpenLDAP slapd")] = False,
+    auth_mode: Annotated[
+        AuthModeChoice,
+        typer.Option(
+            envvar="UEC_AUTH_MODE",
+            help="signed: tokens from the NHS auth stand-in; interim: the standard's interim "
+            "rule (the consumer builds an unsigned token per request, the provider takes it)",
+        ),
+    ] = AuthModeChoice.SIGNED,
 ) -> None:
     """Run PDS, DoS, SDS, NHS auth, the SSP and a seeded provider on loopback."""
     if base_port:
@@ -72,7 +86,14 @@ def serve_sandbox(
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    sandbox = Sandbox(host=host, base_port=base_port or None, db_url=db, days=days, slapd=slapd)
+    sandbox = Sandbox(
+        host=host,
+        base_port=base_port or None,
+        db_url=db,
+        days=days,
+        slapd=slapd,
+        auth_mode=auth_mode.value,
+    )
     manifest = sandbox.start()
     try:
         sandbox.write_manifest(ports_file)

@@ -1,9 +1,10 @@
 """Access-token verification, shared by the provider and the SSP.
 
 Signed mode: RS256 tokens from the NHS authentication service, checked against its JWKS
-(cached; fetched again only for an unknown `kid`, at most every 30 s). Interim mode (the
-standard's 2021 rule): unsigned GP Connect-style tokens built by the consumer, accepted only
-when a server is started that way. Every failure is an RFC 6750 `invalid_token` (401);
+(cached; fetched again for an unknown `kid` at most every 30 s — or sooner when the token
+was issued after the last fetch, so a just-rotated key is never refused). Interim mode (the
+standard's 2021 rule, `tokens_interim`): unsigned GP Connect-style tokens built by the
+consumer, accepted only when a server is started that way. Every failure is an RFC 6750 `invalid_token` (401);
 a valid token without the scope or group for the interaction is `insufficient_scope` (403).
 """
 
@@ -20,11 +21,21 @@ from jwt.algorithms import RSAAlgorithm
 
 from uec_booking.fhir.errors import Forbidden, ServiceUnavailable, Unauthorized
 from uec_booking.fhir.interactions import PREFIX, Interaction, parse_interaction
+from uec_booking.tokens_interim import INTERIM_SCOPES, check_interim
+
+__all__ = [
+    "INTERIM_SCOPES",
+    "REQUIRED_SCOPES",
+    "Caller",
+    "TokenVerifier",
+    "authorize",
+    "bearer_token",
+]
 
 SIGNED_ALGORITHMS = ["RS256"]
 JWKS_REFETCH_INTERVAL_S = 30.0
 JWKS_RETRY_AFTER_FAILURE_S = 5.0
-INTERIM_MAX_LIFETIME_S = 300
+JWKS_MIN_REFETCH_S = 1.0  # even a token newer than the last fetch waits this long
 
 # Scopes the seed names, per interaction; any one of them suffices.
 REQUIRED_SCOPES: dict[Interaction, tuple[str, ...]] = {
@@ -34,24 +45,6 @@ REQUIRED_SCOPES: dict[Interaction, tuple[str, ...]] = {
     Interaction.UPDATE_APPOINTMENT: ("appointment/*.write",),
     Interaction.READ_APPOINTMENT: ("appointment/*.read", "appointment/*.write"),
     Interaction.SEARCH_APPOINTMENT: ("appointment/*.read", "appointment/*.write"),
-}
-
-# Interim tokens name one GP Connect scope; these are the interactions each one allows.
-INTERIM_SCOPES: dict[str, frozenset[str]] = {
-    "organization/slot.read": frozenset({"read:metadata", "read:slot"}),
-    "organization/*.read": frozenset({"read:metadata", "read:slot"}),
-    "patient/appointment.read": frozenset(
-        {"read:metadata", "read:appointment", "search:appointment"}
-    ),
-    "patient/appointment.write": frozenset(
-        {
-            "read:metadata",
-            "create:appointment",
-            "update:appointment",
-            "read:appointment",
-            "search:appointment",
-        }
-    ),
 }
 
 
@@ -102,6 +95,8 @@ class TokenVerifier:
         self._http = http
         self._keys: dict[str, Any] = {}
         self._next_fetch_at = float("-inf")  # monotonic time before which no refetch happens
+        self._fetched_at = float("-inf")  # wall-clock time of the last successful fetch
+        self._last_attempt = float("-inf")  # monotonic time of the last fetch attempt
         self._lock = asyncio.Lock()
         self.jwks_fetches = 0
         self._jwks_error: str | None = None  # why the last fetch failed, while it has
@@ -119,7 +114,7 @@ class TokenVerifier:
             return self._interim(token)
         if alg not in SIGNED_ALGORITHMS:
             raise Unauthorized(f"Token algorithm {alg!r} is not accepted (RS256 only)")
-        key = await self._key(header.get("kid"))
+        key = await self._key(header.get("kid"), _unverified_iat(token))
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -151,15 +146,18 @@ class TokenVerifier:
             claims=claims,
         )
 
-    async def _key(self, kid: object) -> Any:
+    async def _key(self, kid: object, iat: float | None) -> Any:
         if not isinstance(kid, str) or not kid:
             raise Unauthorized("The token header has no kid naming its signing key")
         if kid in self._keys:
             return self._keys[kid]
         async with self._lock:
-            # Another coroutine may have fetched while this one waited; an unknown kid
-            # refetches at most once per interval, so forged kids cannot hammer the service.
-            if kid not in self._keys and time.monotonic() >= self._next_fetch_at:
+            # Another coroutine may have fetched while this one waited. An unknown kid
+            # refetches at most once per interval, so forged kids cannot hammer the service;
+            # but a token issued after the last fetch may name a key published since (a
+            # rotation), so that refetches at once — still at most once a second, and only
+            # for an iat that is not in the future.
+            if kid not in self._keys and self._may_fetch(iat):
                 await self._fetch_jwks()
         if kid not in self._keys:
             if self._jwks_error is not None:  # the key may well exist: we cannot know yet
@@ -167,10 +165,21 @@ class TokenVerifier:
             raise Unauthorized(f"Unknown signing key kid={kid!r} (not in the JWKS)")
         return self._keys[kid]
 
+    def _may_fetch(self, iat: float | None) -> bool:
+        now = time.monotonic()
+        if now >= self._next_fetch_at:
+            return True
+        if now - self._last_attempt < JWKS_MIN_REFETCH_S or iat is None:
+            return False
+        # iat has whole seconds: a token from the second of the last fetch may be newer.
+        return self._fetched_at - 1 < iat <= time.time() + self.leeway
+
     async def _fetch_jwks(self) -> None:
         if self.jwks_url is None:
             raise Unauthorized("Signed tokens cannot be checked here: no JWKS URL configured")
         started = time.monotonic()
+        self._last_attempt = started
+        wall = time.time()
         self._next_fetch_at = started + min(self.jwks_refetch_interval, JWKS_RETRY_AFTER_FAILURE_S)
         self.jwks_fetches += 1
         try:
@@ -190,6 +199,7 @@ class TokenVerifier:
             self._jwks_error = str(exc) or type(exc).__name__
             raise self._unavailable(self._jwks_error) from exc
         self._jwks_error = None
+        self._fetched_at = wall
         self._next_fetch_at = started + self.jwks_refetch_interval
 
     @staticmethod
@@ -201,38 +211,11 @@ class TokenVerifier:
         )
 
     def _interim(self, token: str) -> Caller:
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token, options={"verify_signature": False, "verify_aud": False}, algorithms=["none"]
-            )
-        except jwt.PyJWTError as exc:
-            raise Unauthorized(f"Malformed access token: {exc}") from exc
-        now = time.time()
-        iat, exp = claims.get("iat"), claims.get("exp")
-        if not isinstance(iat, int | float) or not isinstance(exp, int | float):
-            raise Unauthorized("The token needs numeric iat and exp claims")
-        if exp + self.leeway < now:
-            raise Unauthorized("The token has expired")
-        if iat - self.leeway > now:
-            raise Unauthorized("The token was issued in the future")
-        if exp - iat > INTERIM_MAX_LIFETIME_S:
-            raise Unauthorized("Interim tokens may live at most 5 minutes (exp = iat + 300)")
-        if claims.get("reason_for_request") != "directcare":
-            raise Unauthorized("reason_for_request must be 'directcare'")
-        scope = claims.get("requested_scope")
-        if scope not in INTERIM_SCOPES:
-            raise Unauthorized(f"Unknown requested_scope {scope!r}")
-        org = claims.get("requesting_organization")
-        if not isinstance(org, dict) or not org.get("identifier"):
-            raise Unauthorized("requesting_organization with an identifier is required")
-        device = claims.get("requesting_device")
-        if not isinstance(device, dict):
-            raise Unauthorized("requesting_device is required")
-        ods = next((i.get("value") for i in org["identifier"] if isinstance(i, dict)), None)
+        claims, scope, ods = check_interim(token, audience=self.audience, leeway=self.leeway)
         return Caller(
             client_id=_str(claims.get("iss")),
             asid=None,
-            ods=_str(ods),
+            ods=ods,
             groups=INTERIM_SCOPES[scope],
             scopes=frozenset({scope}),
             subject=_str(claims.get("sub")),
@@ -240,6 +223,15 @@ class TokenVerifier:
             mode="interim",
             claims=claims,
         )
+
+
+def _unverified_iat(token: str) -> float | None:
+    """The `iat` a token claims (unverified: it only decides whether to refetch the JWKS)."""
+    try:
+        iat = jwt.decode(token, options={"verify_signature": False}).get("iat")
+    except jwt.PyJWTError:
+        return None
+    return float(iat) if isinstance(iat, int | float) and not isinstance(iat, bool) else None
 
 
 def _str(value: Any) -> str | None:

@@ -14,15 +14,17 @@ from typing import Any
 import jwt
 import pytest
 
-from tests.auth_support import AUDIENCE, CONSUMER, running_auth
+from tests.auth_support import AUDIENCE, CONSUMER, OTHER_AUDIENCE, running_auth
 from uec_booking.consumer.auth import ClientCredentialsTokens, InterimTokens, TokenSource
 from uec_booking.consumer.errors import AuthError, ServiceUnavailable
+from uec_booking.consumer.platform_auth import PlatformTokens
+from uec_booking.fhir.interactions import Interaction
 from uec_booking.netutil import free_port
+from uec_booking.tokens_interim import check_interim
 
 TESTKIT_CLAIMS = json.loads(
     (Path(__file__).resolve().parents[1] / "data" / "testkit" / "interim_claims.json").read_text()
 )
-OTHER_AUDIENCE = "http://127.0.0.1:8021/fhir"
 
 
 def source(token_url: str, **options: Any) -> ClientCredentialsTokens:
@@ -157,3 +159,87 @@ def test_interim_token_matches_the_tkw_templates(
     if practitioner:
         assert claims["requesting_practitioner"] == practitioner
         assert claims["sub"] == practitioner["id"]
+
+
+@pytest.mark.parametrize(
+    ("interaction", "scope"),
+    [
+        (Interaction.READ_METADATA, "organization/slot.read"),
+        (Interaction.READ_SLOT, "organization/slot.read"),
+        (Interaction.READ_APPOINTMENT, "patient/appointment.read"),
+        (Interaction.SEARCH_APPOINTMENT, "patient/appointment.read"),
+        (Interaction.CREATE_APPOINTMENT, "patient/appointment.write"),
+        (Interaction.UPDATE_APPOINTMENT, "patient/appointment.write"),
+    ],
+)
+def test_interim_scope_follows_the_interaction(interaction: Interaction, scope: str) -> None:
+    """Issue 11: every request said patient/appointment.write, so slot search got 403."""
+    tokens: TokenSource = InterimTokens(consumer_ods="X26CN1", consumer_name="111", device_id="d")
+    _, claims, _ = _parts(asyncio.run(tokens.token(audience=AUDIENCE, interaction=interaction)))
+    assert claims["requested_scope"] == scope
+
+
+def test_interim_claims_are_configured_and_new_per_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from uec_booking.consumer.cli import token_source
+    from uec_booking.consumer.config import load_config
+
+    practitioner = {"resourceType": "Practitioner", "id": "10019", "name": [{"family": "Jones"}]}
+    for name, value in {
+        "UEC_AUTH_MODE": "interim",
+        "UEC_INTERIM_ISSUER": "https://111.example.nhs.uk/",
+        "UEC_INTERIM_PRACTITIONER": json.dumps(practitioner),
+        "UEC_INTERIM_DEVICE_ID": "CONS-APP-9",
+        "UEC_CONSUMER_ODS": "A1001",
+        "UEC_CONSUMER_NAME": "111 North East",
+    }.items():
+        monkeypatch.setenv(name, value)
+    config = load_config(
+        pds_url="http://pds",
+        dos_wsdl="http://dos",
+        dos_username="u",
+        dos_password="p",
+        sds_url="ldap://sds",
+        consumer_asid="200000000201",
+    )
+    tokens = token_source(config)
+    first = asyncio.run(tokens.token(audience=AUDIENCE, interaction=Interaction.READ_SLOT))
+    second = asyncio.run(tokens.token(audience=AUDIENCE, interaction=Interaction.READ_SLOT))
+    assert first != second, "a new token per request"
+    _, claims, _ = _parts(first)
+    assert claims["iss"] == "https://111.example.nhs.uk/"
+    assert claims["sub"] == "10019" and claims["requesting_practitioner"] == practitioner
+    assert claims["requesting_device"]["identifier"][0]["value"] == "CONS-APP-9"
+    assert claims["requesting_organization"]["identifier"][0]["value"] == "A1001"
+    assert claims["requesting_organization"]["name"] == "111 North East"
+    check_interim(first, audience=AUDIENCE, leeway=0)  # what the provider will hold it to
+
+
+def test_client_credentials_ignore_the_interaction_and_cache_per_audience() -> None:
+    with running_auth() as auth:
+        tokens = source(auth.token_url)
+        read = asyncio.run(tokens.token(audience=AUDIENCE, interaction=Interaction.READ_SLOT))
+        book = asyncio.run(
+            tokens.token(audience=AUDIENCE, interaction=Interaction.CREATE_APPOINTMENT)
+        )
+        assert read == book and auth.token_requests() == 1
+
+
+def test_platform_assertion_is_what_the_platform_checks() -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    tokens = PlatformTokens(
+        token_url="https://int.api.service.nhs.uk/oauth2/token",
+        api_key="app-key",
+        private_key=key,
+        kid="int-1",
+    )
+    first, second = tokens.assertion(), tokens.assertion()
+    header = jwt.get_unverified_header(first)
+    assert header == {"alg": "RS512", "typ": "JWT", "kid": "int-1"}
+    claims = jwt.decode(first, key.public_key(), algorithms=["RS512"], audience=tokens.token_url)
+    assert claims["iss"] == claims["sub"] == "app-key"
+    assert 0 < claims["exp"] - time.time() <= 300
+    assert claims["jti"] != jwt.decode(second, options={"verify_signature": False})["jti"]

@@ -18,6 +18,7 @@ from starlette.routing import Route
 from uec_booking.asgi_server import ThreadedServer
 from uec_booking.consumer.models import FreeSlot, VerifiedPatient
 from uec_booking.consumer.provider import ProviderClient
+from uec_booking.fhir.interactions import Interaction
 
 START = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)
 SLOT = FreeSlot(
@@ -51,7 +52,7 @@ PATIENT = VerifiedPatient(
 
 
 class StaticTokens:
-    async def token(self, *, audience: str) -> str:
+    async def token(self, *, audience: str, interaction: Interaction | None = None) -> str:
         return "token"
 
 

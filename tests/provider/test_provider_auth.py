@@ -16,11 +16,13 @@ import jwt
 import orjson
 import pytest
 
+from tests.auth_support import unsigned
 from tests.provider.conftest import seed_db
 from tests.provider.helpers import FHIR_JSON, appointment, later
 from uec_booking import sample_data
 from uec_booking.asgi_server import ThreadedServer
 from uec_booking.consumer.auth import ClientCredentialsTokens, InterimTokens
+from uec_booking.fhir.interactions import Interaction
 from uec_booking.netutil import free_port
 from uec_booking.provider.app import create_app
 from uec_booking.provider.settings import AuthMode, ProviderSettings
@@ -29,6 +31,7 @@ from uec_booking.spine.auth import create_app as auth_app
 from uec_booking.spine.auth_keys import SigningKey
 
 DIRECTORY = sample_data.load()
+OTHER_PROVIDER = "http://127.0.0.1:1/fhir"  # registered with the auth service, not this one
 CONSUMER, DASHBOARD = DIRECTORY["consumer_systems"][:2]
 
 
@@ -61,7 +64,8 @@ def secured(tmp_path: Path) -> Iterator[Secured]:
         jwks_url=f"{issuer}/.well-known/jwks.json",
         token_issuer=issuer,
     )
-    auth = auth_app(issuer=issuer, clients=ClientRegistry.from_directory(DIRECTORY))
+    registry = ClientRegistry.from_directory(DIRECTORY, providers=[base, OTHER_PROVIDER])
+    auth = auth_app(issuer=issuer, clients=registry)
     with (
         ThreadedServer(auth, port=auth_port),
         ThreadedServer(create_app(settings), port=provider_port),
@@ -131,7 +135,7 @@ def test_refusals_are_rfc6750_with_an_operation_outcome(secured: Secured) -> Non
         client_id=CONSUMER["client_id"],
         client_secret=CONSUMER["client_secret"],
     )
-    elsewhere = asyncio.run(other.token(audience="http://127.0.0.1:1/fhir"))
+    elsewhere = asyncio.run(other.token(audience=OTHER_PROVIDER))
     assert slot_search(secured, elsewhere).status_code == 401
 
 
@@ -163,42 +167,82 @@ def test_unsigned_interim_tokens_refused_in_signed_mode(secured: Secured) -> Non
     )
 
 
-def test_interim_mode_accepts_the_tkw_style_token(tmp_path: Path) -> None:
+def _interim_header(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_interim_mode_over_http(tmp_path: Path) -> None:
+    """Issue 11 #3 / issue 14 #10: a provider in interim mode takes the consumer's unsigned
+    token with the scope of the interaction, and refuses a wrong aud, a missing iss/sub or a
+    non-empty signature (401 invalid_token) and a scope for another interaction (403)."""
     db_url = f"sqlite:///{tmp_path / 'interim.sqlite3'}"
     seed_db(db_url, days=2)
     port = free_port()
     base = f"http://127.0.0.1:{port}/fhir"
     settings = ProviderSettings(db_url=db_url, public_base_url=base, auth_mode=AuthMode.INTERIM)
+    tokens = InterimTokens(
+        consumer_ods="GPCA0001",
+        consumer_name="Emergency Booking Assurance",
+        device_id="CONS-APP-4",
+        issuer="https://consumer.example.nhs.uk/",
+    )
+
+    def token(interaction: Interaction, audience: str = base) -> str:
+        return asyncio.run(tokens.token(audience=audience, interaction=interaction))
+
+    def forged(**changes: object) -> str:
+        claims = {**tokens.claims(base, interaction=Interaction.READ_SLOT), **changes}
+        return unsigned({k: v for k, v in claims.items() if v is not None})
+
     with ThreadedServer(create_app(settings), port=port):
-        writer = InterimTokens(
-            consumer_ods="GPCA0001",
-            consumer_name="Emergency Booking Assurance",
-            device_id="CONS-APP-4",
+
+        def search(authorization: str) -> httpx.Response:
+            return httpx.get(
+                f"{base}/Slot",
+                params=[("status", "free"), ("start", f"le{later(24)}")],
+                headers=_interim_header(authorization),
+            )
+
+        found = search(token(Interaction.READ_SLOT))
+        assert found.status_code == 200, found.text
+        assert (
+            httpx.get(
+                f"{base}/metadata", headers=_interim_header(token(Interaction.READ_METADATA))
+            ).status_code
+            == 200
         )
-        reader = InterimTokens(
-            consumer_ods="GPCA0001",
-            consumer_name="x",
-            device_id="d",
-            requested_scope="organization/slot.read",
-        )
-        found = httpx.get(
-            f"{base}/Slot",
-            # From now on: a slot that has started cannot be booked.
-            params=[("status", "free"), ("start", f"ge{later(0)}"), ("start", f"le{later(24)}")],
-            headers={"Authorization": f"Bearer {asyncio.run(reader.token(audience=base))}"},
-        )
-        assert found.status_code == 200
+        for bad in (
+            token(Interaction.READ_SLOT, audience="http://elsewhere.example/fhir"),
+            forged(iss=None),
+            forged(sub=None),
+            forged(aud=None),
+            token(Interaction.READ_SLOT) + "c2lnbmF0dXJl",  # a signature where none may be
+        ):
+            refused = search(bad)
+            assert refused.status_code == 401, refused.text
+            assert refused.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
+            assert refused.json()["resourceType"] == "OperationOutcome"
         slot = found.json()["entry"][0]["resource"]
-        for token, status in ((reader, 403), (writer, 201)):
+        for interaction, status in (
+            (Interaction.READ_SLOT, 403),  # organization/slot.read may not book
+            (Interaction.READ_APPOINTMENT, 403),  # patient/appointment.read may not book
+            (Interaction.CREATE_APPOINTMENT, 201),  # patient/appointment.write may
+        ):
             response = httpx.post(
                 f"{base}/Appointment",
                 content=orjson.dumps(appointment(slot)),
-                headers={
-                    **FHIR_JSON,
-                    "Authorization": f"Bearer {asyncio.run(token.token(audience=base))}",
-                },
+                headers={**FHIR_JSON, **_interim_header(token(interaction))},
             )
             assert response.status_code == status, response.text
+            if status == 403:
+                assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
+        booked = response.json()["id"]
+        read = httpx.get(
+            f"{base}/Appointment/{booked}",
+            headers=_interim_header(token(Interaction.READ_APPOINTMENT)),
+        )
+        assert read.status_code == 200
+        assert search(token(Interaction.READ_APPOINTMENT)).status_code == 403
 
 
 def test_an_unreachable_jwks_is_503_with_retry_after_and_writes_nothing(

@@ -174,7 +174,9 @@ def test_keys_load_from_pem_files(tmp_path: Path) -> None:
     loaded = KeySet.from_directory(tmp_path)
     assert loaded.jwks() == keys.jwks()  # same kids, same public keys, same certificates
     app = create_app(
-        issuer="http://issuer", clients=ClientRegistry.from_directory(_one_client()), keys=loaded
+        issuer="http://issuer",
+        clients=ClientRegistry.from_directory(_one_client(), providers=[AUDIENCE]),
+        keys=loaded,
     )
     with ThreadedServer(app) as server:
         response = httpx.post(f"{server.url}/oauth2/token", data=form())
@@ -202,7 +204,8 @@ def test_registry_file_keeps_only_hashes(tmp_path: Path) -> None:
         "scopes": ["slot/*.read"],
         "audiences": ["http://p/fhir"],
     }
-    path.write_text(json.dumps({"clients": [client]}))
+    registered = ["http://p/fhir", "http://q/fhir"]
+    path.write_text(json.dumps({"providers": registered, "clients": [client]}))
     app = create_app(issuer="http://issuer", clients=ClientRegistry.from_file(path))
     with ThreadedServer(app) as server:
         grant = {"grant_type": "client_credentials", "client_id": "c1", "client_secret": "s3cret"}
@@ -210,7 +213,18 @@ def test_registry_file_keeps_only_hashes(tmp_path: Path) -> None:
             f"{server.url}/oauth2/token", data={**grant, "scope": "http://p/fhir/.default"}
         )
         other = httpx.post(
+            f"{server.url}/oauth2/token", data={**grant, "scope": "http://q/fhir/.default"}
+        )
+        unregistered = httpx.post(
             f"{server.url}/oauth2/token", data={**grant, "scope": "http://elsewhere/fhir/.default"}
         )
     assert ok.status_code == 200
-    assert other.status_code == 400 and other.json()["error"] == "invalid_scope"
+    for refused in (other, unregistered):  # not this client's; not a registered provider
+        assert refused.status_code == 400 and refused.json()["error"] == "invalid_scope"
+
+
+def test_tokens_only_for_registered_providers(auth: AuthService) -> None:
+    """Issue 13 #18: a token for any audience was minted; now only for registered providers."""
+    response = httpx.post(auth.token_url, data=form(scope="http://attacker.example/fhir/.default"))
+    assert response.status_code == 400 and response.json()["error"] == "invalid_scope"
+    assert "not a provider" in response.json()["error_description"]

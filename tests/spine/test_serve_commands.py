@@ -27,10 +27,12 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     assert proc.returncode in (0, -signal.SIGTERM), out.decode()
 
 
-@pytest.mark.parametrize("service", ["auth", "pds", "dos", "ssp"])
-def test_http_stand_ins(service: str) -> None:
+@pytest.mark.parametrize(
+    ("service", "options"), [("auth", ()), ("pds", ("--open",)), ("dos", ()), ("ssp", ())]
+)
+def test_http_stand_ins(service: str, options: tuple[str, ...]) -> None:
     port = free_port()
-    proc = start(service, "--port", str(port))
+    proc = start(service, "--port", str(port), *options)
     try:
         wait_for_port("127.0.0.1", port, timeout=30)
         assert httpx.get(f"http://127.0.0.1:{port}/_health").json() == {"status": "ok"}

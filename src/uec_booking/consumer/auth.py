@@ -1,6 +1,13 @@
-"""Where the consumer's access tokens come from: the NHS authentication service (client
-credentials, cached until shortly before expiry) or, under the standard's interim rule,
-built by the consumer itself (unsigned, GP Connect style)."""
+"""Where the consumer's access tokens come from:
+
+- `ClientCredentialsTokens`: the NHS authentication service (the seed's client credentials,
+  cached per provider audience until shortly before expiry);
+- `InterimTokens`: under the standard's interim rule, built by the consumer itself for each
+  request (unsigned, GP Connect style), naming the scope of the interaction;
+- `PlatformTokens` (`consumer.platform_auth`): the NHS API platform's signed-JWT flow, for PDS.
+
+A provider client asks its `TokenSource` once per request, saying which interaction the
+request performs; a source that caches (client credentials) ignores it."""
 
 from __future__ import annotations
 
@@ -14,10 +21,17 @@ from typing import Any, Protocol
 import httpx
 
 from uec_booking.consumer.errors import AuthError, ServiceUnavailable
+from uec_booking.fhir.interactions import Interaction
+from uec_booking.tokens_interim import SCOPE_FOR_INTERACTION
+
+DEVICE_SYSTEM = "https://consumersupplier.com/Id/device-identifier"
 
 
 class TokenSource(Protocol):
-    async def token(self, *, audience: str) -> str: ...
+    """A bearer token for `audience` (a provider's service root URL), for a request that
+    performs `interaction` (None: any, e.g. to check that tokens can be had at all)."""
+
+    async def token(self, *, audience: str, interaction: Interaction | None = None) -> str: ...
 
 
 class ClientCredentialsTokens:
@@ -45,7 +59,9 @@ class ClientCredentialsTokens:
         self._lock = asyncio.Lock()
         self.requests = 0
 
-    async def token(self, *, audience: str) -> str:
+    async def token(self, *, audience: str, interaction: Interaction | None = None) -> str:
+        # One token carries every group the client is assured for: the interaction does not
+        # change which token is needed.
         audience = audience.rstrip("/")
         cached = self._fresh(audience)
         if cached:
@@ -125,7 +141,17 @@ def _b64(data: dict[str, Any]) -> str:
 
 class InterimTokens:
     """The standard's interim rule: no authorisation server, the consumer builds an unsigned
-    JWT (GP Connect style) for each request; the SSP vouches for the sending system."""
+    JWT (GP Connect style) for each request; the SSP vouches for the sending system.
+
+    `requested_scope` follows the interaction (`organization/slot.read` for metadata and
+    slot search, `patient/appointment.read` for reads and searches of Appointment,
+    `patient/appointment.write` for booking and cancelling); `requested_scope=` fixes one
+    scope for every request instead (tests of the provider's refusals).
+
+    tokens = InterimTokens(issuer="https://111.example.nhs.uk/", consumer_ods="X26CN1",
+                           consumer_name="NHS 111 North", device_id="CONS-APP-4")
+    token = await tokens.token(audience=endpoint, interaction=Interaction.READ_SLOT)
+    """
 
     def __init__(
         self,
@@ -134,41 +160,53 @@ class InterimTokens:
         consumer_name: str,
         device_id: str,
         issuer: str = "https://consumer.example.nhs.uk",
+        subject: str | None = None,
         practitioner: dict[str, Any] | None = None,
-        requested_scope: str = "patient/appointment.write",
+        requested_scope: str | None = None,
+        device_system: str = DEVICE_SYSTEM,
         product: str = "uec-booking",
         version: str = "0.1.0",
     ) -> None:
         self.consumer_ods = consumer_ods
         self.consumer_name = consumer_name
         self.device_id = device_id
+        self.device_system = device_system
         self.issuer = issuer
         self.practitioner = practitioner
+        # sub names the user; the standard: it matches requesting_practitioner.id.
+        self.subject = str(practitioner["id"]) if practitioner else (subject or "1")
         self.requested_scope = requested_scope
         self.product, self.version = product, version
 
+    def scope_for(self, interaction: Interaction | None) -> str:
+        if self.requested_scope:
+            return self.requested_scope
+        if interaction is None:
+            return "organization/slot.read"
+        return SCOPE_FOR_INTERACTION[interaction.short]
+
     def claims(
-        self, audience: str, *, now: int | None = None, scope: str | None = None
+        self,
+        audience: str,
+        *,
+        now: int | None = None,
+        scope: str | None = None,
+        interaction: Interaction | None = None,
     ) -> dict[str, Any]:
         iat = int(time.time()) if now is None else now
         claims: dict[str, Any] = {
             "iss": self.issuer,
-            "sub": self.practitioner.get("id", "1") if self.practitioner else "1",
+            "sub": self.subject,
             "aud": audience,
             "exp": iat + 300,
             "iat": iat,
             "jti": str(uuid.uuid4()),
             "reason_for_request": "directcare",
-            "requested_scope": scope or self.requested_scope,
+            "requested_scope": scope or self.scope_for(interaction),
             "requesting_device": {
                 "resourceType": "Device",
                 "id": "1",
-                "identifier": [
-                    {
-                        "system": "https://consumersupplier.com/Id/device-identifier",
-                        "value": self.device_id,
-                    }
-                ],
+                "identifier": [{"system": self.device_system, "value": self.device_id}],
                 "model": self.product,
                 "version": self.version,
             },
@@ -187,5 +225,6 @@ class InterimTokens:
             claims["requesting_practitioner"] = self.practitioner
         return claims
 
-    async def token(self, *, audience: str) -> str:
-        return f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(self.claims(audience))}."
+    async def token(self, *, audience: str, interaction: Interaction | None = None) -> str:
+        claims = self.claims(audience, interaction=interaction)
+        return f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."

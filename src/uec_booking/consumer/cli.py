@@ -16,10 +16,11 @@ from rich.console import Console
 from uec_booking.consumer.auth import ClientCredentialsTokens, InterimTokens, TokenSource
 from uec_booking.consumer.config import AuthMode, ConsumerConfig, load_config
 from uec_booking.consumer.dos import DosClient
-from uec_booking.consumer.errors import ConfigError, ConsumerError
+from uec_booking.consumer.errors import AuthError, ConfigError, ConsumerError
 from uec_booking.consumer.events import WorkflowEvent
 from uec_booking.consumer.journal import Journal, JourneyRecorder
 from uec_booking.consumer.pds import PdsClient
+from uec_booking.consumer.platform_auth import PlatformTokens, load_private_key
 from uec_booking.consumer.provider import ProviderClient
 from uec_booking.consumer.sds import SdsClient
 from uec_booking.consumer.workflow import BookingRequest, BookingResult, BookingWorkflow
@@ -31,7 +32,11 @@ def token_source(config: ConsumerConfig) -> TokenSource:
         return InterimTokens(
             consumer_ods=config.consumer_ods,
             consumer_name=config.consumer_name,
-            device_id=config.consumer_asid,
+            device_id=config.interim_device_id or config.consumer_asid,
+            device_system=config.interim_device_system,
+            issuer=config.interim_issuer,
+            subject=config.interim_subject,
+            practitioner=config.interim_practitioner,
         )
     if not (config.auth_token_url and config.client_id and config.client_secret):
         raise typer.BadParameter(
@@ -45,6 +50,31 @@ def token_source(config: ConsumerConfig) -> TokenSource:
     )
 
 
+def pds_tokens(config: ConsumerConfig) -> PlatformTokens | None:
+    """The NHS API platform token source for PDS, or None (an open PDS sandbox)."""
+    named = [config.pds_token_url, config.pds_api_key, config.pds_private_key, config.pds_kid]
+    if not any(named):
+        return None
+    if not all(named):
+        raise typer.BadParameter(
+            "PDS on the NHS API platform needs UEC_PDS_TOKEN_URL, UEC_PDS_API_KEY, "
+            "UEC_PDS_PRIVATE_KEY and UEC_PDS_KID together"
+        )
+    assert config.pds_token_url and config.pds_api_key and config.pds_private_key
+    assert config.pds_kid
+    try:
+        key = load_private_key(config.pds_private_key)
+    except AuthError as exc:
+        raise typer.BadParameter(str(exc), param_hint="UEC_PDS_PRIVATE_KEY") from exc
+    return PlatformTokens(
+        token_url=config.pds_token_url,
+        api_key=config.pds_api_key,
+        private_key=key,
+        kid=config.pds_kid,
+        timeout=config.timeout,
+    )
+
+
 def build_workflow(config: ConsumerConfig) -> BookingWorkflow:
     """The workflow wired to the real clients named by `config`."""
     provider = ProviderClient(
@@ -54,7 +84,12 @@ def build_workflow(config: ConsumerConfig) -> BookingWorkflow:
         timeout=config.timeout,
     )
     return BookingWorkflow(
-        pds=PdsClient(base_url=config.pds_url, timeout=config.timeout),
+        pds=PdsClient(
+            base_url=config.pds_url,
+            tokens=pds_tokens(config),
+            end_user_ods=config.pds_end_user_ods,
+            timeout=config.timeout,
+        ),
         dos=DosClient(
             wsdl=config.dos_wsdl,
             username=config.dos_username,

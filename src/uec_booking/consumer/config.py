@@ -40,6 +40,21 @@ class ConsumerConfig(BaseSettings):
     consumer_asid: str
     consumer_ods: str = "X26CN1"
     consumer_name: str = "uec-booking consumer"
+    # Interim mode (fs_authentication "JWT without an Authorisation Server"): the claims the
+    # consumer puts in the token it builds for each request.
+    interim_issuer: str = "https://consumer.example.nhs.uk"  # iss: this system's Spine endpoint URL
+    interim_subject: str | None = (
+        None  # sub: the user (default: requesting_practitioner.id, else "1")
+    )
+    interim_practitioner: dict[str, Any] | None = None  # requesting_practitioner (a Practitioner)
+    interim_device_id: str | None = None  # requesting_device identifier value (default: the ASID)
+    interim_device_system: str = "https://consumersupplier.com/Id/device-identifier"
+    # PDS on the NHS API platform: application-restricted access by a signed JWT.
+    pds_token_url: str | None = None  # e.g. https://int.api.service.nhs.uk/oauth2/token
+    pds_api_key: str | None = None  # the platform application's API key (iss and sub)
+    pds_private_key: str | None = None  # path of the RSA private key (PEM) whose JWKS is registered
+    pds_kid: str | None = None  # the kid of that key in the registered JWKS
+    pds_end_user_ods: str | None = None  # NHSD-End-User-Organisation-ODS, when serving several
     timeout: float = 15.0
     max_slot_attempts: int = 3
     sds_cache_ttl: float = 300.0
@@ -61,10 +76,15 @@ class ConsumerConfig(BaseSettings):
 
 def from_manifest(data: dict[str, Any]) -> dict[str, Any]:
     """The sandbox manifest's keys mapped onto ConsumerConfig fields."""
-    auth, dos = data.get("auth", {}), data.get("dos", {})
+    auth, dos, pds = data.get("auth", {}), data.get("dos", {}), data.get("pds", {})
     return {
         "ssp_url": data.get("ssp", {}).get("url"),
-        "pds_url": data.get("pds", {}).get("url"),
+        "pds_url": pds.get("url"),
+        "pds_token_url": pds.get("token_url"),
+        "pds_api_key": pds.get("api_key"),
+        "pds_private_key": pds.get("private_key"),
+        "pds_kid": pds.get("kid"),
+        "auth_mode": auth.get("mode"),
         "dos_wsdl": dos.get("wsdl"),
         "dos_username": dos.get("username"),
         "dos_password": dos.get("password"),

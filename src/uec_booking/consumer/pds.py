@@ -1,7 +1,13 @@
-"""The consumer's PDS client: a Spine-verified NHS number before any booking (the seed)."""
+"""The consumer's PDS client: a Spine-verified NHS number before any booking (the seed).
+
+Built to the PDS FHIR API as published (`spine/pds_contract/`): every request carries a new
+`X-Request-ID` (a UUID; kept on a retry of the same request), the journey's
+`X-Correlation-ID`, and a bearer token from the NHS API platform (`PlatformTokens`) unless
+the PDS is the open public sandbox."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -14,6 +20,7 @@ from uec_booking.consumer.errors import (
     ServiceUnavailable,
 )
 from uec_booking.consumer.models import VerifiedPatient
+from uec_booking.consumer.platform_auth import PlatformTokens
 from uec_booking.fhir.nhs_number import is_valid, normalise
 from uec_booking.fhir.urls import NHS_NUMBER_SYSTEM
 
@@ -25,20 +32,43 @@ def _postcode(value: str | None) -> str:
 class PdsClient:
     """Verify a patient on PDS.
 
-    pds = PdsClient(base_url="https://…/personal-demographics/FHIR/R4")
-    patient = await pds.verify(nhs_number="9000000009", postcode="LS1 6AE")
+    pds = PdsClient(base_url="https://…/personal-demographics/FHIR/R4", tokens=platform)
+    patient = await pds.verify(nhs_number="9000000009", postcode="LS1 6AE",
+                               correlation_id=trace_id)
     """
 
     def __init__(
         self,
         *,
         base_url: str,
+        tokens: PlatformTokens | None = None,
+        end_user_ods: str | None = None,
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.tokens = tokens
+        self.end_user_ods = end_user_ods
         self.timeout = timeout
         self._transport = transport
+
+    async def _get(self, path: str, correlation_id: str | None) -> httpx.Response:
+        request_id = str(uuid.uuid4())  # the same on the one retry after a refused token
+        async with httpx.AsyncClient(transport=self._transport, timeout=self.timeout) as client:
+            for attempt in range(2):
+                headers = {"Accept": "application/fhir+json", "X-Request-ID": request_id}
+                if correlation_id:
+                    headers["X-Correlation-ID"] = correlation_id
+                if self.end_user_ods:
+                    headers["NHSD-End-User-Organisation-ODS"] = self.end_user_ods
+                if self.tokens is not None:
+                    headers["Authorization"] = f"Bearer {await self.tokens.token()}"
+                response = await client.get(f"{self.base_url}{path}", headers=headers)
+                if response.status_code == 401 and self.tokens is not None and attempt == 0:
+                    self.tokens.invalidate()  # expired or revoked early: one fresh token
+                    continue
+                return response
+        raise AssertionError("unreachable")
 
     async def verify(
         self,
@@ -47,26 +77,21 @@ class PdsClient:
         postcode: str | None = None,
         family: str | None = None,
         birth_date: str | None = None,
+        correlation_id: str | None = None,
     ) -> VerifiedPatient:
         number = normalise(nhs_number)
         if not is_valid(number):
             raise InvalidNhsNumber(f"{nhs_number!r} is not a valid NHS number")
         try:
-            async with httpx.AsyncClient(transport=self._transport, timeout=self.timeout) as client:
-                response = await client.get(
-                    f"{self.base_url}/Patient/{number}", headers={"Accept": "application/fhir+json"}
-                )
+            response = await self._get(f"/Patient/{number}", correlation_id)
         except httpx.HTTPError as exc:
             raise ServiceUnavailable(f"PDS unreachable: {exc}") from exc
-        if response.status_code == 404:
-            raise PatientNotFound(f"PDS has no patient with NHS number {number}")
-        if response.status_code == 400:
-            raise InvalidNhsNumber(f"PDS refused NHS number {number}")
-        if response.status_code >= 500:
-            raise ServiceUnavailable(f"PDS answered {response.status_code}")
-        if response.status_code != 200:
-            raise PdsError(f"PDS answered {response.status_code}")
-        patient = self._parse(response.json())
+        _raise_for_outcome(response, number)
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise PdsError("PDS answered 200 without JSON") from exc
+        patient = self._parse(body)
         if patient.nhs_number != number:
             raise PdsError(f"PDS returned NHS number {patient.nhs_number} for {number}")
         if postcode and _postcode(postcode) != _postcode(patient.postcode):
@@ -105,3 +130,31 @@ class PdsClient:
             )
         except (KeyError, StopIteration, TypeError, AttributeError) as exc:
             raise PdsError(f"PDS returned a Patient this client cannot read: {exc}") from exc
+
+
+def _spine_code(response: httpx.Response) -> tuple[str | None, str]:
+    """The R4 Spine error code and diagnostics of a PDS OperationOutcome, if it has one."""
+    try:
+        issue = response.json()["issue"][0]
+        code = issue.get("details", {}).get("coding", [{}])[0].get("code")
+        return code, str(issue.get("diagnostics") or "")
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return None, ""
+
+
+def _raise_for_outcome(response: httpx.Response, number: str) -> None:
+    """PDS's published statuses and codes (patient-get.yaml) as the consumer's errors."""
+    status = response.status_code
+    if status == 200:
+        return
+    code, diagnostics = _spine_code(response)
+    said = f"{code}: {diagnostics}" if code else f"HTTP {status}"
+    if status == 404:
+        raise PatientNotFound(f"PDS has no patient with NHS number {number} ({said})")
+    if status == 400 and code == "INVALID_RESOURCE_ID":
+        raise InvalidNhsNumber(f"PDS refused NHS number {number}")
+    if status in (401, 403):
+        raise PdsError(f"PDS refused access ({status} {said}): check the platform token")
+    if status in (408, 429) or status >= 500:
+        raise ServiceUnavailable(f"PDS answered {status} ({said})")
+    raise PdsError(f"PDS answered {status} ({said})")

@@ -101,7 +101,8 @@ class ProviderClient:
         attempt = 0
         async with httpx.AsyncClient(transport=self._transport, timeout=self.timeout) as client:
             while True:
-                token = await self.tokens.token(audience=endpoint)
+                # A token per request: interim tokens name this interaction's scope.
+                token = await self.tokens.token(audience=endpoint, interaction=interaction)
                 sent_headers = {
                     "Ssp-TraceID": trace_id,
                     "Ssp-From": self.from_asid,

@@ -47,6 +47,7 @@ class Pds(Protocol):
         postcode: str | None = None,
         family: str | None = None,
         birth_date: str | None = None,
+        correlation_id: str | None = None,
     ) -> VerifiedPatient: ...
 
 
@@ -159,6 +160,7 @@ class BookingWorkflow:
                 postcode=request.postcode,
                 family=request.family,
                 birth_date=request.birth_date,
+                correlation_id=result.trace_id,  # X-Correlation-ID: one per journey
             )
         except ConsumerError as exc:
             emit(events.StepFailed("Patient verification (PDS)", str(exc)))
@@ -257,7 +259,7 @@ class BookingWorkflow:
         earliest = request.earliest or datetime.now(UTC)
         latest = request.latest or earliest + timedelta(hours=24)
         try:
-            await self.provider.tokens.token(audience=endpoint)
+            await self.provider.tokens.token(audience=endpoint, interaction=Interaction.READ_SLOT)
             emit(events.TokenObtained(endpoint, self.auth_mode))
             tried: set[str] = set()
             for _attempt in range(self.max_slot_attempts):

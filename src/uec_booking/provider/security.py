@@ -95,8 +95,15 @@ def token_authoriser(settings: ProviderSettings) -> TokenAuth:
     interim = settings.auth_mode is AuthMode.INTERIM
     if not interim and not settings.jwks_url:
         raise ValueError("signed auth mode needs a JWKS URL (UEC_JWKS_URL)")
+    if interim and not settings.public_base_url:
+        # Interim tokens name the provider's service root URL as aud; without it every
+        # token would be refused (fs_authentication, the aud claim).
+        raise ValueError("interim auth mode needs the service root URL (UEC_PUBLIC_BASE_URL)")
     if interim:
-        log.warning("INTERIM AUTH MODE: unsigned consumer-built tokens are accepted")
+        log.warning(
+            "INTERIM AUTH MODE: unsigned consumer-built tokens for %s are accepted",
+            settings.public_base_url,
+        )
     verifier = TokenVerifier(
         jwks_url=settings.jwks_url,
         issuer=settings.token_issuer,

@@ -31,6 +31,14 @@ def serve_auth(
         Path | None, typer.Option(exists=True, help="Client registry JSON (hashed secrets)")
     ] = None,
     directory: Directory = None,
+    provider: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--provider",
+            envvar="UEC_AUTH_PROVIDERS",
+            help="A provider service root URL tokens may be minted for (repeatable)",
+        ),
+    ] = None,
     keys_dir: Annotated[
         Path | None,
         typer.Option(
@@ -49,6 +57,10 @@ def serve_auth(
         if clients_file
         else ClientRegistry.from_directory(sample_data.load(str(directory) if directory else None))
     )
+    # Without a registry file, the provider of the default sandbox layout is registered.
+    default = [] if clients_file else ["http://127.0.0.1:8020/fhir"]
+    for url in provider or default:
+        clients.register_provider(url)
     keys = KeySet.from_directory(keys_dir) if keys_dir else None
     app = create_app(issuer=issuer or f"http://{host}:{port}", clients=clients, keys=keys)
     _run(app, host, port, "NHS auth")
@@ -58,11 +70,35 @@ def serve_pds(
     host: Host = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="UEC_PORT")] = 8040,
     directory: Directory = None,
+    jwks_url: Annotated[
+        str | None,
+        typer.Option(envvar="UEC_PDS_JWKS_URL", help="The platform auth's JWKS (tokens required)"),
+    ] = None,
+    issuer: Annotated[
+        str | None, typer.Option(envvar="UEC_PDS_ISSUER", help="The platform auth's issuer URL")
+    ] = None,
+    open_sandbox: Annotated[
+        bool, typer.Option("--open", help="No token required (as the public PDS sandbox)")
+    ] = False,
 ) -> None:
-    """PDS: FHIR R4 Patient read/search."""
+    """PDS: FHIR R4 Patient read/search (X-Request-ID and a platform token required)."""
     from uec_booking.spine.pds import create_app
+    from uec_booking.tokens import TokenVerifier
 
-    _run(create_app(sample_data.load(str(directory) if directory else None)), host, port, "PDS")
+    if not open_sandbox and not (jwks_url and issuer):
+        raise typer.BadParameter(
+            "give --jwks-url and --issuer (the platform auth that issues PDS tokens), or --open",
+            param_hint="--jwks-url / --open",
+        )
+    verifier = (
+        None if open_sandbox else TokenVerifier(jwks_url=jwks_url, issuer=issuer, audience=issuer)
+    )
+    app = create_app(
+        sample_data.load(str(directory) if directory else None),
+        verifier=verifier,
+        open_sandbox=open_sandbox,
+    )
+    _run(app, host, port, "PDS")
 
 
 def serve_dos(

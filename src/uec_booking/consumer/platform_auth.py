@@ -1,0 +1,150 @@
+"""The consumer's token for APIs on the NHS API platform (PDS): application-restricted
+access by OAuth2 client credentials with a signed JWT client assertion (RFC 7523).
+
+The assertion is what `NHSDigital/identity-service-api` checks: header `alg: RS512`,
+`typ: JWT`, `kid` naming a key in the JWKS the application registered; claims `iss` = `sub`
+= the application's API key, `aud` = the token URL, a fresh `jti`, `exp` at most 5 minutes
+ahead. The private key stays with the consumer; `uec-booking keys jwks --key F --kid K`
+prints the public JWKS to register (or to serve at the registered JWKS URL).
+
+    tokens = PlatformTokens(token_url="https://int.api.service.nhs.uk/oauth2/token",
+                            api_key="…", private_key=load_private_key("pds.pem"), kid="int-1")
+    token = await tokens.token()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+from uec_booking.consumer.errors import AuthError, ServiceUnavailable
+
+JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ASSERTION_LIFETIME_S = 300
+
+
+def load_private_key(path: str | Path) -> rsa.RSAPrivateKey:
+    """An RSA private key from a PEM file (unencrypted), or AuthError saying why not."""
+    try:
+        key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise AuthError(f"Cannot read the private key {path}: {exc}") from exc
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise AuthError(f"{path} is not an RSA private key (the platform needs RS512)")
+    return key
+
+
+def new_private_key_pem() -> bytes:
+    """A new 4096-bit RSA key as PEM (the size the platform's guidance asks for)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=4096)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def public_jwks(private_key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
+    """The JWKS to register with the platform for `private_key` (public part only)."""
+    jwk: dict[str, Any] = RSAAlgorithm.to_jwk(private_key.public_key(), as_dict=True)
+    jwk.update(kid=kid, use="sig", alg="RS512")
+    return {"keys": [jwk]}
+
+
+class PlatformTokens:
+    """Access tokens from the platform, reused until `refresh_margin` s before they expire."""
+
+    def __init__(
+        self,
+        *,
+        token_url: str,
+        api_key: str,
+        private_key: rsa.RSAPrivateKey,
+        kid: str,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 10.0,
+        refresh_margin: float = 30.0,
+    ) -> None:
+        self.token_url = token_url
+        self.api_key = api_key
+        self.kid = kid
+        self._key = private_key
+        self._transport = transport
+        self.timeout = timeout
+        self.refresh_margin = refresh_margin
+        self._cached: tuple[str, float] | None = None  # token, monotonic expiry
+        self._lock = asyncio.Lock()
+        self.requests = 0
+
+    def assertion(self, *, now: int | None = None) -> str:
+        iat = int(time.time()) if now is None else now
+        claims = {
+            "iss": self.api_key,
+            "sub": self.api_key,
+            "aud": self.token_url,
+            "jti": str(uuid.uuid4()),
+            "exp": iat + ASSERTION_LIFETIME_S,
+        }
+        return jwt.encode(
+            claims, self._key, algorithm="RS512", headers={"kid": self.kid, "typ": "JWT"}
+        )
+
+    def invalidate(self) -> None:
+        self._cached = None
+
+    async def token(self) -> str:
+        async with self._lock:
+            if self._cached and time.monotonic() < self._cached[1]:
+                return self._cached[0]
+            token, lifetime = await self._request()
+            margin = min(self.refresh_margin, lifetime / 2)
+            self._cached = (token, time.monotonic() + lifetime - margin)
+            return token
+
+    async def _request(self) -> tuple[str, float]:
+        self.requests += 1
+        form = {
+            "grant_type": "client_credentials",
+            "client_assertion_type": JWT_BEARER,
+            "client_assertion": self.assertion(),
+        }
+        try:
+            async with httpx.AsyncClient(transport=self._transport, timeout=self.timeout) as client:
+                response = await client.post(self.token_url, data=form)
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable(f"NHS API platform token endpoint unreachable: {exc}") from exc
+        if response.status_code >= 500:
+            raise ServiceUnavailable(
+                f"NHS API platform token endpoint answered {response.status_code}"
+            )
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise AuthError(f"Token endpoint answered {response.status_code} without JSON") from exc
+        if not isinstance(body, dict):
+            raise AuthError(f"Token endpoint answered {response.status_code} with a non-object")
+        if response.status_code != 200:
+            raise AuthError(
+                f"The NHS API platform refused a token ({response.status_code}): "
+                f"{body.get('error')}: {body.get('error_description', '')}",
+                error=None if body.get("error") is None else str(body["error"]),
+            )
+        access_token = body.get("access_token")
+        if not isinstance(access_token, str) or not access_token:
+            raise AuthError("Token endpoint answered 200 without an access_token")
+        try:
+            # The platform sends expires_in as a string ("599").
+            return access_token, float(body.get("expires_in", 599))
+        except (TypeError, ValueError) as exc:
+            raise AuthError(
+                f"Token endpoint answered expires_in={body.get('expires_in')!r}"
+            ) from exc
