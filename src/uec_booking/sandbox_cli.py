@@ -31,12 +31,22 @@ def serve_sandbox(
     ] = None,
     days: Annotated[int, typer.Option(min=1, max=60, help="Days of slots to generate")] = 7,
     slapd: Annotated[bool, typer.Option("--slapd", help="Serve SDS from OpenLDAP slapd")] = False,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            "--tls/--plain",
+            envvar="UEC_TLS",
+            help="TLS with a sandbox CA on every hop (default); --plain (UEC_TLS=0) for debugging",
+        ),
+    ] = True,
 ) -> None:
     """Run PDS, DoS, SDS, NHS auth, the SSP and a seeded provider on loopback."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    sandbox = Sandbox(host=host, base_port=base_port or None, db_url=db, days=days, slapd=slapd)
+    sandbox = Sandbox(
+        host=host, base_port=base_port or None, db_url=db, days=days, slapd=slapd, tls=tls
+    )
     manifest = sandbox.start()
     try:
         typer.echo(json.dumps(manifest, indent=2))

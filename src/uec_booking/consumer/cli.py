@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from uec_booking.consumer.auth import ClientCredentialsTokens, InterimTokens, TokenSource
-from uec_booking.consumer.config import AuthMode, ConsumerConfig, load_config
+from uec_booking.consumer.config import AuthMode, ConsumerConfig, SdsMode, load_config
 from uec_booking.consumer.dos import DosClient
 from uec_booking.consumer.errors import ConsumerError
 from uec_booking.consumer.events import WorkflowEvent
@@ -22,8 +22,10 @@ from uec_booking.consumer.journal import Journal, JourneyRecorder
 from uec_booking.consumer.pds import PdsClient
 from uec_booking.consumer.provider import ProviderClient
 from uec_booking.consumer.sds import SdsClient
+from uec_booking.consumer.sds_fhir import SdsFhirClient
 from uec_booking.consumer.workflow import BookingRequest, BookingResult, BookingWorkflow
 from uec_booking.fhir.interactions import Interaction
+from uec_booking.tls_http import tls_transport
 
 
 def token_source(config: ConsumerConfig) -> TokenSource:
@@ -42,6 +44,10 @@ def token_source(config: ConsumerConfig) -> TokenSource:
         client_id=config.client_id,
         client_secret=config.client_secret,
         timeout=config.timeout,
+        transport=tls_transport(
+            config.tls_context("the NHS authentication service"),
+            service="the NHS authentication service",
+        ),
     )
 
 
@@ -52,19 +58,47 @@ def build_workflow(config: ConsumerConfig) -> BookingWorkflow:
         from_asid=config.consumer_asid,
         tokens=token_source(config),
         timeout=config.timeout,
+        transport=tls_transport(config.tls_context("the SSP"), service="the SSP"),
     )
     return BookingWorkflow(
-        pds=PdsClient(base_url=config.pds_url, timeout=config.timeout),
+        pds=PdsClient(
+            base_url=config.pds_url,
+            timeout=config.timeout,
+            transport=tls_transport(config.tls_context("PDS"), service="PDS"),
+        ),
         dos=DosClient(
             wsdl=config.dos_wsdl,
             username=config.dos_username,
             password=config.dos_password,
             timeout=config.timeout,
         ),
-        sds=SdsClient(url=config.sds_url, base=config.sds_base, cache_ttl=config.sds_cache_ttl),
+        sds=sds_client(config),
         provider=provider,
         auth_mode=config.auth_mode.value,
         max_slot_attempts=config.max_slot_attempts,
+    )
+
+
+def sds_client(config: ConsumerConfig) -> SdsClient | SdsFhirClient:
+    """SDS over LDAP (default) or the SDS FHIR API (`UEC_SDS_MODE=fhir`)."""
+    if config.sds_mode is SdsMode.FHIR:
+        if not config.sds_fhir_url or not config.sds_api_key:
+            raise typer.BadParameter("UEC_SDS_MODE=fhir needs UEC_SDS_FHIR_URL and UEC_SDS_API_KEY")
+        return SdsFhirClient(
+            base_url=config.sds_fhir_url,
+            api_key=config.sds_api_key,
+            timeout=config.timeout,
+            cache_ttl=config.sds_cache_ttl,
+            transport=tls_transport(config.tls_context("SDS (FHIR)"), service="SDS (FHIR)"),
+        )
+    return SdsClient(
+        url=config.sds_url,
+        base=config.sds_base,
+        cache_ttl=config.sds_cache_ttl,
+        ca_file=config.tls_ca_file,
+        cert_file=config.tls_cert_file,
+        key_file=config.tls_key_file,
+        verify=config.tls_verify,
     )
 
 

@@ -236,9 +236,10 @@ def _run_reactor(  # pragma: no cover - child process
 
     options: Any = None
     if tls is not None:
-        own = twisted_ssl.PrivateCertificate.loadPEM(tls.cert.read_text() + tls.key.read_text())
+        pem = tls.cert.read_bytes() + tls.key.read_bytes()
+        own = twisted_ssl.PrivateCertificate.loadPEM(pem)  # type: ignore[no-untyped-call]
         authorities = (
-            [twisted_ssl.Certificate.loadPEM(tls.client_ca.read_text())] if tls.client_ca else []
+            [twisted_ssl.Certificate.loadPEM(tls.client_ca.read_bytes())] if tls.client_ca else []
         )
         # With authorities: a client certificate from them is required (Spine's TLS-MA).
         options = own.options(*authorities)
