@@ -252,6 +252,13 @@ _CAUSES = (
     ("unable to get local issuer", "its certificate is not from a trusted CA (untrusted)"),
     ("certificate_verify_failed", "its certificate failed verification"),
     ("wrong version number", "it does not speak TLS on that port"),
+    # Python's asyncio servers (and others) hang up without an alert when they refuse a
+    # client certificate: TLS 1.2 clients see the EOF in the handshake, TLS 1.3 clients
+    # on their first read.
+    (
+        "unexpected_eof_while_reading",
+        "it closed the connection in the handshake (no, an untrusted or an expired client certificate?)",
+    ),
     ("record layer failure", "it does not speak TLS on that port"),
 )
 

@@ -29,6 +29,16 @@ class TlsTransport(httpx.AsyncHTTPTransport):
             return await super().handle_async_request(request)
         except httpx.TransportError as exc:
             sentence = describe_tls_error(exc, self.service)
+            if (
+                sentence is None
+                and isinstance(exc, httpx.RemoteProtocolError)
+                and request.url.scheme == "https"
+                and "without sending" in str(exc)
+            ):
+                sentence = (
+                    f"TLS to {self.service} failed: it hung up before answering "
+                    "(no, an untrusted or an expired client certificate?)."
+                )
             if sentence is None:
                 raise
             raise httpx.ConnectError(sentence, request=request) from exc

@@ -142,6 +142,12 @@ class ProviderClient:
         except ValueError:
             body = {}
         text = _outcome_text(body) if isinstance(body, dict) else ""
+        if response.status_code in (495, 496):  # the SSP's own: TLS-MA refused (SSP guide)
+            return ProviderError(
+                response.status_code,
+                body,
+                f"The SSP refused our client certificate ({response.status_code}): {text}",
+            )
         if response.status_code == 422 and text == "Slot no longer available":
             return SlotTaken(422, body, text)
         if response.status_code >= 500:

@@ -33,6 +33,7 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from uec_booking.asgi_server import HSTS, PEER_CERT
 from uec_booking.fhir.errors import (
@@ -202,7 +203,7 @@ def _target(request: Request) -> str:
     target = re.sub(r"^(https?):/(?!/)", r"\1://", target)  # a collapsed '//' is restored
     if not re.match(r"^https?://[^/?#\s]+", target):
         raise BadRequest("The request URL must be the SSP's followed by the provider's full URL")
-    if any(ord(c) < 0x21 or ord(c) == 0x7F for c in unquote(target)):
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in unquote(target)):
         # An encoded space is fine in a FHIR id position; encoded control characters
         # (newline, NUL) are never part of a FHIR URL and could split headers downstream.
         raise BadRequest("The request URL contains an encoded control character")
@@ -291,11 +292,18 @@ def create_app(
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
-    methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
-    return Starlette(
-        routes=[Route("/_health", health), Route("/{target:path}", proxy, methods=methods)],
-        lifespan=lifespan,
-    )
+    app = Starlette(routes=[Route("/_health", health)], lifespan=lifespan)
+
+    async def everything_else(scope: Scope, receive: Receive, send: Send) -> None:
+        # Every other path is a target, whatever it holds: a route pattern would not match
+        # an encoded newline and would answer a plain 404 instead of our OperationOutcome.
+        if scope["type"] != "http":
+            return
+        response = await proxy(Request(scope, receive))
+        await response(scope, receive, send)
+
+    app.router.default = everything_else
+    return app
 
 
 def _relayed(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
