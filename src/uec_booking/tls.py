@@ -270,8 +270,10 @@ def describe_tls_error(exc: BaseException, service: str) -> str | None:
     seen: BaseException | None = exc
     while seen is not None and len(texts) < 10:
         texts.append(str(seen))
-        if isinstance(seen, ssl.SSLCertVerificationError) and seen.verify_message:
-            texts.append(seen.verify_message)
+        # getattr: ldap3 makes exception classes that inherit ssl's without its fields.
+        verify_message = getattr(seen, "verify_message", None)
+        if isinstance(verify_message, str):
+            texts.append(verify_message)
         seen = seen.__cause__ or seen.__context__
     text = " ".join(texts).lower()
     for needle, cause in _CAUSES:

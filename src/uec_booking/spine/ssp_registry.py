@@ -94,8 +94,12 @@ class LdapRegistry:
         except (LDAPException, OSError) as exc:
             raise RegistryUnavailable(f"SDS unreachable or failing: {exc}") from exc
         finally:
+            # ldap3 leaves a failed connect's socket open: close whatever it holds.
             with contextlib.suppress(Exception):
                 conn.unbind()
+            sock = getattr(conn, "socket", None)
+            if sock is not None:
+                sock.close()
 
     async def _search(self, base: str, scope: str, query: str) -> list[dict[str, list[str]]]:
         key = (base, scope, query)
