@@ -33,6 +33,9 @@ def demo(
         "--wait/--no-wait",
         help="Keep the sandbox and console up afterwards (default: when run from a terminal)",
     ),
+    tls: bool = typer.Option(
+        True, "--tls/--plain", envvar="UEC_TLS", help="TLS on every hop (default); --plain to debug"
+    ),
 ) -> None:
     """Start every service on free loopback ports, book one appointment end to end, show the 422 path."""
     console = Console()
@@ -40,13 +43,13 @@ def demo(
     # SIGTERM unwinds like Ctrl-C, so the sandbox stops its child processes and removes its
     # temporary files instead of leaving them behind.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    with Sandbox(days=days) as manifest:
+    with Sandbox(days=days, tls=tls) as manifest:
         console.print(
             Panel.fit(
                 "\n".join(
                     f"{name:<9} {info.get('url') or info.get('wsdl') or info.get('token_url')}"
                     for name, info in manifest.items()
-                    if isinstance(info, dict)
+                    if isinstance(info, dict) and name != "tls"
                 ),
                 title=f"Sandbox up in {time.perf_counter() - started:.1f}s",
             )

@@ -3,6 +3,11 @@
 Each server is a real one on its own port (uvicorn, or LDAP for SDS); they reach each other
 only over the wire, exactly as they would across the country. The manifest says where
 everything is, in the shape DESIGN.md fixes, so a newcomer or a test needs no code.
+
+TLS by default, as Spine: a sandbox CA stands in for Spine's and issues every server its
+certificate and the consumer and the SSP their client certificates (`tls` in the manifest).
+The SSP, SDS and PDS require TLS mutual authentication; the provider accepts only clients
+with a certificate from that CA (the SSP). `tls=False` (`--plain`) is for debugging.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from sqlalchemy.engine import make_url
 from uec_booking import sample_data
 from uec_booking.asgi_server import ThreadedServer
 from uec_booking.netutil import free_port
+from uec_booking.tls import CertificateAuthority, Credential, ServerTLS, client_context
 
 log = logging.getLogger("uec_booking.sandbox")
 
@@ -33,11 +39,14 @@ PORT_OFFSETS = {
     "dos": 50,
     "console": 60,
     "identity": 70,  # the identity provider for people (stand-in for NHS CIS2)
+    "sds_fhir": 80,
     "sds": 389,
 }
 DOS_USERNAME = "sandbox-111"
 DOS_PASSWORD = "sandbox-dos-password"
 SDS_BASE = "ou=Services,o=nhs"
+SDS_API_KEY = "sandbox-sds-api-key"
+SSP_FQDN = "ssp.sandbox.nhs.uk"
 
 
 @dataclass
@@ -51,21 +60,85 @@ class Sandbox:
     slapd: bool = False
     journal_db: str | None = None  # the console's journal (default: beside the temporary store)
     auth_mode: str = "signed"  # or "interim": the provider takes consumer-built unsigned tokens
+    tls: bool = True  # False: plain HTTP and LDAP, for debugging only
     directory: dict[str, Any] = field(default_factory=sample_data.load)
     manifest: dict[str, Any] = field(default_factory=dict, init=False)
     _stoppers: list[Any] = field(default_factory=list, init=False)
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False)
     _ports: dict[str, int] = field(default_factory=dict, init=False)
+    _ca: CertificateAuthority | None = field(default=None, init=False)
+    _creds: dict[str, Credential] = field(default_factory=dict, init=False)
 
     def _port(self, name: str) -> int:
         if self.base_port is None:
             return free_port(self.host)
         return self.base_port + PORT_OFFSETS[name]
 
-    def _serve(self, app: Any, name: str) -> str:
-        server = ThreadedServer(app, host=self.host, port=self._ports[name]).start()
+    def _serve(
+        self, app: Any, name: str, *, mutual: bool | None = None, relay: bool = False
+    ) -> str:
+        """Serve `app` on its port; over TLS unless plain, with `mutual=True` requiring a
+        client certificate from the CA in the handshake, `mutual=False` asking for one and
+        leaving the refusal to the app (the SSP)."""
+        tls = None
+        if self._ca is not None and name in self._creds:
+            cred = self._creds[name]
+            tls = ServerTLS(
+                cred.cert,
+                cred.key,
+                client_ca=self._ca.cert if mutual is not None else None,
+                require_client=bool(mutual),
+            )
+        server = ThreadedServer(
+            app, host=self.host, port=self._ports[name], tls=tls, relay=relay
+        ).start()
         self._stoppers.append(server.stop)
         return server.url
+
+    def _jwks_client(self) -> Any:
+        """An HTTP client trusting the sandbox CA, for servers that fetch the auth service's
+        JWKS over TLS (None when plain: the verifier makes its own)."""
+        if self._ca is None:
+            return None
+        import httpx
+
+        from uec_booking.tls import client_context
+
+        return httpx.AsyncClient(
+            verify=client_context(ca_file=str(self._ca.cert), service="the JWKS server")
+        )
+
+    def _issue_certificates(self, directory: dict[str, Any]) -> None:
+        """The sandbox CA and a certificate for each server and each client system."""
+        assert self._tmp is not None
+        self._ca = CertificateAuthority.create(Path(self._tmp.name) / "tls")
+        consumer = directory["consumer_systems"][0]
+        hosts = ("localhost", "127.0.0.1", "::1", self.host)
+        for name, fqdn in {
+            "ssp": SSP_FQDN,
+            "sds": "sds.sandbox.nhs.uk",
+            "sds_fhir": "sds-fhir.sandbox.nhs.uk",
+            "pds": "pds.sandbox.nhs.uk",
+            "auth": "auth.sandbox.nhs.uk",
+            "provider": directory["provider_system"].get("fqdn", "provider.sandbox.nhs.uk"),
+            "consumer": consumer.get("fqdn", "consumer.sandbox.nhs.uk"),
+        }.items():
+            self._creds[name] = self._ca.issue(name, fqdn, hosts=hosts)
+
+    def _tls_manifest(self) -> dict[str, Any]:
+        if self._ca is None:
+            return {"enabled": False}
+        ssp, consumer = self._creds["ssp"], self._creds["consumer"]
+        return {
+            "enabled": True,
+            "ca": str(self._ca.cert),
+            "dir": str(self._ca.directory),
+            "consumer_cert": str(consumer.cert),
+            "consumer_key": str(consumer.key),
+            "consumer_fqdn": consumer.fqdn,
+            "ssp_cert": str(ssp.cert),
+            "ssp_key": str(ssp.key),
+        }
 
     def start(self) -> dict[str, Any]:
         try:
@@ -78,41 +151,39 @@ class Sandbox:
         import uec_booking.spine.auth as auth
         import uec_booking.spine.dos as dos
         import uec_booking.spine.pds as pds
-        import uec_booking.spine.ssp as ssp
+        import uec_booking.spine.sds_fhir as sds_fhir
         from uec_booking.provider.app import create_app as provider_app
         from uec_booking.provider.seed import seed
         from uec_booking.provider.settings import AuthMode, ProviderSettings
         from uec_booking.provider.store import Store
         from uec_booking.provider.store.migrate import upgrade
-        from uec_booking.spine.sds import start_embedded_sds
         from uec_booking.spine.sds_ldif import build_ldif
 
         self._ports = {name: self._port(name) for name in PORT_OFFSETS}
         directory = self.directory
         provider_system = directory["provider_system"]
         consumer = directory["consumer_systems"][0]
+        self._tmp = tempfile.TemporaryDirectory(prefix="uec-sandbox-")
+        if self.tls:
+            self._issue_certificates(directory)
+        scheme = "https" if self.tls else "http"
 
         if self.auth_mode not in ("signed", "interim"):
             raise ValueError(f"auth mode {self.auth_mode!r}: choose signed or interim")
         auth_port = self._ports["auth"]
-        issuer = f"http://{self.host}:{auth_port}"
+        issuer = f"{scheme}://{self.host}:{auth_port}"
         provider_port = self._ports["provider"]
-        provider_base = f"http://{self.host}:{provider_port}/fhir"
+        provider_base = f"{scheme}://{self.host}:{provider_port}/fhir"
         # Tokens are minted only for registered providers: register ours.
         clients = auth.ClientRegistry.from_directory(directory, providers=[provider_base])
-        self._tmp = tempfile.TemporaryDirectory(prefix="uec-sandbox-")
         pds_app = _register_pds_application(clients, consumer, Path(self._tmp.name))
         auth_url = self._serve(auth.create_app(issuer=issuer, clients=clients), "auth")
 
         ldif = build_ldif(directory, provider_endpoint=provider_base)
-        sds_port = self._ports["sds"]
-        if self.slapd:
-            from uec_booking.spine.slapd import start_slapd
-
-            sds = start_slapd(ldif, host=self.host, port=sds_port)
-        else:
-            sds = start_embedded_sds(ldif, self.host, sds_port)
-        self._stoppers.append(sds.stop)
+        sds = self._start_sds(ldif)
+        sds_fhir_url = self._serve(
+            sds_fhir.create_app(ldif, api_key=SDS_API_KEY), "sds_fhir", mutual=True
+        )
 
         db_url = self.db_url
         if db_url is None:
@@ -127,23 +198,25 @@ class Sandbox:
             token_issuer=issuer,
             ods_code=provider_system["ods"],
             asid=provider_system["asid"],
+            tls_ca_file=str(self._ca.cert) if self._ca else None,
         )
-        self._serve(provider_app(settings), "provider")
+        # Providers accept only the SSP: a client certificate from Spine's CA is required.
+        self._serve(provider_app(settings), "provider", mutual=True)
 
         from uec_booking.tokens import TokenVerifier
 
         # PDS takes the platform's application-restricted tokens (aud: the platform).
         platform = TokenVerifier(
-            jwks_url=f"{auth_url}/.well-known/jwks.json", issuer=issuer, audience=issuer
+            jwks_url=f"{auth_url}/.well-known/jwks.json",
+            issuer=issuer,
+            audience=issuer,
+            http=self._jwks_client(),
         )
-        pds_url = self._serve(pds.create_app(directory, verifier=platform), "pds")
+        pds_url = self._serve(pds.create_app(directory, verifier=platform), "pds", mutual=True)
         dos_url = self._serve(
             dos.create_app(directory, username=DOS_USERNAME, password=DOS_PASSWORD), "dos"
         )
-        from uec_booking.consumer.sds import SdsClient
-
-        registry = ssp.SdsEndpointRegistry(SdsClient(url=sds.url, base=SDS_BASE))
-        ssp_url = self._serve(ssp.create_app(registry=registry), "ssp")
+        ssp_url = self._start_ssp(sds.url)
 
         self.manifest = {
             "provider": {
@@ -168,6 +241,8 @@ class Sandbox:
                 "url": sds.url,
                 "base": SDS_BASE,
                 "server": "slapd" if self.slapd else "embedded",
+                "fhir_url": f"{sds_fhir_url}{sds_fhir.BASE_PATH}",
+                "api_key": SDS_API_KEY,
             },
             "dos": {
                 "wsdl": f"{dos_url}/app/api/webservices?wsdl",
@@ -187,10 +262,50 @@ class Sandbox:
                 }
                 for p in directory["patients"]
             ],
+            "tls": self._tls_manifest(),
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         self.manifest["console"] = {"url": self._start_console(db_url)}
         return self.manifest
+
+    def _start_sds(self, ldif: str) -> Any:
+        """SDS over LDAP: ldaps with TLS-MA (a client certificate from the CA), or plain."""
+        from uec_booking.spine.sds import SdsTLS, start_embedded_sds
+
+        tls = None
+        if self._ca is not None:
+            cred = self._creds["sds"]
+            tls = SdsTLS(cred.cert, cred.key, client_ca=self._ca.cert)
+        if self.slapd:
+            from uec_booking.spine.slapd import start_slapd
+
+            sds = start_slapd(ldif, host=self.host, port=self._ports["sds"], tls=tls)
+        else:
+            sds = start_embedded_sds(ldif, self.host, self._ports["sds"], tls=tls)
+        self._stoppers.append(sds.stop)
+        return sds
+
+    def _start_ssp(self, sds_url: str) -> str:
+        """The SSP: TLS-MA towards consumers (its own refusals: 495/496), its own client
+        certificate towards SDS and providers."""
+        import uec_booking.spine.ssp as ssp
+        from uec_booking.spine.ssp_registry import LdapRegistry
+
+        cred = self._creds.get("ssp")
+        ca = str(self._ca.cert) if self._ca else None
+        registry = LdapRegistry(
+            url=sds_url,
+            base=SDS_BASE,
+            ca_file=ca,
+            cert_file=str(cred.cert) if cred else None,
+            key_file=str(cred.key) if cred else None,
+        )
+        app = ssp.create_app(registry=registry, mutual_tls=self._ca is not None)
+        if cred is not None:
+            ssp.upstream_context(
+                app, client_context(ca_file=ca, cert_file=cred.cert, key_file=cred.key)
+            )
+        return self._serve(app, "ssp", mutual=False, relay=True)
 
     def _start_console(self, db_url: str) -> str:
         """The booking console, using the consumer configuration the manifest describes."""

@@ -79,6 +79,14 @@ def serve_sandbox(
             "rule (the consumer builds an unsigned token per request, the provider takes it)",
         ),
     ] = AuthModeChoice.SIGNED,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            "--tls/--plain",
+            envvar="UEC_TLS",
+            help="TLS with a sandbox CA on every hop (default); --plain (UEC_TLS=0) for debugging",
+        ),
+    ] = True,
 ) -> None:
     """Run PDS, DoS, SDS, NHS auth, the SSP and a seeded provider on loopback."""
     if base_port:
@@ -93,6 +101,7 @@ def serve_sandbox(
         days=days,
         slapd=slapd,
         auth_mode=auth_mode.value,
+        tls=tls,
     )
     manifest = sandbox.start()
     try:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -121,7 +122,10 @@ def test_book_through_the_whole_standard(sandbox: dict[str, Any]) -> None:
     assert booked["provider_url"] == sandbox["provider"]["url"]
     [row] = stored_appointments(sandbox["_db"])
     assert row["id"] == booked["appointment_id"] and row["slot_id"] == booked["slot_id"]
-    assert row["nhs_number"] == patient["nhs_number"] and row["trace_id"] == booked["trace_id"]
+    assert row["nhs_number"] == patient["nhs_number"]
+    # The provider records the booking request's own Ssp-TraceID: a new UUID per request
+    # (SSP guide), not the consumer's journey id.
+    assert str(uuid.UUID(row["trace_id"])) == row["trace_id"] != booked["trace_id"]
     assert (
         row["consumer_asid"] == sandbox["auth"]["asid"]
         and row["consumer_client"] == sandbox["auth"]["client_id"]

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 
 from uec_booking.consumer.auth import ClientCredentialsTokens, InterimTokens, TokenSource
-from uec_booking.consumer.config import AuthMode, ConsumerConfig, load_config
+from uec_booking.consumer.config import AuthMode, ConsumerConfig, SdsMode, load_config
 from uec_booking.consumer.dos import DosClient
 from uec_booking.consumer.errors import AuthError, ConfigError, ConsumerError
 from uec_booking.consumer.events import WorkflowEvent
@@ -23,8 +23,10 @@ from uec_booking.consumer.pds import PdsClient
 from uec_booking.consumer.platform_auth import PlatformTokens, load_private_key
 from uec_booking.consumer.provider import ProviderClient
 from uec_booking.consumer.sds import SdsClient
+from uec_booking.consumer.sds_fhir import SdsFhirClient
 from uec_booking.consumer.workflow import BookingRequest, BookingResult, BookingWorkflow
 from uec_booking.fhir.interactions import Interaction
+from uec_booking.tls_http import tls_transport
 
 
 def token_source(config: ConsumerConfig) -> TokenSource:
@@ -47,6 +49,10 @@ def token_source(config: ConsumerConfig) -> TokenSource:
         client_id=config.client_id,
         client_secret=config.client_secret,
         timeout=config.timeout,
+        transport=tls_transport(
+            config.tls_context("the NHS authentication service"),
+            service="the NHS authentication service",
+        ),
     )
 
 
@@ -82,6 +88,7 @@ def build_workflow(config: ConsumerConfig) -> BookingWorkflow:
         from_asid=config.consumer_asid,
         tokens=token_source(config),
         timeout=config.timeout,
+        transport=tls_transport(config.tls_context("the SSP"), service="the SSP"),
     )
     return BookingWorkflow(
         pds=PdsClient(
@@ -89,6 +96,7 @@ def build_workflow(config: ConsumerConfig) -> BookingWorkflow:
             tokens=pds_tokens(config),
             end_user_ods=config.pds_end_user_ods,
             timeout=config.timeout,
+            transport=tls_transport(config.tls_context("PDS"), service="PDS"),
         ),
         dos=DosClient(
             wsdl=config.dos_wsdl,
@@ -96,7 +104,7 @@ def build_workflow(config: ConsumerConfig) -> BookingWorkflow:
             password=config.dos_password,
             timeout=config.timeout,
         ),
-        sds=SdsClient(url=config.sds_url, base=config.sds_base, cache_ttl=config.sds_cache_ttl),
+        sds=sds_client(config),
         provider=provider,
         auth_mode=config.auth_mode.value,
         max_slot_attempts=config.max_slot_attempts,
@@ -116,6 +124,29 @@ def parse_booking_reference(reference: str) -> tuple[str, str]:
             f"booking reference {reference!r} is not ASID:APPOINTMENT_ID (as `book` prints it)"
         )
     return asid, appointment_id
+
+
+def sds_client(config: ConsumerConfig) -> SdsClient | SdsFhirClient:
+    """SDS over LDAP (default) or the SDS FHIR API (`UEC_SDS_MODE=fhir`)."""
+    if config.sds_mode is SdsMode.FHIR:
+        if not config.sds_fhir_url or not config.sds_api_key:
+            raise typer.BadParameter("UEC_SDS_MODE=fhir needs UEC_SDS_FHIR_URL and UEC_SDS_API_KEY")
+        return SdsFhirClient(
+            base_url=config.sds_fhir_url,
+            api_key=config.sds_api_key,
+            timeout=config.timeout,
+            cache_ttl=config.sds_cache_ttl,
+            transport=tls_transport(config.tls_context("SDS (FHIR)"), service="SDS (FHIR)"),
+        )
+    return SdsClient(
+        url=config.sds_url,
+        base=config.sds_base,
+        cache_ttl=config.sds_cache_ttl,
+        ca_file=config.tls_ca_file,
+        cert_file=config.tls_cert_file,
+        key_file=config.tls_key_file,
+        verify=config.tls_verify,
+    )
 
 
 def result_json(result: BookingResult) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import ssl
 import tomllib
 from enum import StrEnum
 from pathlib import Path
@@ -19,6 +20,11 @@ from uec_booking.consumer.errors import ConfigError
 class AuthMode(StrEnum):
     SIGNED = "signed"  # tokens from the NHS authentication service
     INTERIM = "interim"  # unsigned, built by the consumer (the standard's interim rule)
+
+
+class SdsMode(StrEnum):
+    LDAP = "ldap"  # SDS over LDAP (ldaps), the seed's two ldapsearch steps
+    FHIR = "fhir"  # the SDS FHIR API (/Endpoint, /Device) with an API key
 
 
 class ConsumerConfig(BaseSettings):
@@ -58,6 +64,17 @@ class ConsumerConfig(BaseSettings):
     timeout: float = 15.0
     max_slot_attempts: int = 3
     sds_cache_ttl: float = 300.0
+    # TLS (Spine: TLS mutual authentication to the SSP, SDS and PDS). Server certificates
+    # are verified against tls_ca_file (else the system's bundle); tls_verify=false is for
+    # debugging only and warns on every start. The client certificate is presented where a
+    # server asks for one.
+    tls_ca_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    tls_verify: bool = True
+    sds_mode: SdsMode = SdsMode.LDAP
+    sds_fhir_url: str | None = None  # the SDS FHIR API base (…/spine-directory/FHIR/R4)
+    sds_api_key: str | None = None
     # Where this consumer keeps its journey events for `uec-booking report` ("" = nowhere).
     journal_db: str = "sqlite:///uec-consumer.sqlite3"
 
@@ -73,11 +90,29 @@ class ConsumerConfig(BaseSettings):
         # The environment overrides the file (the file's values arrive as init values).
         return env_settings, init_settings
 
+    def tls_context(self, service: str) -> ssl.SSLContext:
+        """The client TLS context for `service` (named in warnings and errors)."""
+        from uec_booking.tls import client_context
+
+        return client_context(
+            ca_file=self.tls_ca_file,
+            cert_file=self.tls_cert_file,
+            key_file=self.tls_key_file,
+            verify=self.tls_verify,
+            service=service,
+        )
+
 
 def from_manifest(data: dict[str, Any]) -> dict[str, Any]:
     """The sandbox manifest's keys mapped onto ConsumerConfig fields."""
     auth, dos, pds = data.get("auth", {}), data.get("dos", {}), data.get("pds", {})
+    tls, sds = data.get("tls", {}), data.get("sds", {})
     return {
+        "tls_ca_file": tls.get("ca"),
+        "tls_cert_file": tls.get("consumer_cert"),
+        "tls_key_file": tls.get("consumer_key"),
+        "sds_fhir_url": sds.get("fhir_url"),
+        "sds_api_key": sds.get("api_key"),
         "ssp_url": data.get("ssp", {}).get("url"),
         "pds_url": pds.get("url"),
         "pds_token_url": pds.get("token_url"),

@@ -1,6 +1,7 @@
 """The consumer's client for a provider's FHIR API, through the SSP.
 
-Every request carries `Ssp-TraceID` (one per booking journey), `Ssp-From`, `Ssp-To`,
+Every request carries `Ssp-TraceID` (a new one per request, as the SSP guide says; the
+journey's own trace id stays in our logs and journal), `Ssp-From`, `Ssp-To`,
 `Ssp-InteractionID`, a bearer token for the provider's base URL, and an `X-Request-ID`
 that stays the same on retries, so a retried booking can never book twice: the provider
 answers a repeat with 409 and the appointment it already made.
@@ -104,7 +105,7 @@ class ProviderClient:
                 # A token per request: interim tokens name this interaction's scope.
                 token = await self.tokens.token(audience=endpoint, interaction=interaction)
                 sent_headers = {
-                    "Ssp-TraceID": trace_id,
+                    "Ssp-TraceID": str(uuid.uuid4()),  # per request (SSP guide)
                     "Ssp-From": self.from_asid,
                     "Ssp-To": to_asid,
                     "Ssp-InteractionID": interaction.value,
@@ -152,6 +153,12 @@ class ProviderClient:
         except ValueError:
             body = {}
         text = _outcome_text(body) if isinstance(body, dict) else ""
+        if response.status_code in (495, 496):  # the SSP's own: TLS-MA refused (SSP guide)
+            return ProviderError(
+                response.status_code,
+                body,
+                f"The SSP refused our client certificate ({response.status_code}): {text}",
+            )
         if response.status_code == 422 and text == "Slot no longer available":
             return SlotTaken(422, body, text)
         if response.status_code >= 500:

@@ -1,15 +1,22 @@
 """The consumer's SDS client: ASID → nhsMHSPartyKey → nhsMHSEndPoint (the seed's two
-ldapsearch steps), over LDAP with ldap3. Answers are cached for `cache_ttl` seconds."""
+ldapsearch steps), over LDAP with ldap3. Answers are cached for `cache_ttl` seconds.
+
+Over `ldaps://` (or `start_tls=True` on `ldap://`) the server certificate is verified
+against `ca_file` (else the system's bundle) and its host name checked; `cert_file` /
+`key_file` are presented for Spine's TLS mutual authentication. `verify=False` is for
+debugging only and warns every time a client is made."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
+import ssl
 import time
 from urllib.parse import quote, urlsplit
 
-from ldap3 import BASE, SUBTREE, Connection, Server
+from ldap3 import BASE, SUBTREE, Connection, Server, Tls
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
@@ -21,7 +28,10 @@ from uec_booking.consumer.errors import (
     SeveralEndpoints,
 )
 from uec_booking.fhir.interactions import PREFIX, Interaction
+from uec_booking.tls import describe_tls_error
 
+log = logging.getLogger("uec_booking.consumer.sds")
+GP_CONNECT = "urn:nhs:names:services:gpconnect:"
 URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
 
 
@@ -46,8 +56,22 @@ class SdsClient:
         base: str = "ou=Services,o=nhs",
         timeout: float = 5.0,
         cache_ttl: float = 300.0,
+        ca_file: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
+        verify: bool = True,
+        start_tls: bool = False,
     ) -> None:
         self.url = url
+        self.start_tls = start_tls
+        if not verify:
+            log.warning("TLS verification of SDS is OFF (UEC_TLS_VERIFY=0): debugging only")
+        self._tls = Tls(
+            validate=ssl.CERT_REQUIRED if verify else ssl.CERT_NONE,
+            ca_certs_file=ca_file,
+            local_certificate_file=cert_file,
+            local_private_key_file=key_file,
+        )
         self.base = base
         self.timeout = timeout
         self.cache_ttl = cache_ttl
@@ -65,11 +89,18 @@ class SdsClient:
         self, base: str, scope: str, search_filter: str, attributes: list[str]
     ) -> list[dict[str, list[str]]]:
         self.lookups += 1
-        server = Server(self.url, connect_timeout=self.timeout)
+        server = Server(
+            self.url,
+            use_ssl=self.url.lower().startswith("ldaps://"),
+            tls=self._tls,
+            connect_timeout=self.timeout,
+        )
         # ldap3 packs receive_timeout into SO_RCVTIMEO: whole seconds only.
         conn = Connection(server, read_only=True, receive_timeout=max(1, math.ceil(self.timeout)))
         try:
             conn.open()
+            if self.start_tls:
+                conn.start_tls()
             conn.bind()
             conn.search(base, search_filter, search_scope=scope, attributes=attributes)
             if conn.result["result"] == 32:  # noSuchObject
@@ -84,7 +115,8 @@ class SdsClient:
                 if e.get("type") == "searchResEntry"
             ]
         except (LDAPException, OSError) as exc:
-            raise ServiceUnavailable(f"SDS unreachable or failing: {exc}") from exc
+            sentence = describe_tls_error(exc, "SDS")
+            raise ServiceUnavailable(sentence or f"SDS unreachable or failing: {exc}") from exc
         finally:
             # ldap3 leaves a failed connect's socket open: close whatever it holds.
             with contextlib.suppress(Exception):
@@ -108,6 +140,14 @@ class SdsClient:
         interactions = entries[0].get("nhsAsSvcIA", [])
         if interactions and not any(i.startswith(PREFIX) for i in interactions):
             raise NoEndpoint(f"ASID {asid} has no CareConnect interactions in SDS")
+        if any(i.startswith(PREFIX) for i in interactions) and any(
+            i.startswith(GP_CONNECT) for i in interactions
+        ):
+            # Assurance script C12: an nhsAS listing both is an error, and no booking.
+            log.error("ASID %s lists both CareConnect and GP Connect interactions in SDS", asid)
+            raise NoEndpoint(
+                f"ASID {asid} lists both CareConnect and GP Connect interactions in SDS"
+            )
         party_key = entries[0]["nhsMHSPartyKey"][0]
         self._remember(key, party_key)
         return party_key

@@ -132,8 +132,35 @@ def serve_provider(
     access_log: Annotated[
         bool, typer.Option(envvar="UEC_ACCESS_LOG", help="One JSON line per request (stderr)")
     ] = True,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(envvar="UEC_TLS_CERT", exists=True, help="Serve HTTPS: certificate (PEM)"),
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option(envvar="UEC_TLS_KEY", exists=True, help="... and its key")
+    ] = None,
+    tls_client_ca: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="UEC_TLS_CLIENT_CA",
+            exists=True,
+            help="Require a client certificate from this CA (the SSP's: Spine's)",
+        ),
+    ] = None,
+    behind_tls_proxy: Annotated[
+        bool,
+        typer.Option(
+            "--behind-tls-proxy",
+            envvar="UEC_BEHIND_TLS_PROXY",
+            help="TLS ends at a proxy in front (which checks the SSP's certificate): send HSTS, trust its Forwarded headers",
+        ),
+    ] = False,
 ) -> None:
     """Serve the provider FHIR API (migrates the database first)."""
+    if bool(tls_cert) != bool(tls_key):
+        raise typer.BadParameter("--tls-cert and --tls-key go together", param_hint="--tls-cert")
+    if tls_client_ca and not tls_cert:
+        raise typer.BadParameter("--tls-client-ca needs --tls-cert", param_hint="--tls-client-ca")
     mode = AuthMode.OFF if no_auth else auth_mode or (AuthMode.SIGNED if jwks_url else None)
     if mode is None:
         raise typer.BadParameter(
@@ -145,7 +172,7 @@ def serve_provider(
         raise typer.BadParameter("--auth-mode signed needs --jwks-url", param_hint="--jwks-url")
     if workers > 1 and db.startswith("sqlite"):
         raise typer.BadParameter("several workers need PostgreSQL (--db postgresql://…)")
-    base = public_base_url or f"http://{host}:{port}/fhir"
+    base = public_base_url or f"{'https' if tls_cert else 'http'}://{host}:{port}/fhir"
     env = {
         "UEC_DB_URL": db,
         "UEC_AUTH_MODE": mode.value,
@@ -182,6 +209,7 @@ def serve_provider(
         workers=workers,
         log_level="warning",
         timeout_graceful_shutdown=10,
+        **_tls_options(tls_cert, tls_key, tls_client_ca, behind_tls_proxy),
     )
 
 
@@ -216,6 +244,27 @@ def _metrics_dir() -> str:
     for stale in Path(configured).glob("*.db"):
         stale.unlink()
     return configured
+
+
+def _tls_options(
+    cert: Path | None, key: Path | None, client_ca: Path | None, behind_proxy: bool
+) -> dict[str, Any]:
+    """uvicorn's TLS options: HTTPS with HSTS (the SSP guide: HSTS SHALL be employed), and
+    with `client_ca` a client certificate from it required in the handshake."""
+    import ssl
+
+    from uec_booking.asgi_server import HSTS
+
+    options: dict[str, Any] = {}
+    if cert and key:
+        options |= {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+        if client_ca:
+            options |= {"ssl_ca_certs": str(client_ca), "ssl_cert_reqs": ssl.CERT_REQUIRED}
+    if cert or behind_proxy:
+        options["headers"] = [("strict-transport-security", HSTS)]
+    if behind_proxy:
+        options |= {"proxy_headers": True, "forwarded_allow_ips": "*"}
+    return options
 
 
 def seed(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import replace
 
+import httpx
 from fastapi import Request
 
 from uec_booking.fhir.errors import BadRequest, FhirError
@@ -104,10 +105,18 @@ def token_authoriser(settings: ProviderSettings) -> TokenAuth:
             "INTERIM AUTH MODE: unsigned consumer-built tokens for %s are accepted",
             settings.public_base_url,
         )
+    http = None
+    if settings.tls_ca_file:  # the JWKS over TLS from a CA of our own (the sandbox's)
+        from uec_booking.tls import client_context
+
+        http = httpx.AsyncClient(
+            verify=client_context(ca_file=settings.tls_ca_file, service="the JWKS server")
+        )
     verifier = TokenVerifier(
         jwks_url=settings.jwks_url,
         issuer=settings.token_issuer,
         audience=settings.public_base_url,
         allow_unsigned=interim,
+        http=http,
     )
     return TokenAuth(verifier)

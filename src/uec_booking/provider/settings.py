@@ -33,6 +33,8 @@ class ProviderSettings(BaseSettings):
     auth_mode: AuthMode = AuthMode.SIGNED
     jwks_url: str | None = None
     token_issuer: str | None = None
+    # CA bundle the JWKS server's certificate is verified against (else the system's).
+    tls_ca_file: str | None = None
     ods_code: str = "X26PR1"
     asid: str = "200000000101"
     appointment_access: AppointmentAccess = AppointmentAccess.ORGANISATION

@@ -14,6 +14,18 @@ Host = Annotated[str, typer.Option(envvar="UEC_HOST", help="Interface to listen 
 Directory = Annotated[
     Path | None, typer.Option("--directory", exists=True, help="Sample directory JSON")
 ]
+TlsCert = Annotated[
+    Path | None, typer.Option(envvar="UEC_TLS_CERT", exists=True, help="Certificate (PEM)")
+]
+TlsKey = Annotated[Path | None, typer.Option(envvar="UEC_TLS_KEY", exists=True, help="Its key")]
+TlsCa = Annotated[
+    Path | None,
+    typer.Option(
+        envvar="UEC_TLS_CA_FILE",
+        exists=True,
+        help="The CA clients' and servers' certificates come from (Spine's)",
+    ),
+]
 
 
 def _run(app: Any, host: str, port: int, what: str) -> None:
@@ -133,15 +145,28 @@ def serve_sds(
         bool, typer.Option("--slapd", help="Serve the same data from OpenLDAP slapd")
     ] = False,
     directory: Directory = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+    tls_client_ca: Annotated[
+        Path | None,
+        typer.Option(exists=True, help="Require a client certificate from this CA (TLS-MA)"),
+    ] = None,
+    starttls: Annotated[
+        bool, typer.Option("--starttls", help="Plain LDAP offering StartTLS instead of ldaps")
+    ] = False,
 ) -> None:
     """SDS: an LDAP directory of nhsAS / nhsMHS entries (embedded, or on slapd)."""
+    from uec_booking.spine.sds import SdsTLS
     from uec_booking.spine.sds import serve_sds as serve
     from uec_booking.spine.sds_ldif import build_ldif
 
     ldif = build_ldif(
         sample_data.load(str(directory) if directory else None), provider_endpoint=provider_endpoint
     )
-    serve(host, port, ldif_text=ldif, slapd=slapd)
+    if bool(tls_cert) != bool(tls_key):
+        raise typer.BadParameter("--tls-cert and --tls-key go together", param_hint="--tls-cert")
+    tls = SdsTLS(tls_cert, tls_key, tls_client_ca, starttls) if tls_cert and tls_key else None
+    serve(host, port, ldif_text=ldif, slapd=slapd, tls=tls)
 
 
 def serve_ssp(
@@ -156,10 +181,43 @@ def serve_ssp(
     timeout: Annotated[
         float, typer.Option(help="Seconds to wait for a provider (then 504)")
     ] = 30.0,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+    tls_ca: TlsCa = None,
 ) -> None:
-    """SSP: the forward proxy checking Ssp-* headers against SDS."""
-    from uec_booking.consumer.sds import SdsClient
-    from uec_booking.spine.ssp import SdsEndpointRegistry, create_app
+    """SSP: the forward proxy checking Ssp-* headers against SDS. With --tls-cert/--tls-key
+    (and --tls-ca): HTTPS with TLS mutual authentication, the same certificate presented to
+    SDS and providers; without, plain HTTP for debugging (no client certificate checked)."""
+    from uec_booking.asgi_server import uvicorn_config
+    from uec_booking.spine.ssp import create_app, upstream_context
+    from uec_booking.spine.ssp_registry import LdapRegistry
+    from uec_booking.tls import ServerTLS, client_context
 
-    registry = SdsEndpointRegistry(SdsClient(url=sds_url, base=sds_base))
-    _run(create_app(registry=registry, timeout=timeout), host, port, "SSP")
+    if bool(tls_cert) != bool(tls_key):
+        raise typer.BadParameter("--tls-cert and --tls-key go together", param_hint="--tls-cert")
+    ca = str(tls_ca) if tls_ca else None
+    registry = LdapRegistry(
+        url=sds_url,
+        base=sds_base,
+        ca_file=ca,
+        cert_file=str(tls_cert) if tls_cert else None,
+        key_file=str(tls_key) if tls_key else None,
+    )
+    app = create_app(registry=registry, timeout=timeout, mutual_tls=tls_cert is not None)
+    tls = None
+    if tls_cert and tls_key:
+        tls = ServerTLS(tls_cert, tls_key, client_ca=tls_ca, require_client=False)
+        upstream_context(app, client_context(ca_file=ca, cert_file=tls_cert, key_file=tls_key))
+    config = uvicorn_config(
+        app,
+        host=host,
+        port=port,
+        tls=tls,
+        hsts=False,  # the SSP adds HSTS itself when the provider sent none
+        server_header=False,
+        date_header=False,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+    )
+    typer.echo(f"SSP on {'https' if tls else 'http'}://{host}:{port}")
+    uvicorn.Server(config).run()

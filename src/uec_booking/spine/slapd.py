@@ -1,5 +1,7 @@
 """Run the SDS LDIF on OpenLDAP slapd (the production/interop path), from a temporary
-directory, on a loopback port. Needs Debian's `slapd` package (`make test` installs it)."""
+directory, on a loopback port, over ldaps (or StartTLS) when given an `SdsTLS`. Needs
+Debian's `slapd` package (`make test` installs it). Its output goes to a log file in its
+directory: a pipe nobody reads would block it once full."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 from uec_booking.netutil import wait_for_port
-from uec_booking.spine.sds import SdsHandle
+from uec_booking.spine.sds import SdsHandle, SdsTLS
 
 SLAPD = "/usr/sbin/slapd"
 SLAPADD = "/usr/sbin/slapadd"
@@ -32,7 +34,17 @@ def nhs_schema_path() -> Path:
     return Path(str(resources.files("uec_booking.spine") / "schema" / "nhs.schema"))
 
 
-def slapd_conf(workdir: Path) -> str:
+def _tls_conf(tls: SdsTLS | None) -> str:
+    if tls is None:
+        return ""
+    conf = f"TLSCertificateFile {tls.cert}\nTLSCertificateKeyFile {tls.key}\n"
+    if tls.client_ca:
+        # A client certificate from the Spine CA, as live SDS wants (TLS-MA).
+        conf += f"TLSCACertificateFile {tls.client_ca}\nTLSVerifyClient demand\n"
+    return conf
+
+
+def slapd_conf(workdir: Path, tls: SdsTLS | None = None) -> str:
     module = (
         f"modulepath {MODULE_PATH}\nmoduleload back_mdb\n"
         if (MODULE_PATH / "back_mdb.so").exists()
@@ -41,7 +53,7 @@ def slapd_conf(workdir: Path) -> str:
     return f"""include {SYSTEM_SCHEMA}/core.schema
 include {SYSTEM_SCHEMA}/cosine.schema
 include {nhs_schema_path()}
-pidfile {workdir}/slapd.pid
+{_tls_conf(tls)}pidfile {workdir}/slapd.pid
 argsfile {workdir}/slapd.args
 {module}sizelimit 500
 database mdb
@@ -54,7 +66,9 @@ access to * by * read
 """
 
 
-def start_slapd(ldif_text: str, *, host: str = "127.0.0.1", port: int = 8389) -> SdsHandle:
+def start_slapd(
+    ldif_text: str, *, host: str = "127.0.0.1", port: int = 8389, tls: SdsTLS | None = None
+) -> SdsHandle:
     """Load `ldif_text` into a fresh slapd database and serve it read-only on host:port."""
     reason = slapd_available()
     if reason:
@@ -63,7 +77,7 @@ def start_slapd(ldif_text: str, *, host: str = "127.0.0.1", port: int = 8389) ->
     root = Path(workdir.name)
     (root / "data").mkdir()
     conf = root / "slapd.conf"
-    conf.write_text(slapd_conf(root), encoding="utf-8")
+    conf.write_text(slapd_conf(root, tls), encoding="utf-8")
     (root / "sds.ldif").write_text(ldif_text, encoding="utf-8")
     loaded = subprocess.run(
         [SLAPADD, "-f", str(conf), "-l", str(root / "sds.ldif")], capture_output=True, text=True
@@ -71,19 +85,21 @@ def start_slapd(ldif_text: str, *, host: str = "127.0.0.1", port: int = 8389) ->
     if loaded.returncode != 0:
         workdir.cleanup()
         raise RuntimeError(f"slapadd failed: {loaded.stderr.strip()}")
-    process = subprocess.Popen(
-        [SLAPD, "-f", str(conf), "-h", f"ldap://{host}:{port}/", "-d", "0"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    handle = SdsHandle(f"ldap://{host}:{port}", process, workdir)
+    scheme = tls.scheme() if tls else "ldap"
+    log_path = root / "slapd.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [SLAPD, "-f", str(conf), "-h", f"{scheme}://{host}:{port}/", "-d", "0"],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    handle = SdsHandle(f"{scheme}://{host}:{port}", process, workdir, log_path)
     try:
         wait_for_port(host, port, timeout=30)
     except TimeoutError:
+        output = handle.output()
         handle.stop()
-        raise RuntimeError(
-            f"slapd did not start: {process.stderr.read().decode() if process.stderr else ''}"
-        ) from None
+        raise RuntimeError(f"slapd did not start: {output}") from None
     return handle
 
 

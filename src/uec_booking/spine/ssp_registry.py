@@ -1,0 +1,136 @@
+"""What the SSP asks SDS, on its own (an actor never borrows another's client): where an
+ASID's system serves an interaction, and which FQDNs are registered for an ASID, so the
+client certificate presented for `Ssp-From` can be checked (SSP guide: "The FQDN presented
+in the client certificate SHALL be checked against the FQDN registered against the ASID").
+
+SDS lookups: nhsAs (uniqueIdentifier = ASID) → nhsMHSPartyKey; nhsMhs entries of that party
+key → nhsMHSEndPoint (for an interaction, nhsMhsSvcIA) and nhsMhsFQDN.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import ssl
+import time
+from typing import Protocol
+
+from ldap3 import BASE, SUBTREE, Connection, Server, Tls
+from ldap3.core.exceptions import LDAPException
+from ldap3.utils.conv import escape_filter_chars
+
+from uec_booking.fhir.interactions import Interaction
+
+
+class RegistryUnavailable(Exception):
+    """SDS could not be asked (down, refusing, TLS failure)."""
+
+
+class EndpointRegistry(Protocol):
+    """Where SDS says a system (ASID) serves an interaction, and the FQDNs it may use."""
+
+    async def endpoints(self, asid: str, interaction: Interaction) -> list[str]: ...
+
+    async def fqdns(self, asid: str) -> set[str]: ...
+
+
+class LdapRegistry:
+    """The registry read from SDS over LDAP (ldaps, or StartTLS with `start_tls=True`),
+    answers cached for `cache_ttl` seconds."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        base: str = "ou=Services,o=nhs",
+        ca_file: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
+        start_tls: bool = False,
+        timeout: float = 5.0,
+        cache_ttl: float = 60.0,
+    ) -> None:
+        self.url, self.base, self.timeout, self.cache_ttl = url, base, timeout, cache_ttl
+        self.start_tls = start_tls
+        self._tls = Tls(
+            validate=ssl.CERT_REQUIRED,
+            ca_certs_file=ca_file,
+            local_certificate_file=cert_file,
+            local_private_key_file=key_file,
+        )
+        self._cache: dict[tuple[str, ...], tuple[list[dict[str, list[str]]], float]] = {}
+
+    def _search_now(self, base: str, scope: str, query: str) -> list[dict[str, list[str]]]:
+        server = Server(
+            self.url,
+            use_ssl=self.url.startswith("ldaps://"),
+            tls=self._tls,
+            connect_timeout=self.timeout,
+        )
+        conn = Connection(server, read_only=True, receive_timeout=max(1, math.ceil(self.timeout)))
+        try:
+            conn.open()
+            if self.start_tls:
+                conn.start_tls()
+            conn.search(
+                base,
+                query,
+                search_scope=scope,
+                attributes=["nhsMHSPartyKey", "nhsMHSEndPoint", "nhsMhsFQDN", "nhsMhsSvcIA"],
+            )
+            if conn.result["result"] == 32:  # noSuchObject
+                return []
+            if conn.result["result"] not in (0, 4):
+                raise RegistryUnavailable(f"SDS search failed: {conn.result['description']}")
+            return [
+                {
+                    k: [str(v) for v in (vs if isinstance(vs, list | tuple) else [vs])]
+                    for k, vs in e["attributes"].items()
+                }
+                for e in conn.response
+                if e.get("type") == "searchResEntry"
+            ]
+        except (LDAPException, OSError) as exc:
+            raise RegistryUnavailable(f"SDS unreachable or failing: {exc}") from exc
+        finally:
+            # ldap3 leaves a failed connect's socket open: close whatever it holds.
+            with contextlib.suppress(Exception):
+                conn.unbind()
+            sock = getattr(conn, "socket", None)
+            if sock is not None:
+                sock.close()
+
+    async def _search(self, base: str, scope: str, query: str) -> list[dict[str, list[str]]]:
+        key = (base, scope, query)
+        hit = self._cache.get(key)
+        if hit and hit[1] > time.monotonic():
+            return hit[0]
+        found = await asyncio.to_thread(self._search_now, base, scope, query)
+        self._cache[key] = (found, time.monotonic() + self.cache_ttl)
+        return found
+
+    async def _party_key(self, asid: str) -> str | None:
+        base = f"uniqueIdentifier={escape_filter_chars(asid)},{self.base}"
+        entries = await self._search(base, BASE, "(objectClass=nhsAs)")
+        keys = entries[0].get("nhsMHSPartyKey", []) if entries else []
+        return keys[0] if keys else None
+
+    async def endpoints(self, asid: str, interaction: Interaction) -> list[str]:
+        party_key = await self._party_key(asid)
+        if party_key is None:
+            return []
+        query = (
+            f"(&(objectClass=nhsMhs)(nhsMHSPartyKey={escape_filter_chars(party_key)})"
+            f"(nhsMhsSvcIA={escape_filter_chars(interaction.value)}))"
+        )
+        entries = await self._search(self.base, SUBTREE, query)
+        return [e["nhsMHSEndPoint"][0] for e in entries if e.get("nhsMHSEndPoint")]
+
+    async def fqdns(self, asid: str) -> set[str]:
+        party_key = await self._party_key(asid)
+        if party_key is None:
+            return set()
+        query = f"(&(objectClass=nhsMhs)(nhsMHSPartyKey={escape_filter_chars(party_key)}))"
+        entries = await self._search(self.base, SUBTREE, query)
+        return {f.lower() for e in entries for f in e.get("nhsMhsFQDN", [])}
