@@ -78,6 +78,9 @@ def pds_tokens(config: ConsumerConfig) -> PlatformTokens | None:
         private_key=key,
         kid=config.pds_kid,
         timeout=config.timeout,
+        transport=tls_transport(
+            config.tls_context("NHS API platform auth"), service="NHS API platform auth"
+        ),
     )
 
 
