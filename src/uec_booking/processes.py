@@ -7,14 +7,31 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import IO
 
 import httpx
 
 from uec_booking import sample_data
 from uec_booking.netutil import free_port, wait_for_port
+
+# Each child's output goes to a file, never to a pipe nobody reads while it runs: a full
+# pipe blocks the child at its next write (one long traceback is enough).
+_logs: weakref.WeakKeyDictionary[subprocess.Popen[bytes], IO[bytes]] = weakref.WeakKeyDictionary()
+
+
+def _output(proc: subprocess.Popen[bytes]) -> str:
+    """What the (ended) child printed; its log file is closed."""
+    log = _logs.pop(proc, None)
+    if log is None:
+        return ""
+    with log:
+        log.seek(0)
+        return log.read().decode(errors="replace")
 
 
 def start_provider(
@@ -23,6 +40,7 @@ def start_provider(
     """`uec-booking serve provider --no-auth` on a free port; returns it and its FHIR base URL
     once every worker answers."""
     port = free_port()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by `_output` once the child ends)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -38,26 +56,26 @@ def start_provider(
             str(workers),
             "--no-auth",
         ],
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
-        # The request log off unless asked for: nobody reads the pipe until `stop`, and a
-        # full pipe would stall the server.
+        # The request log off unless asked for (quiet benchmarks and tests).
         env={**os.environ, "PYTHONUNBUFFERED": "1", "UEC_ACCESS_LOG": "false", **(env or {})},
     )
-    try:
-        wait_for_port("127.0.0.1", port, timeout=60)
-    except TimeoutError:
-        proc.kill()
-        out, _ = proc.communicate()
-        raise RuntimeError(f"provider did not start:\n{out.decode()}") from None
+    _logs[proc] = log
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/_health", timeout=2).status_code == 200:
-                break
+                return proc, f"http://127.0.0.1:{port}/fhir"
         except httpx.TransportError:
             time.sleep(0.2)
-    return proc, f"http://127.0.0.1:{port}/fhir"
+    # Never answered: say so with what it printed, rather than hand back a dead server.
+    proc.kill()
+    proc.wait()
+    raise RuntimeError(
+        f"provider on port {port} never answered /_health (exit {proc.returncode}):\n"
+        f"{_output(proc)}"
+    )
 
 
 def stop(proc: subprocess.Popen[bytes]) -> str:
@@ -68,10 +86,11 @@ def stop(proc: subprocess.Popen[bytes]) -> str:
     except subprocess.TimeoutExpired:
         proc.kill()
         out, _ = proc.communicate()
+    text = (out.decode() if out else "") + _output(proc)
     # uvicorn re-raises SIGTERM once its graceful shutdown is done: -15 is a clean exit too.
     if proc.returncode not in (0, -signal.SIGTERM):
-        raise RuntimeError(f"did not shut down cleanly ({proc.returncode}):\n{out.decode()}")
-    return out.decode() if out else ""
+        raise RuntimeError(f"did not shut down cleanly ({proc.returncode}):\n{text}")
+    return text
 
 
 @contextmanager

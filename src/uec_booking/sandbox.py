@@ -66,6 +66,7 @@ class Sandbox:
     _stoppers: list[Any] = field(default_factory=list, init=False)
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False)
     _ports: dict[str, int] = field(default_factory=dict, init=False)
+    _clients: Any = field(default=None, init=False)
     _ca: CertificateAuthority | None = field(default=None, init=False)
     _creds: dict[str, Credential] = field(default_factory=dict, init=False)
 
@@ -94,6 +95,10 @@ class Sandbox:
         ).start()
         self._stoppers.append(server.stop)
         return server.url
+
+    def register_provider(self, base_url: str) -> None:
+        """Let the auth service mint tokens for another provider (one a test starts itself)."""
+        self._clients.register_provider(base_url)
 
     def _jwks_client(self) -> Any:
         """An HTTP client trusting the sandbox CA, for servers that fetch the auth service's
@@ -176,6 +181,7 @@ class Sandbox:
         provider_base = f"{scheme}://{self.host}:{provider_port}/fhir"
         # Tokens are minted only for registered providers: register ours.
         clients = auth.ClientRegistry.from_directory(directory, providers=[provider_base])
+        self._clients = clients
         pds_app = _register_pds_application(clients, consumer, Path(self._tmp.name))
         auth_url = self._serve(auth.create_app(issuer=issuer, clients=clients), "auth")
 

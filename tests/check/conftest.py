@@ -30,10 +30,19 @@ from uec_booking.sandbox import Sandbox
 CONSUMER = sample_data.load()["consumer_systems"]
 
 
+_SANDBOX: list[Sandbox] = []  # the running one, so a test's own provider can be registered
+
+
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[dict[str, Any]]:
-    with Sandbox(days=3) as manifest:
+    running = Sandbox(days=3, tls=False)
+    with running as manifest:
+        # The audience CConnect-ApptTest_3 asks a token for: another provider the auth
+        # service knows, so the token is real and only its aud is wrong.
+        running.register_provider("https://notanendpoint.example/fhir")
+        _SANDBOX.append(running)
         yield manifest
+        _SANDBOX.remove(running)
 
 
 def signed_target(manifest: dict[str, Any], url: str, **kw: Any) -> Target:
@@ -80,6 +89,8 @@ def behind_proxy(manifest: dict[str, Any], db_url: str, faults: Faults) -> Itera
     proxy's FHIR base URL, which is the provider's public one."""
     proxy_port = free_port()
     public = f"http://127.0.0.1:{proxy_port}/fhir"
+    for running in _SANDBOX:  # tokens are minted only for registered providers
+        running.register_provider(public)
     settings = ProviderSettings(
         db_url=db_url,
         public_base_url=public,

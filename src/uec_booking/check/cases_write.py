@@ -227,10 +227,23 @@ async def resent_request_id(ctx: Ctx, result: CaseResult) -> None:
     if slot is None:
         return
     request_id = str(uuid.uuid4())
-    status(result, await post(ctx, result, bodies.book(slot), request_id=request_id), 201)
-    # The kit resends the same body; a second Slot makes a second booking visible if it happens.
-    again = await post(ctx, result, bodies.book(other or slot), request_id=request_id)
+    body = bodies.book(slot)
+    status(result, await post(ctx, result, body, request_id=request_id), 201)
+    # The kit resends the same request: the original outcome, 409, nothing booked twice.
+    again = await post(ctx, result, body, request_id=request_id)
     outcome(result, again, 409)
+    if other is not None:
+        # The same X-Request-ID on another request (fs_xti: unique per request) must not
+        # book either: refused as a duplicate (409) or as a reused id (422).
+        reused = await post(ctx, result, bodies.book(other), request_id=request_id)
+        result.expect(
+            "the same X-Request-ID on another request books nothing",
+            "409 or 422",
+            reused.status,
+            reused.status in (409, 422),
+        )
+        if reused.status != 201:
+            ctx.free.append(other)
 
 
 @case(

@@ -80,7 +80,8 @@ class AssuranceSandbox:
     def start(self) -> dict[str, Any]:
         from uec_booking.sandbox import Sandbox
 
-        self._sandbox = Sandbox(host=self.host, days=self.days, db_url=self.db_url)
+        # Plain HTTP: this sandbox grades what the consumer sends; TLS is checked elsewhere.
+        self._sandbox = Sandbox(host=self.host, days=self.days, db_url=self.db_url, tls=False)
         try:
             real = self._sandbox.start()
             ssp_url = self._serve(ssp_recorder(real["ssp"]["url"], self.ssp))
