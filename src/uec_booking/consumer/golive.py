@@ -22,15 +22,15 @@ from urllib.parse import urlsplit
 
 import httpx
 import typer
-from ldap3 import BASE, Connection, Server
-from ldap3.core.exceptions import LDAPException
 from lxml import etree
 
-from uec_booking.consumer.auth import ClientCredentialsTokens, InterimTokens
+from uec_booking.consumer.auth import InterimTokens
 from uec_booking.consumer.config import AuthMode, ConsumerConfig, load_config
 from uec_booking.consumer.errors import ConsumerError
+from uec_booking.consumer.sds import SdsClient
 from uec_booking.fhir.errors import FhirError
 from uec_booking.fhir.interactions import Interaction
+from uec_booking.tls_http import tls_transport
 from uec_booking.tokens_interim import check_interim
 
 DOS_NS = "https://nww.pathwaysdos.nhs.uk/app/api/webservices"
@@ -133,28 +133,25 @@ def _dos_version(root: Any, url: str) -> list[Finding]:
     return findings
 
 
-def _check_sds_sync(config: ConsumerConfig) -> Finding:
-    conn = Connection(Server(config.sds_url, connect_timeout=5), receive_timeout=5)
+async def check_sds(config: ConsumerConfig) -> Finding:
+    from uec_booking.consumer.cli import sds_client  # the same wiring the flow uses
+
+    client = sds_client(config)
+    if not isinstance(client, SdsClient):
+        return Finding("SDS", True, "SDS is looked up through its FHIR API (UEC_SDS_MODE=fhir).")
     try:
-        conn.bind()
-        conn.search(config.sds_base, "(objectClass=*)", search_scope=BASE, attributes=[])
-        if not conn.entries:
-            return Finding(
-                "SDS",
-                False,
-                f"SDS at {config.sds_url} has no entry {config.sds_base}: check UEC_SDS_BASE.",
-            )
-    except LDAPException as exc:
+        found = await client.has_base()
+    except ConsumerError as exc:
         return Finding("SDS", False, f"SDS at {config.sds_url} cannot be searched ({exc}).")
-    finally:
-        conn.unbind()  # closes the socket, bound or not
+    if not found:
+        return Finding(
+            "SDS",
+            False,
+            f"SDS at {config.sds_url} has no entry {config.sds_base}: check UEC_SDS_BASE.",
+        )
     return Finding(
         "SDS", True, f"SDS at {config.sds_url} answers searches under {config.sds_base}."
     )
-
-
-async def check_sds(config: ConsumerConfig) -> Finding:
-    return await asyncio.to_thread(_check_sds_sync, config)
 
 
 async def check_ssp(config: ConsumerConfig, http: httpx.AsyncClient) -> Finding:
@@ -211,12 +208,9 @@ async def check_provider_token(config: ConsumerConfig, provider: str | None) -> 
             "No provider given (--provider): a provider token was not requested.",
             warning=True,
         )
-    source = ClientCredentialsTokens(
-        token_url=config.auth_token_url,
-        client_id=config.client_id,
-        client_secret=config.client_secret,
-        timeout=config.timeout,
-    )
+    from uec_booking.consumer.cli import token_source  # the same wiring the flow uses
+
+    source = token_source(config)
     try:
         await source.token(audience=provider)
     except ConsumerError as exc:
@@ -253,7 +247,8 @@ async def check_pds(config: ConsumerConfig, nhs_number: str) -> list[Finding]:
         )
     url = f"{config.pds_url.rstrip('/')}/Patient/{nhs_number}"
     try:
-        async with httpx.AsyncClient(timeout=config.timeout) as http:
+        transport = tls_transport(config.tls_context("PDS"), service="PDS")
+        async with httpx.AsyncClient(timeout=config.timeout, transport=transport) as http:
             response = await http.get(url, headers=headers)
     except httpx.HTTPError as exc:
         return [*findings, Finding("PDS", False, _http_error("PDS", config.pds_url, exc))]
@@ -288,11 +283,15 @@ def _spine_code(response: httpx.Response) -> str:
 
 
 async def check(config: ConsumerConfig, *, provider: str | None, nhs_number: str) -> list[Finding]:
-    async with httpx.AsyncClient(timeout=config.timeout) as http:
+    ssp_transport = tls_transport(config.tls_context("the SSP"), service="the SSP")
+    async with (
+        httpx.AsyncClient(timeout=config.timeout) as http,
+        httpx.AsyncClient(timeout=config.timeout, transport=ssp_transport) as ssp_http,
+    ):
         results = await asyncio.gather(
             check_dos(config, http),
             check_sds(config),
-            check_ssp(config, http),
+            check_ssp(config, ssp_http),
             check_provider_token(config, provider),
             check_pds(config, nhs_number),
         )
@@ -331,7 +330,7 @@ def check_config(
     tokens issued, PDS answering. Exit 0 only when nothing failed."""
     try:
         settings = load_config(config)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, ConsumerError) as exc:
         typer.echo(f"The configuration cannot be read: {exc}", err=True)
         raise typer.Exit(2) from exc
     target = provider or _manifest_provider(config)

@@ -78,6 +78,11 @@ class SdsClient:
         self._cache: dict[tuple[str, ...], tuple[object, float]] = {}
         self.lookups = 0  # LDAP searches actually sent
 
+    async def has_base(self) -> bool:
+        """Whether SDS answers a search of the configured base entry (a configuration check)."""
+        found = await asyncio.to_thread(self._search, self.base, BASE, "(objectClass=*)", [])
+        return bool(found)
+
     def _cached(self, key: tuple[str, ...]) -> object | None:
         hit = self._cache.get(key)
         return hit[0] if hit and hit[1] > time.monotonic() else None
