@@ -107,6 +107,9 @@ def command() -> Any:
     while pending:
         node = pending.pop()
         pending.extend(getattr(node, "commands", {}).values())
+        for argument in node.params:
+            if argument.param_type_name == "argument" and argument.metavar is None:
+                argument.metavar = (argument.name or "value").upper()
         options: list[Any] = [p for p in node.params if p.param_type_name == "option"]
         for param in options:
             if not param.help and param.name in COMMON_HELP:

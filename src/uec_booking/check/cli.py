@@ -58,27 +58,40 @@ def provider(
         envvar="UEC_CHECK_SERVICE",
         help="DoS id of a HealthcareService with free slots",
     ),
-    token_url: str | None = typer.Option(None, envvar="UEC_AUTH_TOKEN_URL"),
-    client_id: str | None = typer.Option(None, envvar="UEC_CLIENT_ID"),
-    client_secret: str | None = typer.Option(None, envvar="UEC_CLIENT_SECRET"),
+    token_url: str | None = typer.Option(
+        None, envvar="UEC_AUTH_TOKEN_URL", help="signed: the token endpoint"
+    ),
+    client_id: str | None = typer.Option(None, envvar="UEC_CLIENT_ID", help="signed: client id"),
+    client_secret: str | None = typer.Option(
+        None, envvar="UEC_CLIENT_SECRET", help="signed: client secret"
+    ),
     limited_client_id: str | None = typer.Option(
         None,
         envvar="UEC_CHECK_LIMITED_CLIENT_ID",
         help="signed mode: a client for slot search only",
     ),
     limited_client_secret: str | None = typer.Option(
-        None, envvar="UEC_CHECK_LIMITED_CLIENT_SECRET"
+        None, envvar="UEC_CHECK_LIMITED_CLIENT_SECRET", help="... and its secret"
     ),
     from_asid: str = typer.Option("200000000201", envvar="UEC_CONSUMER_ASID", help="Ssp-From"),
     to_asid: str = typer.Option("200000000101", envvar="UEC_CHECK_PROVIDER_ASID", help="Ssp-To"),
-    consumer_ods: str = typer.Option("X26CN1", envvar="UEC_CONSUMER_ODS"),
+    consumer_ods: str = typer.Option(
+        "X26CN1", envvar="UEC_CONSUMER_ODS", help="the ODS code interim tokens name"
+    ),
+    ca_file: str | None = typer.Option(
+        None, envvar="UEC_TLS_CA_FILE", help="CA of the provider's (or SSP's) certificate"
+    ),
+    cert_file: str | None = typer.Option(
+        None, envvar="UEC_TLS_CERT_FILE", help="client certificate to present (TLS-MA)"
+    ),
+    key_file: str | None = typer.Option(None, envvar="UEC_TLS_KEY_FILE", help="... its key"),
     ssp_url: str | None = typer.Option(None, envvar="UEC_SSP_URL", help="send through this SSP"),
     case: list[str] = typer.Option([], "--case", help="run only these case ids (repeatable)"),
-    fmt: ReportFormat = typer.Option(ReportFormat.table, "--format"),
+    fmt: ReportFormat = typer.Option(ReportFormat.table, "--format", help="report format"),
     output: Path | None = typer.Option(None, "--output", "-o", help="write the report here"),
     dry_run: bool = typer.Option(False, "--dry-run", help="list what would be sent; send nothing"),
     show_sent: bool = typer.Option(False, "--show-sent", help="table: every request and status"),
-    timeout: float = typer.Option(30.0, envvar="UEC_TIMEOUT"),
+    timeout: float = typer.Option(30.0, envvar="UEC_TIMEOUT", help="seconds per request"),
 ) -> None:
     """Run the test kit's chains and the provider assurance scripts against a provider.
 
@@ -106,6 +119,9 @@ def provider(
             ssp_url=ssp_url,
             dry_run=dry_run,
             timeout=timeout,
+            ca_file=ca_file,
+            cert_file=cert_file,
+            key_file=key_file,
         )
         report = asyncio.run(run_provider_checks(target, only=case or None))
     except ValueError as exc:
@@ -125,7 +141,7 @@ def consumer(
     self_test: bool = typer.Option(
         False, "--self-test", help="drive the journeys with our own consumer"
     ),
-    fmt: ReportFormat = typer.Option(ReportFormat.table, "--format"),
+    fmt: ReportFormat = typer.Option(ReportFormat.table, "--format", help="report format"),
     output: Path | None = typer.Option(None, "--output", "-o", help="write the report here"),
 ) -> None:
     """Start the sandbox in assurance mode, let the consumer under test drive the journeys

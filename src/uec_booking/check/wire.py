@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import ssl
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from uec_booking.consumer.auth import ClientCredentialsTokens, InterimTokens
 from uec_booking.consumer.errors import ConsumerError
 from uec_booking.fhir.formats import Format, parse_resource
 from uec_booking.fhir.interactions import PREFIX, Interaction
+from uec_booking.tls_http import tls_transport
 
 # The test kit sends `search:slot` (EB_Common.tstp); the assurance scripts say `read:slot`.
 KIT_INTERACTION: dict[Interaction, str] = {
@@ -74,6 +76,24 @@ class Target:
     dry_run: bool = False
     timeout: float = 30.0
     days: int = 3  # the search window the kit's 3-day searches use
+    # TLS: the CA that issued the provider's (or SSP's) certificate, and the client
+    # certificate to present (Spine: TLS mutual authentication).
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+    def tls(self) -> ssl.SSLContext | None:
+        if not (self.ca_file or self.cert_file):
+            return None
+        from uec_booking.tls import client_context
+
+        return client_context(
+            ca_file=self.ca_file,
+            cert_file=self.cert_file,
+            key_file=self.key_file,
+            verify=True,
+            service="the provider under test",
+        )
 
     def __post_init__(self) -> None:
         self.base_url = self.base_url.rstrip("/")
@@ -136,20 +156,28 @@ class Wire:
         if t.auth == "signed":
             if not (t.token_url and t.client_id and t.client_secret):
                 raise ValueError("--auth signed needs --token-url, --client-id, --client-secret")
+            context = t.tls()
             self._signed = ClientCredentialsTokens(
-                token_url=t.token_url, client_id=t.client_id, client_secret=t.client_secret
+                token_url=t.token_url,
+                client_id=t.client_id,
+                client_secret=t.client_secret,
+                transport=tls_transport(context, service="the token endpoint"),
             )
             if t.limited_client_id and t.limited_client_secret:
                 self._limited = ClientCredentialsTokens(
                     token_url=t.token_url,
                     client_id=t.limited_client_id,
                     client_secret=t.limited_client_secret,
+                    transport=tls_transport(context, service="the token endpoint"),
                 )
 
     async def __aenter__(self) -> Wire:
         # identity unless a case asks for gzip: httpx would otherwise ask on every request.
+        context = self.target.tls()
         self._client = httpx.AsyncClient(
-            timeout=self.target.timeout, headers={"Accept-Encoding": "identity"}
+            timeout=self.target.timeout,
+            headers={"Accept-Encoding": "identity"},
+            verify=context if context is not None else True,
         )
         return self
 
