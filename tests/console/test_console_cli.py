@@ -16,7 +16,7 @@ from uec_booking.cli import app
     [
         (None, "needs the consumer configuration"),
         ("{broken", "needs the consumer configuration"),
-        (json.dumps({"pds": {"url": "http://127.0.0.1:1"}}), "missing or wrong: consumer_asid"),
+        (json.dumps({"provider": {}, "pds": {"url": "http://127.0.0.1:1"}}), "consumer_asid"),
     ],
 )
 def test_bad_configuration_is_one_sentence(

@@ -108,7 +108,7 @@ async def services(request: Request, user: User) -> Response:
     try:
         found = await wf.find_services(case, happened.append)
     except DosError as exc:
-        if "unknown postcode" in str(exc).lower():
+        if exc.code == 101:  # DoS v1.5: "Postcode Validation: Postcode not found"
             errors = {
                 "location_postcode": f"The Directory of Services does not know {location}: check the postcode with the caller"
             }

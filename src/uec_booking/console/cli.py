@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from uec_booking.console.app import Console, create_app
 from uec_booking.console.settings import ConsoleSettings
 from uec_booking.consumer.config import load_config
+from uec_booking.consumer.errors import ConsumerError
 from uec_booking.consumer.journal import Journal
 
 
@@ -72,7 +73,7 @@ def serve_console(
     """The booking console: call-handler pages, the provider's diary, reports."""
     try:
         settings = load_config(config)
-    except (ValidationError, ValueError, OSError) as exc:
+    except (ValidationError, ValueError, OSError, ConsumerError) as exc:
         missing = (
             sorted(str(e["loc"][0]) for e in exc.errors() if e["loc"])
             if isinstance(exc, ValidationError)
