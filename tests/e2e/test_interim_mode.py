@@ -23,6 +23,7 @@ import pytest
 
 from uec_booking.consumer.auth import InterimTokens
 from uec_booking.fhir.interactions import Interaction
+from uec_booking.tls import client_context
 
 
 def uec(*args: str, tmp: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -119,10 +120,19 @@ def test_the_provider_behind_the_ssp_checks_the_interim_scope(
     }
     until = (datetime.now(UTC) + timedelta(hours=24)).isoformat()
     url = f"{ssp}/{base}/Slot"
+    tls = interim_sandbox["tls"]  # the SSP takes only the consumer's client certificate
+    context = client_context(
+        ca_file=tls["ca"],
+        cert_file=tls["consumer_cert"],
+        key_file=tls["consumer_key"],
+        verify=True,
+        service="the SSP",
+    )
 
     def search(interaction: Interaction) -> httpx.Response:
         return httpx.get(
             url,
+            verify=context,
             params={"status": "free", "start": f"le{until}"},
             headers={
                 **headers,

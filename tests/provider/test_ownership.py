@@ -72,7 +72,9 @@ def _serve(db_url: str, access: AppointmentAccess) -> Iterator[TwoConsumers]:
         token_issuer=issuer,
         appointment_access=access,
     )
-    auth = auth_app(issuer=issuer, clients=ClientRegistry.from_directory(DIRECTORY))
+    auth = auth_app(
+        issuer=issuer, clients=ClientRegistry.from_directory(DIRECTORY, providers=[base])
+    )
     with (
         ThreadedServer(auth, port=auth_port),
         ThreadedServer(create_app(settings), port=provider_port),

@@ -199,7 +199,12 @@ def test_interim_mode_over_http(tmp_path: Path) -> None:
         def search(authorization: str) -> httpx.Response:
             return httpx.get(
                 f"{base}/Slot",
-                params=[("status", "free"), ("start", f"le{later(24)}")],
+                # From now on: a slot that has started cannot be booked.
+                params=[
+                    ("status", "free"),
+                    ("start", f"ge{later(0)}"),
+                    ("start", f"le{later(24)}"),
+                ],
                 headers=_interim_header(authorization),
             )
 

@@ -145,7 +145,9 @@ def secured(db_url: str) -> Iterator[Secured]:
         token_issuer=issuer,
         ods_code=DIRECTORY["provider_system"]["ods"],
     )
-    auth = auth_app(issuer=issuer, clients=ClientRegistry.from_directory(DIRECTORY))
+    auth = auth_app(
+        issuer=issuer, clients=ClientRegistry.from_directory(DIRECTORY, providers=[base])
+    )
     with (
         ThreadedServer(auth, port=auth_port),
         ThreadedServer(create_app(settings), port=provider_port),

@@ -313,12 +313,18 @@ def seed(
 
     from rich.console import Console
 
+    from uec_booking.fhir.errors import FhirError
+
     started = time.monotonic()
     what = f"importing {from_file}" if from_file else f"seeding {days} day(s) of slots"
     with Console(stderr=True).status(
         f"{what} into {make_url(db).render_as_string(hide_password=True)}…"
     ):
-        asyncio.run(run())  # a bad file raises FhirError: one sentence (cli.main), nothing written
+        try:
+            asyncio.run(run())
+        except FhirError as exc:  # a bad file: one sentence, nothing written
+            typer.echo(f"error: {exc.diagnostics}", err=True)
+            raise typer.Exit(2) from None
     typer.echo(f"done in {time.monotonic() - started:.1f} s", err=True)
 
 
