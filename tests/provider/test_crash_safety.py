@@ -209,28 +209,28 @@ def test_retry_with_same_request_id_across_workers_and_restart(pg_url: str) -> N
     seed_db(pg_url, days=2)
     slots = free_slot_ids(pg_url, 2)
     headers = {**FHIR_JSON, "X-Request-ID": "6f1c2d1e-retry-across-processes"}
+    body = orjson.dumps(appointment(slots[0]))  # a retry repeats the request as it was
     proc, base = start_provider(pg_url, workers=2)
     try:
-        first = httpx.post(
-            f"{base}/Appointment", content=orjson.dumps(appointment(slots[0])), headers=headers
-        )
+        first = httpx.post(f"{base}/Appointment", content=body, headers=headers)
         assert first.status_code == 201
         # Fresh connections spread over both workers.
         for _ in range(6):
-            again = httpx.post(
-                f"{base}/Appointment", content=orjson.dumps(appointment(slots[1])), headers=headers
-            )
+            again = httpx.post(f"{base}/Appointment", content=body, headers=headers)
             assert (
                 again.status_code == 409
                 and again.headers["content-location"] == first.headers["location"]
             )
+        # The same id on another request books nothing either.
+        reused = httpx.post(
+            f"{base}/Appointment", content=orjson.dumps(appointment(slots[1])), headers=headers
+        )
+        assert reused.status_code == 422
     finally:
         stop(proc)
     proc, base = start_provider(pg_url, workers=1)
     try:
-        after = httpx.post(
-            f"{base}/Appointment", content=orjson.dumps(appointment(slots[1])), headers=headers
-        )
+        after = httpx.post(f"{base}/Appointment", content=body, headers=headers)
         assert after.status_code == 409
     finally:
         stop(proc)
