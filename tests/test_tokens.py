@@ -54,7 +54,10 @@ def _public_pem(auth: AuthService) -> bytes:
     )
 
 
-NOW = int(time.time())
+def now() -> int:  # read when a token is built: the suite may import this file long before
+    return int(time.time())
+
+
 # name -> (build the Authorization header, a word the diagnostics must contain)
 NEGATIVE: dict[str, tuple[Callable[[AuthService], str | None], str]] = {
     "missing header": (lambda a: None, "No access token"),
@@ -63,12 +66,14 @@ NEGATIVE: dict[str, tuple[Callable[[AuthService], str | None], str]] = {
     "malformed token": (lambda a: "Bearer not.a.jwt", "Malformed"),
     "two segments": (lambda a: "Bearer abc.def", "Malformed"),
     "expired": (
-        lambda a: signed(claims(a, iat=NOW - 7200, nbf=NOW - 7200, exp=NOW - 3600), a.keys.active),
+        lambda a: signed(
+            claims(a, iat=now() - 7200, nbf=now() - 7200, exp=now() - 3600), a.keys.active
+        ),
         "expired",
     ),
-    "not yet valid": (lambda a: signed(claims(a, nbf=NOW + 600), a.keys.active), "not yet valid"),
+    "not yet valid": (lambda a: signed(claims(a, nbf=now() + 600), a.keys.active), "not yet valid"),
     "issued in the future": (
-        lambda a: signed(claims(a, iat=NOW + 600, nbf=None), a.keys.active),
+        lambda a: signed(claims(a, iat=now() + 600, nbf=None), a.keys.active),
         "not yet valid",
     ),
     "wrong iss": (lambda a: signed(claims(a, iss="https://evil.example"), a.keys.active), "iss"),
