@@ -81,7 +81,7 @@ def serve_console(
         )
         reason = f"missing or wrong: {', '.join(missing)}" if missing else str(exc).splitlines()[0]
         typer.echo(
-            f"serve console needs the consumer configuration (--config F, a TOML file or the "
+            f"error: serve console needs the consumer configuration (--config F, a TOML file or the "
             f"sandbox manifest): {reason}",
             err=True,
         )
@@ -92,7 +92,7 @@ def serve_console(
     secret = oidc_client_secret or found.get("console_client_secret")
     if not (issuer and client_id and secret):
         typer.echo(
-            "serve console needs an identity provider: --oidc-issuer, --oidc-client-id and "
+            "error: serve console needs an identity provider: --oidc-issuer, --oidc-client-id and "
             "--oidc-client-secret (or a sandbox manifest as --config)",
             err=True,
         )
