@@ -21,6 +21,7 @@ SHARED = {
     "tls_http",
     "netutil",
     "asgi_server",
+    "serve_options",
     "sample_data",
     "cli_errors",
     "reporting",

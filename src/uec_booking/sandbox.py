@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from uec_booking import sample_data
-from uec_booking.asgi_server import ThreadedServer
+from uec_booking.asgi_server import RequestTimeouts, ThreadedServer
 from uec_booking.netutil import free_port
 from uec_booking.tls import CertificateAuthority, Credential, ServerTLS, client_context
 
@@ -61,6 +61,7 @@ class Sandbox:
     journal_db: str | None = None  # the console's journal (default: beside the temporary store)
     auth_mode: str = "signed"  # or "interim": the provider takes consumer-built unsigned tokens
     tls: bool = True  # False: plain HTTP and LDAP, for debugging only
+    timeouts: RequestTimeouts | None = None  # default: from UEC_REQUEST_*_TIMEOUT
     directory: dict[str, Any] = field(default_factory=sample_data.load)
     manifest: dict[str, Any] = field(default_factory=dict, init=False)
     _stoppers: list[Any] = field(default_factory=list, init=False)
@@ -91,7 +92,12 @@ class Sandbox:
                 require_client=bool(mutual),
             )
         server = ThreadedServer(
-            app, host=self.host, port=self._ports[name], tls=tls, relay=relay
+            app,
+            host=self.host,
+            port=self._ports[name],
+            tls=tls,
+            relay=relay,
+            timeouts=self.timeouts,
         ).start()
         self._stoppers.append(server.stop)
         return server.url
