@@ -16,13 +16,14 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from uec_booking.console.forms import SYMPTOM_GROUPS, disposition_label, read_start_form
+from uec_booking.console.forms import SYMPTOM_GROUPS, read_start_form
 from uec_booking.console.journeys import Journey, JourneyNotFound
 from uec_booking.console.pages import LONDON, message, page
 from uec_booking.console.plain import Service, outage, plain_error
 from uec_booking.console.security import CALL_HANDLER, Refused, User, requires
 from uec_booking.consumer import events
 from uec_booking.consumer.dispositions import TIMEFRAMES, timeframe
+from uec_booking.consumer.dispositions import label as disposition_label
 from uec_booking.consumer.errors import (
     ConsumerError,
     DemographicsMismatch,
