@@ -194,20 +194,12 @@ def uvicorn_config(
     return uvicorn.Config(app, host=host, port=port, http=protocol, **options)
 
 
-def serve(
-    app: Any,
-    *,
-    host: str,
-    port: int,
-    tls: ServerTLS | None = None,
-    timeouts: RequestTimeouts | None = None,
-    **options: Any,
-) -> None:
-    """Serve `app` in the foreground until SIGINT/SIGTERM (a `serve ...` command)."""
+def serve(app: Any, **options: Any) -> None:
+    """Serve `app` in the foreground until SIGINT/SIGTERM (a `serve ...` command); `options`
+    as `uvicorn_config` takes them (host and port required)."""
     options.setdefault("log_level", "warning")
     options.setdefault("timeout_graceful_shutdown", 10)
-    config = uvicorn_config(app, host=host, port=port, tls=tls, timeouts=timeouts, **options)
-    uvicorn.Server(config).run()
+    uvicorn.Server(uvicorn_config(app, **options)).run()
 
 
 class ThreadedServer:

@@ -3,7 +3,7 @@ and how long a client may take to send a request (`asgi_server.RequestTimeouts`)
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -11,23 +11,22 @@ from uec_booking.asgi_server import BODY_TIMEOUT_ENV, HEAD_TIMEOUT_ENV, RequestT
 
 Host = Annotated[str, typer.Option(envvar="UEC_HOST", help="Interface to listen on")]
 Port = Annotated[int, typer.Option(envvar="UEC_PORT", help="Port to listen on")]
-HeadTimeout = Annotated[
-    float | None,
-    typer.Option(
-        envvar=HEAD_TIMEOUT_ENV,
+
+
+def _timeout(envvar: str, what: str, default: float) -> Any:
+    return typer.Option(
+        envvar=envvar,
         metavar="SECONDS",
         min=0.001,
-        help=f"Time for a request's line and headers, then 408 and close "
-        f"(default {RequestTimeouts.head:g})",
-    ),
+        help=f"Time for {what}, then 408 and close (default {default:g})",
+    )
+
+
+HeadTimeout = Annotated[
+    float | None,
+    _timeout(HEAD_TIMEOUT_ENV, "a request's line and headers", RequestTimeouts.head),
 ]
 BodyTimeout = Annotated[
     float | None,
-    typer.Option(
-        envvar=BODY_TIMEOUT_ENV,
-        metavar="SECONDS",
-        min=0.001,
-        help=f"Time for a request's whole body after its headers, then 408 and close "
-        f"(default {RequestTimeouts.body:g})",
-    ),
+    _timeout(BODY_TIMEOUT_ENV, "a request's whole body after its headers", RequestTimeouts.body),
 ]

@@ -123,3 +123,15 @@ def test_slot_changes_are_refused_when_they_should_be(console: str, sign_in: Any
     taken = _change(staff, console, staff_token, slot_id=offered[-1], action="block", reason="x")
     assert taken.status_code == 409 and "cancel" in taken.text
     assert " booked " in _diary_row(staff, console, offered[-1])
+    appointment = re.search(r'id="appointment-id">([^<]+)<', booked.text)
+    assert appointment
+    cancelled = post(
+        handler,
+        console,
+        "/cancel",
+        csrf_token=handler_token,
+        journey=journey,
+        appointment_id=appointment[1],
+        confirm="yes",
+    )
+    assert cancelled.status_code == 200, "the slot is left free for the other tests"

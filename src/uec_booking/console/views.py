@@ -55,13 +55,10 @@ def _diary(request: Request) -> Diary | None:
 
 
 def _staff_diary(request: Request) -> Diary:
-    diary = _diary(request)
-    if diary is None:
-        raise Refused(
-            404,
-            "No provider store",
-            "This console was started without the provider's store (--db).",
-        )
+    """The diary, which staff pages cannot do without."""
+    if _diary(request) is None:
+        raise Refused(404, "No provider store", "This console was started without --db.")
+    diary: Diary = request.app.state.diary
     return diary
 
 

@@ -28,6 +28,11 @@ TlsCa = Annotated[
 ]
 
 
+def _load(directory: Path | None) -> dict[str, Any]:
+    """The directory file given, else the sample directory."""
+    return sample_data.load(str(directory) if directory else None)
+
+
 def _run(app: Any, host: str, port: int, what: str, head: float | None, body: float | None) -> None:
     timeouts = RequestTimeouts.from_env(head, body)
     typer.echo(f"{what} on http://{host}:{port}")
@@ -70,7 +75,7 @@ def serve_auth(
     clients = (
         ClientRegistry.from_file(clients_file)
         if clients_file
-        else ClientRegistry.from_directory(sample_data.load(str(directory) if directory else None))
+        else ClientRegistry.from_directory(_load(directory))
     )
     # Without a registry file, the provider of the default sandbox layout is registered.
     default = [] if clients_file else ["http://127.0.0.1:8020/fhir"]
@@ -111,7 +116,7 @@ def serve_pds(
         None if open_sandbox else TokenVerifier(jwks_url=jwks_url, issuer=issuer, audience=issuer)
     )
     app = create_app(
-        sample_data.load(str(directory) if directory else None),
+        _load(directory),
         verifier=verifier,
         open_sandbox=open_sandbox,
     )
@@ -134,11 +139,7 @@ def serve_dos(
     """DoS: the v1.5 SOAP API (WSDL at /app/api/webservices?wsdl)."""
     from uec_booking.spine.dos import create_app
 
-    app = create_app(
-        sample_data.load(str(directory) if directory else None),
-        username=username,
-        password=password,
-    )
+    app = create_app(_load(directory), username=username, password=password)
     _run(app, host, port, "DoS", request_head_timeout, request_body_timeout)
 
 
@@ -167,9 +168,7 @@ def serve_sds(
     from uec_booking.spine.sds import serve_sds as serve
     from uec_booking.spine.sds_ldif import build_ldif
 
-    ldif = build_ldif(
-        sample_data.load(str(directory) if directory else None), provider_endpoint=provider_endpoint
-    )
+    ldif = build_ldif(_load(directory), provider_endpoint=provider_endpoint)
     if bool(tls_cert) != bool(tls_key):
         raise typer.BadParameter("--tls-cert and --tls-key go together", param_hint="--tls-cert")
     tls = SdsTLS(tls_cert, tls_key, tls_client_ca, starttls) if tls_cert and tls_key else None
