@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -153,11 +154,33 @@ def test_bounds_come_from_arguments_or_the_environment() -> None:
             b"Content-Type: application/x-www-form-urlencoded\r\n",
         ),
         (["serve", "ssp"], b"GET /http://127.0.0.1:1/fhir/Slot HTT"),
+        (
+            ["serve", "provider", "--no-auth", "--db", "sqlite:///{tmp}/provider.db"],
+            b"POST /fhir/Appointment HTTP/1.1\r\nContent-Length: 1000\r\n"
+            b"Content-Type: application/fhir+json\r\n",
+        ),
     ],
 )
-def test_serve_commands_bound_slow_requests(command: list[str], request_start: bytes) -> None:
+def test_serve_commands_bound_slow_requests(
+    command: list[str], request_start: bytes, tmp_path: Path
+) -> None:
     """The stand-alone servers get the same bounds, from their flags: a trickled body where
     the service reads one, half a request line where it would refuse before reading."""
+    _assert_slow_request_bounded(
+        [part.replace("{tmp}", str(tmp_path)) for part in command], request_start
+    )
+
+
+def test_serve_provider_workers_bound_slow_requests(pg_url: str) -> None:
+    """Several workers: each is its own process, and each takes the bounds from the command."""
+    _assert_slow_request_bounded(
+        ["serve", "provider", "--no-auth", "--db", pg_url, "--workers", "2"],
+        b"POST /fhir/Appointment HTTP/1.1\r\nContent-Length: 1000\r\n"
+        b"Content-Type: application/fhir+json\r\n",
+    )
+
+
+def _assert_slow_request_bounded(command: list[str], request_start: bytes) -> None:
     port = free_port()
     bounds = ["--request-head-timeout", str(BOUND), "--request-body-timeout", str(BOUND)]
     proc = subprocess.Popen(

@@ -171,6 +171,16 @@ def protocol_for(timeouts: RequestTimeouts) -> type[PeerCertProtocol]:
     return type("PeerCertProtocol", (PeerCertProtocol,), {"timeouts": timeouts})
 
 
+class ProtocolFromEnv(PeerCertProtocol):
+    """`PeerCertProtocol` with its deadlines from `UEC_REQUEST_HEAD_TIMEOUT` /
+    `UEC_REQUEST_BODY_TIMEOUT`, read when the module is imported: for `uvicorn.run` with
+    several workers, each a new process that imports the protocol by name (a class made by
+    `protocol_for` cannot be sent to another process). In-process, use `protocol_for`: this
+    module may have been imported before the variables were set."""
+
+    timeouts = RequestTimeouts.from_env()
+
+
 def uvicorn_config(
     app: Any,
     *,
