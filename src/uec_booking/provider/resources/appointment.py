@@ -4,23 +4,27 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from uec_booking.fhir.bundle import history as history_bundle
 from uec_booking.fhir.bundle import searchset
-from uec_booking.fhir.errors import BadRequest
-from uec_booking.fhir.formats import Format
-from uec_booking.fhir.http import fhir_response
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.fhir.urls import NHS_NUMBER_SYSTEM
 from uec_booking.provider import deps, paging
 from uec_booking.provider.appointment_rules import booking_request
 from uec_booking.provider.booking import AppointmentService, StoredAppointment
+from uec_booking.provider.deps import Exchange
 from uec_booking.provider.paging import Cursor, Key
 from uec_booking.provider.representation import etag, http_date
-from uec_booking.provider.search import ParamType, SearchParam, SearchSpec, parse_search, utc_naive
-from uec_booking.provider.store.appointments import Provenance
+from uec_booking.provider.search import (
+    ParamType,
+    ParsedSearch,
+    SearchParam,
+    SearchSpec,
+    search_outcome,
+    utc_naive,
+)
 
 APPOINTMENT_SEARCH = SearchSpec(
     resource_type="Appointment",
@@ -28,13 +32,23 @@ APPOINTMENT_SEARCH = SearchSpec(
         SearchParam(
             "patient:identifier",
             ParamType.TOKEN,
+            "The patient's NHS number, with or without its system "
+            f"({NHS_NUMBER_SYSTEM}|9000000009); only the caller's own bookings match",
             aliases=("patient.identifier",),
             required=True,
+            system=NHS_NUMBER_SYSTEM,
         ),
-        SearchParam("start", ParamType.DATE, repeats=True, prefixes=frozenset({"eq", "ge", "le"})),
+        SearchParam(
+            "start",
+            ParamType.DATE,
+            "Appointment start; prefixes eq, ge, le",
+            repeats=True,
+            prefixes=frozenset({"eq", "ge", "le"}),
+        ),
         SearchParam(
             "status",
             ParamType.TOKEN,
+            "booked or cancelled",
             allowed=frozenset({"booked", "cancelled"}),
         ),
     ),
@@ -42,6 +56,10 @@ APPOINTMENT_SEARCH = SearchSpec(
 )
 
 router = APIRouter()
+
+# Every read of a booking is the same interaction, audited like a write.
+_Read = Depends(deps.exchange(Interaction.READ_APPOINTMENT))
+_Service = Depends(deps.appointment_service)
 
 
 def _version_headers(service: AppointmentService, stored: StoredAppointment) -> dict[str, str]:
@@ -53,124 +71,93 @@ def _version_headers(service: AppointmentService, stored: StoredAppointment) -> 
     }
 
 
+def _version(call: Exchange, service: AppointmentService, stored: StoredAppointment) -> Response:
+    return call.respond(stored.resource, headers=_version_headers(service, stored))
+
+
 @router.post("/Appointment")
 async def book(
-    request: Request,
-    fmt: Format = Depends(deps.response_format),
-    who: Provenance = Depends(deps.require(Interaction.CREATE_APPOINTMENT)),
-    service: AppointmentService = Depends(deps.appointment_service),
+    call: Exchange = Depends(deps.exchange(Interaction.CREATE_APPOINTMENT)),
+    service: AppointmentService = _Service,
 ) -> Response:
-    async with service.attempt(Interaction.CREATE_APPOINTMENT, who):
-        parsed = await deps.parse_body(request, "Appointment")
+    async with service.attempt(Interaction.CREATE_APPOINTMENT, call.who):
+        parsed = await deps.parse_body(call.request, "Appointment")
         wanted = booking_request(parsed.data, start=parsed.model.start, end=parsed.model.end)
-        stored = await service.book(
-            wanted, who, check_visibility=deps.caller(request, who) is not None
-        )
+        visible = deps.caller(call.request, call.who) is not None
+        stored = await service.book(wanted, call.who, check_visibility=visible)
     headers = _version_headers(service, stored)
     headers["Location"] = headers["Content-Location"]
-    return fhir_response(request, stored.resource, status=201, headers=headers, fmt=fmt)
+    return call.respond(stored.resource, status=201, headers=headers)
 
 
 @router.get("/Appointment/{appointment_id}")
 async def read(
-    appointment_id: str,
-    request: Request,
-    fmt: Format = Depends(deps.response_format),
-    who: Provenance = Depends(deps.require(Interaction.READ_APPOINTMENT)),
-    service: AppointmentService = Depends(deps.appointment_service),
+    appointment_id: str, call: Exchange = _Read, service: AppointmentService = _Service
 ) -> Response:
-    async with service.attempt(Interaction.READ_APPOINTMENT, who):
-        stored = await service.read(appointment_id, who)
-    return fhir_response(
-        request, stored.resource, headers=_version_headers(service, stored), fmt=fmt
-    )
+    async with service.attempt(Interaction.READ_APPOINTMENT, call.who):
+        stored = await service.read(appointment_id, call.who)
+    return _version(call, service, stored)
 
 
 @router.get("/Appointment/{appointment_id}/_history/{version_id}")
 async def vread(
     appointment_id: str,
     version_id: str,
-    request: Request,
-    fmt: Format = Depends(deps.response_format),
-    who: Provenance = Depends(deps.require(Interaction.READ_APPOINTMENT)),
-    service: AppointmentService = Depends(deps.appointment_service),
+    call: Exchange = _Read,
+    service: AppointmentService = _Service,
 ) -> Response:
-    async with service.attempt(Interaction.READ_APPOINTMENT, who):
-        stored = await service.vread(appointment_id, version_id, who)
-    return fhir_response(
-        request, stored.resource, headers=_version_headers(service, stored), fmt=fmt
-    )
+    async with service.attempt(Interaction.READ_APPOINTMENT, call.who):
+        stored = await service.vread(appointment_id, version_id, call.who)
+    return _version(call, service, stored)
 
 
 @router.get("/Appointment/{appointment_id}/_history")
 async def history(
-    appointment_id: str,
-    request: Request,
-    fmt: Format = Depends(deps.response_format),
-    who: Provenance = Depends(deps.require(Interaction.READ_APPOINTMENT)),
-    service: AppointmentService = Depends(deps.appointment_service),
+    appointment_id: str, call: Exchange = _Read, service: AppointmentService = _Service
 ) -> Response:
-    async with service.attempt(Interaction.READ_APPOINTMENT, who):
-        versions = await service.history(appointment_id, who)
-    bundle = history_bundle(
-        base_url=deps.base_url(request), resources=[v.resource for v in versions]
-    )
-    return fhir_response(request, bundle, fmt=fmt)
+    async with service.attempt(Interaction.READ_APPOINTMENT, call.who):
+        versions = await service.history(appointment_id, call.who)
+    base = deps.base_url(call.request)
+    return call.respond(history_bundle(base_url=base, resources=[v.resource for v in versions]))
 
 
 @router.put("/Appointment/{appointment_id}")
 async def cancel(
     appointment_id: str,
-    request: Request,
-    fmt: Format = Depends(deps.response_format),
-    who: Provenance = Depends(deps.require(Interaction.UPDATE_APPOINTMENT)),
-    service: AppointmentService = Depends(deps.appointment_service),
+    call: Exchange = Depends(deps.exchange(Interaction.UPDATE_APPOINTMENT)),
+    service: AppointmentService = _Service,
 ) -> Response:
-    async with service.attempt(Interaction.UPDATE_APPOINTMENT, who):
-        parsed = await deps.parse_body(request, "Appointment")
-        if_match = request.headers.get("if-match")
-        stored = await service.cancel(appointment_id, parsed.data, if_match, who)
-    return fhir_response(
-        request, stored.resource, headers=_version_headers(service, stored), fmt=fmt
-    )
+    async with service.attempt(Interaction.UPDATE_APPOINTMENT, call.who):
+        parsed = await deps.parse_body(call.request, "Appointment")
+        if_match = call.request.headers.get("if-match")
+        stored = await service.cancel(appointment_id, parsed.data, if_match, call.who)
+    return _version(call, service, stored)
 
 
-@router.get("/Appointment")
+@router.get("/Appointment", openapi_extra=APPOINTMENT_SEARCH.openapi())
 async def search(
-    request: Request,
-    fmt: Format = Depends(deps.response_format),
-    who: Provenance = Depends(deps.require(Interaction.SEARCH_APPOINTMENT)),
-    service: AppointmentService = Depends(deps.appointment_service),
+    call: Exchange = Depends(deps.exchange(Interaction.SEARCH_APPOINTMENT)),
+    parsed: ParsedSearch = Depends(deps.search_parameters(APPOINTMENT_SEARCH)),
+    service: AppointmentService = _Service,
 ) -> Response:
-    parsed = parse_search(APPOINTMENT_SEARCH, list(request.query_params.multi_items()))
-    numbers = []
-    for token in parsed.tokens("patient:identifier"):
-        system, sep, value = token.rpartition("|")
-        if sep and system != NHS_NUMBER_SYSTEM:
-            raise BadRequest(
-                f"Patients are found by NHS number ({NHS_NUMBER_SYSTEM}), not '{system}'",
-                spine_code="INVALID_IDENTIFIER_SYSTEM",
-                expression="patient:identifier",
-            )
-        numbers.append(value.replace(" ", ""))
-    ge = [b.low for b in parsed.dates("start") if b.prefix in ("ge", "eq")]
-    le = [b.high for b in parsed.dates("start") if b.prefix in ("le", "eq")]
+    window = parsed.window("start")
     found = await service.search_page(
-        who,
-        nhs_numbers=numbers,
-        start_ge=utc_naive(max(ge)) if ge else None,
-        start_le=utc_naive(min(le)) if le else None,
+        call.who,
+        nhs_numbers=[t.code.replace(" ", "") for t in parsed.token_values("patient:identifier")],
+        start_ge=utc_naive(window.ge) if window.ge else None,
+        start_le=utc_naive(window.le) if window.le else None,
         statuses=parsed.tokens("status"),
         cursor=Cursor.decode(parsed.page) if parsed.page else None,
         size=0 if parsed.summary == "count" else parsed.count or APPOINTMENT_SEARCH.max_count,
     )
     bundle = searchset(
-        base_url=deps.base_url(request),
+        base_url=deps.base_url(call.request),
         matches=[s.resource for s in found.items],
         total=found.total,
-        links=paging.links(deps.search_url(request, "Appointment"), found, _key).as_fhir(),
+        links=paging.links(deps.search_url(call.request, "Appointment"), found, _key).as_fhir(),
+        outcome=search_outcome(parsed),
     )
-    return fhir_response(request, bundle, fmt=fmt)
+    return call.respond(bundle)
 
 
 def _key(stored: StoredAppointment) -> Key:
