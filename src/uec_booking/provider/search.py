@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from uec_booking.fhir.errors import BadRequest
 from uec_booking.fhir.outcome import issue, operation_outcome
@@ -144,26 +144,18 @@ class SearchSpec:
         return {"parameters": parameters}
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
-    """One token value: `system|code`, `|code` (no system) or `code` (any system)."""
+class Token(NamedTuple):
+    """One token value: `system|code`, `|code` (system "": none) or `code` (system None: any)."""
 
     system: str | None
     code: str
 
-    def __str__(self) -> str:
-        return self.code
 
-
-@dataclass(frozen=True, slots=True)
-class Reference:
-    """One reference value: `Type/id`, an absolute URL, or a bare id."""
+class Reference(NamedTuple):
+    """One reference value (`Type/id`, an absolute URL, or a bare id)."""
 
     resource_type: str | None
     id: str
-
-    def __str__(self) -> str:
-        return self.id
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +220,7 @@ class ParsedSearch:
 
     def tokens(self, name: str) -> list[str]:
         """Each value's plain form: a token's code, a reference's id."""
-        return [str(v) for v in self.values.get(name, []) if not isinstance(v, DateBound)]
+        return [v.code for v in self.token_values(name)] + [v.id for v in self.references(name)]
 
     def token_values(self, name: str) -> list[Token]:
         return [v for v in self.values.get(name, []) if isinstance(v, Token)]

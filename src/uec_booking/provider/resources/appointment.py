@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
@@ -25,6 +28,7 @@ from uec_booking.provider.search import (
     search_outcome,
     utc_naive,
 )
+from uec_booking.provider.store.appointments import Provenance
 
 APPOINTMENT_SEARCH = SearchSpec(
     resource_type="Appointment",
@@ -57,88 +61,100 @@ APPOINTMENT_SEARCH = SearchSpec(
 
 router = APIRouter()
 
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One attempt at an Appointment interaction: the exchange, the service, and the
+    interaction a refusal is audited as (`AppointmentService.attempt`)."""
+
+    call: Exchange
+    service: AppointmentService
+    interaction: Interaction
+
+    @property
+    def who(self) -> Provenance:
+        return self.call.who
+
+    def audited(self) -> AbstractAsyncContextManager[None]:
+        return self.service.attempt(self.interaction, self.call.who)
+
+    def version(self, stored: StoredAppointment, *, created: bool = False) -> Response:
+        """The version's representation with its ETag, Last-Modified and Content-Location
+        (and Location, when it was just created)."""
+        url = self.service.version_url(stored.id, stored.version_id)
+        headers = {
+            "ETag": etag(stored.version_id),
+            "Last-Modified": http_date(stored.updated_at),
+            "Content-Location": url,
+            **({"Location": url} if created else {}),
+        }
+        return self.call.respond(stored.resource, status=201 if created else 200, headers=headers)
+
+
+def _attempt(interaction: Interaction) -> Any:
+    exchange = Depends(deps.exchange(interaction))
+
+    async def dependency(
+        call: Exchange = exchange,
+        service: AppointmentService = Depends(deps.appointment_service),
+    ) -> Attempt:
+        return Attempt(call, service, interaction)
+
+    return Depends(dependency)
+
+
 # Every read of a booking is the same interaction, audited like a write.
-_Read = Depends(deps.exchange(Interaction.READ_APPOINTMENT))
-_Service = Depends(deps.appointment_service)
-
-
-def _version_headers(service: AppointmentService, stored: StoredAppointment) -> dict[str, str]:
-    url = service.version_url(stored.id, stored.version_id)
-    return {
-        "ETag": etag(stored.version_id),
-        "Last-Modified": http_date(stored.updated_at),
-        "Content-Location": url,
-    }
-
-
-def _version(call: Exchange, service: AppointmentService, stored: StoredAppointment) -> Response:
-    return call.respond(stored.resource, headers=_version_headers(service, stored))
+_READ = _attempt(Interaction.READ_APPOINTMENT)
 
 
 @router.post("/Appointment")
-async def book(
-    call: Exchange = Depends(deps.exchange(Interaction.CREATE_APPOINTMENT)),
-    service: AppointmentService = _Service,
-) -> Response:
-    async with service.attempt(Interaction.CREATE_APPOINTMENT, call.who):
-        parsed = await deps.parse_body(call.request, "Appointment")
+async def book(at: Attempt = _attempt(Interaction.CREATE_APPOINTMENT)) -> Response:
+    async with at.audited():
+        parsed = await deps.parse_body(at.call.request, "Appointment")
         wanted = booking_request(parsed.data, start=parsed.model.start, end=parsed.model.end)
-        visible = deps.caller(call.request, call.who) is not None
-        stored = await service.book(wanted, call.who, check_visibility=visible)
-    headers = _version_headers(service, stored)
-    headers["Location"] = headers["Content-Location"]
-    return call.respond(stored.resource, status=201, headers=headers)
+        visible = deps.caller(at.call.request, at.who) is not None
+        stored = await at.service.book(wanted, at.who, check_visibility=visible)
+    return at.version(stored, created=True)
 
 
 @router.get("/Appointment/{appointment_id}")
-async def read(
-    appointment_id: str, call: Exchange = _Read, service: AppointmentService = _Service
-) -> Response:
-    async with service.attempt(Interaction.READ_APPOINTMENT, call.who):
-        stored = await service.read(appointment_id, call.who)
-    return _version(call, service, stored)
+async def read(appointment_id: str, at: Attempt = _READ) -> Response:
+    async with at.audited():
+        stored = await at.service.read(appointment_id, at.who)
+    return at.version(stored)
 
 
 @router.get("/Appointment/{appointment_id}/_history/{version_id}")
-async def vread(
-    appointment_id: str,
-    version_id: str,
-    call: Exchange = _Read,
-    service: AppointmentService = _Service,
-) -> Response:
-    async with service.attempt(Interaction.READ_APPOINTMENT, call.who):
-        stored = await service.vread(appointment_id, version_id, call.who)
-    return _version(call, service, stored)
+async def vread(appointment_id: str, version_id: str, at: Attempt = _READ) -> Response:
+    async with at.audited():
+        stored = await at.service.vread(appointment_id, version_id, at.who)
+    return at.version(stored)
 
 
 @router.get("/Appointment/{appointment_id}/_history")
-async def history(
-    appointment_id: str, call: Exchange = _Read, service: AppointmentService = _Service
-) -> Response:
-    async with service.attempt(Interaction.READ_APPOINTMENT, call.who):
-        versions = await service.history(appointment_id, call.who)
-    base = deps.base_url(call.request)
-    return call.respond(history_bundle(base_url=base, resources=[v.resource for v in versions]))
+async def history(appointment_id: str, at: Attempt = _READ) -> Response:
+    async with at.audited():
+        versions = await at.service.history(appointment_id, at.who)
+    base = deps.base_url(at.call.request)
+    return at.call.respond(history_bundle(base_url=base, resources=[v.resource for v in versions]))
 
 
 @router.put("/Appointment/{appointment_id}")
 async def cancel(
-    appointment_id: str,
-    call: Exchange = Depends(deps.exchange(Interaction.UPDATE_APPOINTMENT)),
-    service: AppointmentService = _Service,
+    appointment_id: str, at: Attempt = _attempt(Interaction.UPDATE_APPOINTMENT)
 ) -> Response:
-    async with service.attempt(Interaction.UPDATE_APPOINTMENT, call.who):
-        parsed = await deps.parse_body(call.request, "Appointment")
-        if_match = call.request.headers.get("if-match")
-        stored = await service.cancel(appointment_id, parsed.data, if_match, call.who)
-    return _version(call, service, stored)
+    async with at.audited():
+        parsed = await deps.parse_body(at.call.request, "Appointment")
+        if_match = at.call.request.headers.get("if-match")
+        stored = await at.service.cancel(appointment_id, parsed.data, if_match, at.who)
+    return at.version(stored)
 
 
 @router.get("/Appointment", openapi_extra=APPOINTMENT_SEARCH.openapi())
 async def search(
     call: Exchange = Depends(deps.exchange(Interaction.SEARCH_APPOINTMENT)),
     parsed: ParsedSearch = Depends(deps.search_parameters(APPOINTMENT_SEARCH)),
-    service: AppointmentService = _Service,
+    service: AppointmentService = Depends(deps.appointment_service),
 ) -> Response:
     window = parsed.window("start")
     found = await service.search_page(
