@@ -10,9 +10,20 @@ from __future__ import annotations
 
 import time
 
+from uec_booking.check import bodies
 from uec_booking.check.model import CaseResult
-from uec_booking.check.registry import KIT, PAGES, WORKBOOK, Ctx, bearer_challenge, case, outcome
-from uec_booking.check.wire import JSON, CannotForge
+from uec_booking.check.registry import (
+    INTERIM,
+    KIT,
+    PAGES,
+    TOKEN_CHECKS,
+    WORKBOOK,
+    Ctx,
+    bearer_challenge,
+    case,
+    outcome,
+    post,
+)
 from uec_booking.fhir.interactions import Interaction
 
 AUTH = PAGES + "fs_authentication.md; RFC 6750 §3.1"
@@ -24,44 +35,36 @@ async def _search_with(ctx: Ctx, result: CaseResult, token: str | None) -> None:
     bearer_challenge(result, resp, "invalid_token")
 
 
-def _needs_auth(ctx: Ctx, result: CaseResult) -> bool:
-    if ctx.target.auth == "none":
-        result.skip("--auth none: the provider under test was said to run without token checks")
-        return False
-    return True
-
-
 @case(
     "CConnect-ApptTest_1",
     "No token → 401 invalid_token (P1)",
     WORKBOOK + "CConnect-ApptTest_1 (P1); " + AUTH,
+    requires=(TOKEN_CHECKS,),
 )
 async def no_token(ctx: Ctx, result: CaseResult) -> None:
-    if _needs_auth(ctx, result):
-        await _search_with(ctx, result, None)
+    await _search_with(ctx, result, None)
 
 
 @case(
     "CConnect-ApptTest_1-malformed",
     "Malformed token → 401 invalid_token (P1)",
     WORKBOOK + "CConnect-ApptTest_1 (P1); " + AUTH,
+    requires=(TOKEN_CHECKS,),
 )
 async def malformed(ctx: Ctx, result: CaseResult) -> None:
-    if _needs_auth(ctx, result):
-        await _search_with(ctx, result, "not-a-jwt")
+    await _search_with(ctx, result, "not-a-jwt")
 
 
 @case(
     "CConnect-ApptTest_1-claims",
     "Token without a mandatory claim (requesting_organization) → 401 (P1)",
     WORKBOOK + "CConnect-ApptTest_1 (P1); " + AUTH,
+    requires=(
+        TOKEN_CHECKS,
+        INTERIM.because("a signed token's claims are the token service's; interim mode only"),
+    ),
 )
 async def missing_claim(ctx: Ctx, result: CaseResult) -> None:
-    if not _needs_auth(ctx, result):
-        return
-    if ctx.target.auth != "interim":
-        result.skip("a signed token's claims are the token service's; interim mode only")
-        return
     await _search_with(
         ctx, result, ctx.wire.interim(Interaction.READ_SLOT, drop=("requesting_organization",))
     )
@@ -71,15 +74,10 @@ async def missing_claim(ctx: Ctx, result: CaseResult) -> None:
     "CConnect-ApptTest_2",
     "Expired token → 401 invalid_token (P2)",
     WORKBOOK + "CConnect-ApptTest_2 (P2); " + AUTH,
+    requires=(TOKEN_CHECKS,),
 )
 async def expired(ctx: Ctx, result: CaseResult) -> None:
-    if not _needs_auth(ctx, result):
-        return
-    try:
-        token = ctx.wire.expired(Interaction.READ_SLOT)
-    except CannotForge as exc:
-        result.skip(str(exc))
-        return
+    token = ctx.wire.expired(Interaction.READ_SLOT)  # a CannotForge skips the case
     await _search_with(ctx, result, token)
 
 
@@ -87,13 +85,9 @@ async def expired(ctx: Ctx, result: CaseResult) -> None:
     "CConnect-ApptTest_2-lifetime",
     "Interim token with exp ≠ iat + 300 → 401",
     PAGES + "fs_authentication.md (interim rule: exp = iat + 300)",
+    requires=(TOKEN_CHECKS, INTERIM),
 )
 async def lifetime(ctx: Ctx, result: CaseResult) -> None:
-    if not _needs_auth(ctx, result):
-        return
-    if ctx.target.auth != "interim":
-        result.skip("interim mode only")
-        return
     iat = int(time.time())
     await _search_with(
         ctx, result, ctx.wire.interim(Interaction.READ_SLOT, iat=iat, exp=iat + 86400)
@@ -108,17 +102,12 @@ async def lifetime(ctx: Ctx, result: CaseResult) -> None:
     + KIT
     + "EB_SearchForFreeSlots.tstp SFFSWithInvalidJWTaud; "
     + AUTH,
+    requires=(TOKEN_CHECKS,),
 )
 async def wrong_audience(ctx: Ctx, result: CaseResult) -> None:
-    if not _needs_auth(ctx, result):
-        return
-    try:
-        token = await ctx.wire.token_for_audience(
-            Interaction.READ_SLOT, "https://notanendpoint.example/fhir"
-        )
-    except CannotForge as exc:
-        result.skip(str(exc))
-        return
+    token = await ctx.wire.token_for_audience(
+        Interaction.READ_SLOT, "https://notanendpoint.example/fhir"
+    )
     await _search_with(ctx, result, token)
 
 
@@ -126,13 +115,9 @@ async def wrong_audience(ctx: Ctx, result: CaseResult) -> None:
     "CConnect-ApptTest_3-signature",
     "Interim token with a signature part → 401",
     PAGES + "fs_authentication.md (interim rule: unsigned, empty signature)",
+    requires=(TOKEN_CHECKS, INTERIM),
 )
 async def signature(ctx: Ctx, result: CaseResult) -> None:
-    if not _needs_auth(ctx, result):
-        return
-    if ctx.target.auth != "interim":
-        result.skip("interim mode only")
-        return
     await _search_with(
         ctx, result, ctx.wire.interim(Interaction.READ_SLOT, signature="c2lnbmF0dXJl")
     )
@@ -146,38 +131,18 @@ async def signature(ctx: Ctx, result: CaseResult) -> None:
     + KIT
     + "EB_SearchForFreeSlots.tstp SFFSWithInvalidJWTScope; "
     + AUTH,
+    requires=(TOKEN_CHECKS,),
 )
 async def wrong_scope(ctx: Ctx, result: CaseResult) -> None:
     # The kit searches with a book/cancel token; we book with a slot-read token, which a
     # signed-mode dashboard client also has: no booking is made when the provider is right.
-    if not _needs_auth(ctx, result):
-        return
-    try:
-        token = await ctx.wire.limited()
-    except CannotForge as exc:
-        result.skip(str(exc))
-        return
-    from uec_booking.check import bodies
-
+    # The token first: a Slot is claimed only once there is a token to aim at it with.
+    token = await ctx.wire.limited()
     slot = ctx.claim_slot()
     if slot is None:
         result.skip("no free slot left to aim at")
         return
-    body = bodies.book(slot)
-    import orjson
-
-    resp = await ctx.wire.send(
-        result,
-        "POST",
-        "/Appointment",
-        interaction=Interaction.CREATE_APPOINTMENT,
-        token=token,
-        headers={"Accept": JSON, "Content-Type": JSON},
-        body=orjson.dumps(body),
-    )
-    if resp.status == 201:
-        ctx.note_booking(resp)
-    else:
-        ctx.free.append(slot)
+    resp = await post(ctx, result, bodies.book(slot), token=token)
+    ctx.release_unless_booked(slot, resp)
     outcome(result, resp, 403)
     bearer_challenge(result, resp, "insufficient_scope")

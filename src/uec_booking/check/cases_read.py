@@ -37,13 +37,7 @@ def _valid_search(
     )
     async def run(ctx: Ctx, result: CaseResult) -> None:
         headers = {"Accept": accept} if accept else {}
-        resp = await ctx.wire.send(
-            result,
-            "GET",
-            ctx.search_path(extra=extra),
-            interaction=Interaction.READ_SLOT,
-            headers=headers,
-        )
+        resp = await ctx.search(result, headers=headers, extra=extra)
         status(result, resp, 200)
         media(result, resp, fmt)
         bundle = resource_type(result, resp, "Bundle")
@@ -257,12 +251,8 @@ async def no_slots(ctx: Ctx, result: CaseResult) -> None:
 )
 async def invalid_query(ctx: Ctx, result: CaseResult) -> None:
     path = ctx.search_path().replace("&start=ge", "&startXXXXXXX=ge", 1)
-    resp = await ctx.wire.send(
-        result,
-        "GET",
-        path,
-        interaction=Interaction.READ_SLOT,
-        headers={"Accept": JSON, "Prefer": "handling=strict"},
+    resp = await ctx.search(
+        result, path=path, headers={"Accept": JSON, "Prefer": "handling=strict"}
     )
     outcome(result, resp, 400)
 
@@ -290,13 +280,8 @@ async def unknown_service(ctx: Ctx, result: CaseResult) -> None:
 
 @case("SFFSWrongMethod", "POST to the Slot search URL → 405", SFFS)
 async def wrong_method(ctx: Ctx, result: CaseResult) -> None:
-    resp = await ctx.wire.send(
-        result,
-        "POST",
-        ctx.search_path(),
-        interaction=Interaction.READ_SLOT,
-        headers={"Accept": JSON, "Content-Type": JSON},
-        body=b"",
+    resp = await ctx.search(
+        result, method="POST", headers={"Accept": JSON, "Content-Type": JSON}, body=b""
     )
     outcome(result, resp, 405)
 
@@ -309,12 +294,8 @@ def _lenient_search(
         headers = {"Accept": JSON}
         if gzip:
             headers["Accept-Encoding"] = "gzip"
-        resp = await ctx.wire.send(
-            result,
-            "GET",
-            ctx.search_path(status=status_value, includes=includes, extra=extra),
-            interaction=Interaction.READ_SLOT,
-            headers=headers,
+        resp = await ctx.search(
+            result, headers=headers, status=status_value, includes=includes, extra=extra
         )
         status(result, resp, 200)
         resource_type(result, resp, "Bundle")
