@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,8 +54,48 @@ SDS_BASE = "ou=Services,o=nhs"
 SDS_API_KEY = "sandbox-sds-api-key"
 
 
+class ServerSet:
+    """Servers started together, described by a manifest: `start()` returns it (a failure
+    part way stops what had started), `stop()` stops everything in the reverse order it was
+    started; or use `with`. A subclass starts its servers in `_start`, registering each one's
+    stop in `_stoppers`."""
+
+    manifest: dict[str, Any]
+    _stoppers: list[Callable[[], object]]
+
+    def _start(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def start(self) -> dict[str, Any]:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def write_manifest(self, path: Path) -> None:
+        """Write the manifest atomically: a reader never sees half a file."""
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.manifest, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(path)
+
+    def stop(self) -> None:
+        while self._stoppers:
+            stopper = self._stoppers.pop()
+            try:
+                stopper()
+            except Exception:  # stopping the rest matters more than one failure
+                log.exception("error stopping a sandbox server")
+
+    def __enter__(self) -> dict[str, Any]:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 @dataclass
-class Sandbox:
+class Sandbox(ServerSet):
     """Start with `start()` (returns the manifest), stop with `stop()`; or use `with`."""
 
     host: str = "127.0.0.1"
@@ -68,7 +109,7 @@ class Sandbox:
     timeouts: RequestTimeouts | None = None  # default: from UEC_REQUEST_*_TIMEOUT
     directory: dict[str, Any] = field(default_factory=sample_data.load)
     manifest: dict[str, Any] = field(default_factory=dict, init=False)
-    _stoppers: list[Any] = field(default_factory=list, init=False)
+    _stoppers: list[Callable[[], object]] = field(default_factory=list, init=False)
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False)
     _ports: dict[str, int] = field(default_factory=dict, init=False)
     _clients: Any = field(default=None, init=False)
@@ -122,13 +163,6 @@ class Sandbox:
         return httpx.AsyncClient(
             verify=client_context(ca_file=str(self._ca.cert), service="the JWKS server")
         )
-
-    def start(self) -> dict[str, Any]:
-        try:
-            return self._start()
-        except BaseException:
-            self.stop()
-            raise
 
     def _start(self) -> dict[str, Any]:
         import uec_booking.spine.auth as auth
@@ -342,28 +376,11 @@ class Sandbox:
             public_url=console_url,
         )
 
-    def write_manifest(self, path: Path) -> None:
-        """Write the manifest atomically: a reader never sees half a file."""
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.manifest, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(path)
-
     def stop(self) -> None:
-        while self._stoppers:
-            stopper = self._stoppers.pop()
-            try:
-                stopper()
-            except Exception:  # stopping the rest matters more than one failure
-                log.exception("error stopping a sandbox server")
+        super().stop()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-    def __enter__(self) -> dict[str, Any]:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 async def _seed(

@@ -8,7 +8,9 @@ interaction is 403 `insufficient_scope`.
 
 from __future__ import annotations
 
+import inspect
 import time
+from collections.abc import Awaitable, Callable
 
 from uec_booking.check import bodies
 from uec_booking.check.model import CaseResult
@@ -19,6 +21,7 @@ from uec_booking.check.registry import (
     TOKEN_CHECKS,
     WORKBOOK,
     Ctx,
+    Precondition,
     bearer_challenge,
     case,
     outcome,
@@ -29,72 +32,65 @@ from uec_booking.fhir.interactions import Interaction
 AUTH = PAGES + "fs_authentication.md; RFC 6750 §3.1"
 
 
-async def _search_with(ctx: Ctx, result: CaseResult, token: str | None) -> None:
-    resp = await ctx.search(result, token=token)
-    outcome(result, resp, 401)
-    bearer_challenge(result, resp, "invalid_token")
+TokenFor = Callable[[Ctx], str | Awaitable[str] | None]
+P1 = WORKBOOK + "CConnect-ApptTest_1 (P1); " + AUTH
 
 
-@case(
-    "CConnect-ApptTest_1",
-    "No token → 401 invalid_token (P1)",
-    WORKBOOK + "CConnect-ApptTest_1 (P1); " + AUTH,
-    requires=(TOKEN_CHECKS,),
-)
-async def no_token(ctx: Ctx, result: CaseResult) -> None:
-    await _search_with(ctx, result, None)
+def _refused_token(
+    case_id: str,
+    title: str,
+    source: str,
+    token: TokenFor,
+    *,
+    requires: tuple[Precondition, ...] = (TOKEN_CHECKS,),
+) -> None:
+    """A Slot search with a bad `token` (None: none at all) → 401 and the RFC 6750 challenge
+    `invalid_token`. A token the checker cannot forge here (CannotForge) skips the case."""
+
+    @case(case_id, title, source, requires=requires)
+    async def run(ctx: Ctx, result: CaseResult) -> None:
+        bad = token(ctx)
+        resp = await ctx.search(result, token=await bad if inspect.isawaitable(bad) else bad)
+        outcome(result, resp, 401)
+        bearer_challenge(result, resp, "invalid_token")
 
 
-@case(
+def _long_lived(ctx: Ctx) -> str:
+    iat = int(time.time())
+    return ctx.wire.interim(Interaction.READ_SLOT, iat=iat, exp=iat + 86400)
+
+
+_refused_token("CConnect-ApptTest_1", "No token → 401 invalid_token (P1)", P1, lambda ctx: None)
+_refused_token(
     "CConnect-ApptTest_1-malformed",
     "Malformed token → 401 invalid_token (P1)",
-    WORKBOOK + "CConnect-ApptTest_1 (P1); " + AUTH,
-    requires=(TOKEN_CHECKS,),
+    P1,
+    lambda ctx: "not-a-jwt",
 )
-async def malformed(ctx: Ctx, result: CaseResult) -> None:
-    await _search_with(ctx, result, "not-a-jwt")
-
-
-@case(
+_refused_token(
     "CConnect-ApptTest_1-claims",
     "Token without a mandatory claim (requesting_organization) → 401 (P1)",
-    WORKBOOK + "CConnect-ApptTest_1 (P1); " + AUTH,
+    P1,
+    lambda ctx: ctx.wire.interim(Interaction.READ_SLOT, drop=("requesting_organization",)),
     requires=(
         TOKEN_CHECKS,
         INTERIM.because("a signed token's claims are the token service's; interim mode only"),
     ),
 )
-async def missing_claim(ctx: Ctx, result: CaseResult) -> None:
-    await _search_with(
-        ctx, result, ctx.wire.interim(Interaction.READ_SLOT, drop=("requesting_organization",))
-    )
-
-
-@case(
+_refused_token(
     "CConnect-ApptTest_2",
     "Expired token → 401 invalid_token (P2)",
     WORKBOOK + "CConnect-ApptTest_2 (P2); " + AUTH,
-    requires=(TOKEN_CHECKS,),
+    lambda ctx: ctx.wire.expired(Interaction.READ_SLOT),
 )
-async def expired(ctx: Ctx, result: CaseResult) -> None:
-    token = ctx.wire.expired(Interaction.READ_SLOT)  # a CannotForge skips the case
-    await _search_with(ctx, result, token)
-
-
-@case(
+_refused_token(
     "CConnect-ApptTest_2-lifetime",
     "Interim token with exp ≠ iat + 300 → 401",
     PAGES + "fs_authentication.md (interim rule: exp = iat + 300)",
+    _long_lived,
     requires=(TOKEN_CHECKS, INTERIM),
 )
-async def lifetime(ctx: Ctx, result: CaseResult) -> None:
-    iat = int(time.time())
-    await _search_with(
-        ctx, result, ctx.wire.interim(Interaction.READ_SLOT, iat=iat, exp=iat + 86400)
-    )
-
-
-@case(
+_refused_token(
     "CConnect-ApptTest_3",
     "Token for another audience → 401 invalid_token (P3; kit SFFSForbidden aud)",
     WORKBOOK
@@ -102,25 +98,17 @@ async def lifetime(ctx: Ctx, result: CaseResult) -> None:
     + KIT
     + "EB_SearchForFreeSlots.tstp SFFSWithInvalidJWTaud; "
     + AUTH,
-    requires=(TOKEN_CHECKS,),
-)
-async def wrong_audience(ctx: Ctx, result: CaseResult) -> None:
-    token = await ctx.wire.token_for_audience(
+    lambda ctx: ctx.wire.token_for_audience(
         Interaction.READ_SLOT, "https://notanendpoint.example/fhir"
-    )
-    await _search_with(ctx, result, token)
-
-
-@case(
+    ),
+)
+_refused_token(
     "CConnect-ApptTest_3-signature",
     "Interim token with a signature part → 401",
     PAGES + "fs_authentication.md (interim rule: unsigned, empty signature)",
+    lambda ctx: ctx.wire.interim(Interaction.READ_SLOT, signature="c2lnbmF0dXJl"),
     requires=(TOKEN_CHECKS, INTERIM),
 )
-async def signature(ctx: Ctx, result: CaseResult) -> None:
-    await _search_with(
-        ctx, result, ctx.wire.interim(Interaction.READ_SLOT, signature="c2lnbmF0dXJl")
-    )
 
 
 @case(

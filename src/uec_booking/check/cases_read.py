@@ -4,7 +4,9 @@ assurance scripts' checks on what a search returns."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from uec_booking.check.model import CaseResult
 from uec_booking.check.registry import (
@@ -244,46 +246,53 @@ async def no_slots(ctx: Ctx, result: CaseResult) -> None:
         )
 
 
-@case(
+def _refused_search(
+    case_id: str, title: str, source: str, expected: int, search: Callable[[Ctx], dict[str, Any]]
+) -> None:
+    """A Slot search the provider must refuse with `expected` and an OperationOutcome;
+    `search` gives `Ctx.search`'s arguments (at run time: windows are relative to now)."""
+
+    @case(case_id, title, source)
+    async def run(ctx: Ctx, result: CaseResult) -> None:
+        outcome(result, await ctx.search(result, **search(ctx)), expected)
+
+
+def _past_window(ctx: Ctx) -> dict[str, Any]:
+    past = datetime.now(UTC) - timedelta(days=10)
+    return {"window": (past, past + timedelta(days=1))}
+
+
+_refused_search(
     "SFFSInvalid",
     "Invalid query (startXXXXXXX=…) under Prefer: handling=strict → 400",
     SFFS + "; the lenient default ignores unknown parameters (FHIR), so strict handling is asked",
+    400,
+    lambda ctx: {
+        "path": ctx.search_path().replace("&start=ge", "&startXXXXXXX=ge", 1),
+        "headers": {"Accept": JSON, "Prefer": "handling=strict"},
+    },
 )
-async def invalid_query(ctx: Ctx, result: CaseResult) -> None:
-    path = ctx.search_path().replace("&start=ge", "&startXXXXXXX=ge", 1)
-    resp = await ctx.search(
-        result, path=path, headers={"Accept": JSON, "Prefer": "handling=strict"}
-    )
-    outcome(result, resp, 400)
-
-
-@case(
+_refused_search(
     "UEC-SEARCH-PAST",
     "A window wholly in the past → 400",
     PAGES + "fs_slotmanagement.md; DESIGN slot search",
+    400,
+    _past_window,
 )
-async def past_window(ctx: Ctx, result: CaseResult) -> None:
-    past = datetime.now(UTC) - timedelta(days=10)
-    resp = await ctx.search(result, window=(past, past + timedelta(days=1)))
-    outcome(result, resp, 400)
-
-
-@case(
+_refused_search(
     "CConnect-ApptTest_9",
     "Unknown HealthcareService → 404 (P10)",
     WORKBOOK + "CConnect-ApptTest_9 (P10)",
+    404,
+    lambda ctx: {"service": "9999999999"},
 )
-async def unknown_service(ctx: Ctx, result: CaseResult) -> None:
-    resp = await ctx.search(result, service="9999999999")
-    outcome(result, resp, 404)
-
-
-@case("SFFSWrongMethod", "POST to the Slot search URL → 405", SFFS)
-async def wrong_method(ctx: Ctx, result: CaseResult) -> None:
-    resp = await ctx.search(
-        result, method="POST", headers={"Accept": JSON, "Content-Type": JSON}, body=b""
-    )
-    outcome(result, resp, 405)
+_refused_search(
+    "SFFSWrongMethod",
+    "POST to the Slot search URL → 405",
+    SFFS,
+    405,
+    lambda ctx: {"method": "POST", "headers": {"Accept": JSON, "Content-Type": JSON}, "body": b""},
+)
 
 
 def _lenient_search(
