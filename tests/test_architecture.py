@@ -20,6 +20,7 @@ SHARED = {
     "tls",
     "tls_http",
     "netutil",
+    "ldap_search",
     "asgi_server",
     "serve_options",
     "sample_data",

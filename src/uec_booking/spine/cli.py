@@ -9,22 +9,20 @@ import typer
 
 from uec_booking import sample_data
 from uec_booking.asgi_server import RequestTimeouts, serve
-from uec_booking.serve_options import BodyTimeout, HeadTimeout, Host, Port
+from uec_booking.serve_options import (
+    BodyTimeout,
+    HeadTimeout,
+    Host,
+    Port,
+    TlsCa,
+    TlsCert,
+    TlsClientCa,
+    TlsKey,
+    check_tls_pair,
+)
 
 Directory = Annotated[
     Path | None, typer.Option("--directory", exists=True, help="Sample directory JSON")
-]
-TlsCert = Annotated[
-    Path | None, typer.Option(envvar="UEC_TLS_CERT", exists=True, help="Certificate (PEM)")
-]
-TlsKey = Annotated[Path | None, typer.Option(envvar="UEC_TLS_KEY", exists=True, help="Its key")]
-TlsCa = Annotated[
-    Path | None,
-    typer.Option(
-        envvar="UEC_TLS_CA_FILE",
-        exists=True,
-        help="The CA clients' and servers' certificates come from (Spine's)",
-    ),
 ]
 
 
@@ -155,10 +153,7 @@ def serve_sds(
     directory: Directory = None,
     tls_cert: TlsCert = None,
     tls_key: TlsKey = None,
-    tls_client_ca: Annotated[
-        Path | None,
-        typer.Option(exists=True, help="Require a client certificate from this CA (TLS-MA)"),
-    ] = None,
+    tls_client_ca: TlsClientCa = None,
     starttls: Annotated[
         bool, typer.Option("--starttls", help="Plain LDAP offering StartTLS instead of ldaps")
     ] = False,
@@ -169,8 +164,7 @@ def serve_sds(
     from uec_booking.spine.sds_ldif import build_ldif
 
     ldif = build_ldif(_load(directory), provider_endpoint=provider_endpoint)
-    if bool(tls_cert) != bool(tls_key):
-        raise typer.BadParameter("--tls-cert and --tls-key go together", param_hint="--tls-cert")
+    check_tls_pair(tls_cert, tls_key)
     tls = SdsTLS(tls_cert, tls_key, tls_client_ca, starttls) if tls_cert and tls_key else None
     serve(host, port, ldif_text=ldif, slapd=slapd, tls=tls)
 
@@ -200,8 +194,7 @@ def serve_ssp(
     from uec_booking.spine.ssp_registry import LdapRegistry
     from uec_booking.tls import ServerTLS, client_context
 
-    if bool(tls_cert) != bool(tls_key):
-        raise typer.BadParameter("--tls-cert and --tls-key go together", param_hint="--tls-cert")
+    check_tls_pair(tls_cert, tls_key)
     ca = str(tls_ca) if tls_ca else None
     registry = LdapRegistry(
         url=sds_url,

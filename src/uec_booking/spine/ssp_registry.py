@@ -10,16 +10,15 @@ key → nhsMHSEndPoint (for an interaction, nhsMhsSvcIA) and nhsMhsFQDN.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import math
 import ssl
 import time
 from typing import Protocol
 
-from ldap3 import BASE, SUBTREE, Connection, Server, Tls
+from ldap3 import BASE, SUBTREE, Tls
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
+from uec_booking import ldap_search
 from uec_booking.fhir.interactions import Interaction
 
 
@@ -62,44 +61,21 @@ class LdapRegistry:
         self._cache: dict[tuple[str, ...], tuple[list[dict[str, list[str]]], float]] = {}
 
     def _search_now(self, base: str, scope: str, query: str) -> list[dict[str, list[str]]]:
-        server = Server(
-            self.url,
-            use_ssl=self.url.startswith("ldaps://"),
-            tls=self._tls,
-            connect_timeout=self.timeout,
-        )
-        conn = Connection(server, read_only=True, receive_timeout=max(1, math.ceil(self.timeout)))
         try:
-            conn.open()
-            if self.start_tls:
-                conn.start_tls()
-            conn.search(
-                base,
-                query,
-                search_scope=scope,
+            return ldap_search.search(
+                self.url,
+                self._tls,
+                base=base,
+                scope=scope,
+                query=query,
                 attributes=["nhsMHSPartyKey", "nhsMHSEndPoint", "nhsMhsFQDN", "nhsMhsSvcIA"],
+                timeout=self.timeout,
+                start_tls=self.start_tls,
             )
-            if conn.result["result"] == 32:  # noSuchObject
-                return []
-            if conn.result["result"] not in (0, 4):
-                raise RegistryUnavailable(f"SDS search failed: {conn.result['description']}")
-            return [
-                {
-                    k: [str(v) for v in (vs if isinstance(vs, list | tuple) else [vs])]
-                    for k, vs in e["attributes"].items()
-                }
-                for e in conn.response
-                if e.get("type") == "searchResEntry"
-            ]
+        except ldap_search.SearchRefused as exc:
+            raise RegistryUnavailable(f"SDS search failed: {exc.description}") from exc
         except (LDAPException, OSError) as exc:
             raise RegistryUnavailable(f"SDS unreachable or failing: {exc}") from exc
-        finally:
-            # ldap3 leaves a failed connect's socket open: close whatever it holds.
-            with contextlib.suppress(Exception):
-                conn.unbind()
-            sock = getattr(conn, "socket", None)
-            if sock is not None:
-                sock.close()
 
     async def _search(self, base: str, scope: str, query: str) -> list[dict[str, list[str]]]:
         key = (base, scope, query)
