@@ -16,7 +16,7 @@ import pytest
 
 from tests.auth_support import AUDIENCE, CONSUMER, OTHER_AUDIENCE, running_auth
 from uec_booking.consumer.auth import ClientCredentialsTokens, InterimTokens, TokenSource
-from uec_booking.consumer.errors import AuthError, ServiceUnavailable
+from uec_booking.consumer.errors import AuthError, ServiceUnreachable
 from uec_booking.consumer.platform_auth import PlatformTokens
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.netutil import free_port
@@ -96,10 +96,10 @@ def test_refused_credentials_are_auth_errors() -> None:
 def test_service_down_is_service_unavailable() -> None:
     with running_auth() as auth:
         auth.counter.fail_with = 503
-        with pytest.raises(ServiceUnavailable, match="503"):
+        with pytest.raises(ServiceUnreachable, match="503"):
             asyncio.run(source(auth.token_url).token(audience=AUDIENCE))
     nobody = f"http://127.0.0.1:{free_port()}/oauth2/token"
-    with pytest.raises(ServiceUnavailable, match="unreachable"):
+    with pytest.raises(ServiceUnreachable, match="unreachable"):
         asyncio.run(source(nobody, timeout=2.0).token(audience=AUDIENCE))
 
 

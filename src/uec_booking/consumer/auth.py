@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from uec_booking.consumer.errors import AuthError, ServiceUnavailable
+from uec_booking.consumer.errors import AuthError, ServiceUnreachable
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.tokens_interim import SCOPE_FOR_INTERACTION
 
@@ -101,9 +101,9 @@ class ClientCredentialsTokens:
             async with httpx.AsyncClient(transport=self._transport, timeout=self.timeout) as client:
                 response = await client.post(self.token_url, data=form)
         except httpx.HTTPError as exc:
-            raise ServiceUnavailable(f"NHS authentication service unreachable: {exc}") from exc
+            raise ServiceUnreachable(f"NHS authentication service unreachable: {exc}") from exc
         if response.status_code >= 500:
-            raise ServiceUnavailable(f"NHS authentication service answered {response.status_code}")
+            raise ServiceUnreachable(f"NHS authentication service answered {response.status_code}")
         try:
             body = response.json()
         except ValueError as exc:

@@ -14,10 +14,10 @@ import typer
 from rich.console import Console
 
 from uec_booking.consumer.auth import ClientCredentialsTokens, InterimTokens, TokenSource
-from uec_booking.consumer.config import AuthMode, ConsumerConfig, SdsMode, load_config
+from uec_booking.consumer.config import ConsumerAuthMode, ConsumerConfig, SdsMode, load_config
 from uec_booking.consumer.dos import DosClient
 from uec_booking.consumer.errors import AuthError, ConfigError, ConsumerError
-from uec_booking.consumer.events import WorkflowEvent
+from uec_booking.consumer.events import SlotGone, StepFailed, WorkflowEvent
 from uec_booking.consumer.journal import Journal, JourneyRecorder
 from uec_booking.consumer.pds import PdsClient
 from uec_booking.consumer.platform_auth import PlatformTokens, load_private_key
@@ -30,7 +30,7 @@ from uec_booking.tls_http import tls_transport
 
 
 def token_source(config: ConsumerConfig) -> TokenSource:
-    if config.auth_mode is AuthMode.INTERIM:
+    if config.auth_mode is ConsumerAuthMode.INTERIM:
         return InterimTokens(
             consumer_ods=config.consumer_ods,
             consumer_name=config.consumer_name,
@@ -174,7 +174,7 @@ def result_json(result: BookingResult) -> dict[str, Any]:
 
 
 def print_event(console: Console, event: WorkflowEvent) -> None:
-    style = "red" if type(event).__name__ in ("StepFailed", "SlotTaken") else "green"
+    style = "red" if isinstance(event, StepFailed | SlotGone) else "green"
     console.print(f"[{style}]•[/] {event.describe()}")
 
 

@@ -4,7 +4,7 @@ library's exception types.
 
     ConsumerError
     ├── ConfigError               the configuration file or UEC_* settings cannot be used
-    ├── ServiceUnavailable        a national service or the provider could not be reached / timed out
+    ├── ServiceUnreachable        a national service or the provider could not be reached / timed out
     │   └── ServiceOutage         ... and the workflow cannot go on without it (names the service)
     ├── PdsError
     │   ├── InvalidNhsNumber
@@ -16,7 +16,7 @@ library's exception types.
     │   ├── DosCaseRejected       DoS refused a field of the case (101, 104-106, 109-121)
     │   ├── DosNoServices         102: no services, not even catch-all
     │   ├── DosVersionUnsupported 107
-    │   └── DosUnavailable        100, 500, 504 (also a ServiceUnavailable)
+    │   └── DosUnavailable        100, 500, 504 (also a ServiceUnreachable)
     ├── SdsError
     │   ├── AsNotFound            no nhsAS object for the ASID
     │   ├── NoEndpoint            no nhsMHS (or no nhsMHSEndPoint) for the party key and interaction
@@ -40,11 +40,12 @@ class ConfigError(ConsumerError):
     """The configuration cannot be used; the message says which file or key, and why."""
 
 
-class ServiceUnavailable(ConsumerError):
-    """A service could not be reached, timed out, or answered 5xx."""
+class ServiceUnreachable(ConsumerError):
+    """A service could not be reached, timed out, or answered 5xx: nothing is known about
+    what was asked (unlike `fhir.errors.ServiceUnavailable`, the 503 a server of ours sends)."""
 
 
-class ServiceOutage(ServiceUnavailable):
+class ServiceOutage(ServiceUnreachable):
     """A national service the booking needs is down: an outage, never a clinical decision
     (not "refer without booking")."""
 
@@ -95,7 +96,7 @@ class DosVersionUnsupported(DosError):
     """107: DoS does not serve the requested serviceVersion."""
 
 
-class DosUnavailable(DosError, ServiceUnavailable):
+class DosUnavailable(DosError, ServiceUnreachable):
     """DoS failed on its side (100 search failure, 500, 504 time out)."""
 
 

@@ -25,7 +25,7 @@ import typer
 from lxml import etree
 
 from uec_booking.consumer.auth import InterimTokens
-from uec_booking.consumer.config import AuthMode, ConsumerConfig, load_config
+from uec_booking.consumer.config import ConsumerAuthMode, ConsumerConfig, load_config
 from uec_booking.consumer.errors import ConsumerError
 from uec_booking.consumer.sds import SdsClient
 from uec_booking.fhir.errors import FhirError
@@ -171,7 +171,7 @@ async def check_ssp(config: ConsumerConfig, http: httpx.AsyncClient) -> Finding:
 
 
 async def check_provider_token(config: ConsumerConfig, provider: str | None) -> Finding:
-    if config.auth_mode is AuthMode.INTERIM:
+    if config.auth_mode is ConsumerAuthMode.INTERIM:
         audience = provider or "https://provider.example/fhir"
         tokens = InterimTokens(
             consumer_ods=config.consumer_ods,

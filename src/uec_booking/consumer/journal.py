@@ -107,7 +107,7 @@ class JourneyRecorder:
                 slots=event.count,
                 slots_in_time=event.in_time,
             )
-        elif isinstance(event, events.SlotTaken):
+        elif isinstance(event, events.SlotGone):
             record(
                 self.trace_id,
                 "slot_gone",
@@ -124,7 +124,7 @@ class JourneyRecorder:
                 slot_id=event.slot_id,
                 appointment_id=event.appointment_id,
             )
-        elif isinstance(event, events.NoBookingEndpoint) and event.referral_allowed:
+        elif isinstance(event, events.ServiceNotBookable) and event.referral_allowed:
             record(
                 self.trace_id,
                 "referral",

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from uec_booking.consumer.errors import AuthError, ServiceUnavailable
+from uec_booking.consumer.errors import AuthError, ServiceUnreachable
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_LIFETIME_S = 300
@@ -121,9 +121,9 @@ class PlatformTokens:
             async with httpx.AsyncClient(transport=self._transport, timeout=self.timeout) as client:
                 response = await client.post(self.token_url, data=form)
         except httpx.HTTPError as exc:
-            raise ServiceUnavailable(f"NHS API platform token endpoint unreachable: {exc}") from exc
+            raise ServiceUnreachable(f"NHS API platform token endpoint unreachable: {exc}") from exc
         if response.status_code >= 500:
-            raise ServiceUnavailable(
+            raise ServiceUnreachable(
                 f"NHS API platform token endpoint answered {response.status_code}"
             )
         try:

@@ -18,7 +18,7 @@ import httpx
 
 from uec_booking.consumer.appointment import appointment_for
 from uec_booking.consumer.auth import TokenSource
-from uec_booking.consumer.errors import ConsumerError, ProviderError, ServiceUnavailable, SlotTaken
+from uec_booking.consumer.errors import ConsumerError, ProviderError, ServiceUnreachable, SlotTaken
 from uec_booking.consumer.models import BookedAppointment, FreeSlot, VerifiedPatient
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.fhir.reference import parse_reference
@@ -129,7 +129,7 @@ class ProviderClient:
                         attempt += 1
                         await asyncio.sleep(self.backoff * 2**attempt)
                         continue
-                    raise ServiceUnavailable(
+                    raise ServiceUnreachable(
                         f"The provider could not be reached via the SSP: {exc}"
                     ) from exc
                 if (
@@ -162,7 +162,7 @@ class ProviderClient:
         if response.status_code == 422 and text == "Slot no longer available":
             return SlotTaken(422, body, text)
         if response.status_code >= 500:
-            return ServiceUnavailable(f"The provider answered {response.status_code}: {text}")
+            return ServiceUnreachable(f"The provider answered {response.status_code}: {text}")
         return ProviderError(
             response.status_code, body, f"The provider answered {response.status_code}: {text}"
         )

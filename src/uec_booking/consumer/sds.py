@@ -24,7 +24,7 @@ from uec_booking.consumer.errors import (
     AsNotFound,
     NoEndpoint,
     SdsError,
-    ServiceUnavailable,
+    ServiceUnreachable,
     SeveralEndpoints,
 )
 from uec_booking.fhir.interactions import PREFIX, Interaction
@@ -121,7 +121,7 @@ class SdsClient:
             ]
         except (LDAPException, OSError) as exc:
             sentence = describe_tls_error(exc, "SDS")
-            raise ServiceUnavailable(sentence or f"SDS unreachable or failing: {exc}") from exc
+            raise ServiceUnreachable(sentence or f"SDS unreachable or failing: {exc}") from exc
         finally:
             # ldap3 leaves a failed connect's socket open: close whatever it holds.
             with contextlib.suppress(Exception):

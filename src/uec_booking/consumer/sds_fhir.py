@@ -19,7 +19,7 @@ from uec_booking.consumer.errors import (
     AsNotFound,
     NoEndpoint,
     SdsError,
-    ServiceUnavailable,
+    ServiceUnreachable,
     SeveralEndpoints,
 )
 from uec_booking.fhir.interactions import Interaction
@@ -74,9 +74,9 @@ class SdsFhirClient:
                     f"{self.base_url}/{path}", params=params, headers=headers
                 )
         except httpx.HTTPError as exc:
-            raise ServiceUnavailable(f"SDS (FHIR) unreachable: {exc}") from exc
+            raise ServiceUnreachable(f"SDS (FHIR) unreachable: {exc}") from exc
         if response.status_code >= 500:
-            raise ServiceUnavailable(f"SDS (FHIR) answered {response.status_code}")
+            raise ServiceUnreachable(f"SDS (FHIR) answered {response.status_code}")
         if response.status_code != 200:
             raise SdsError(f"SDS (FHIR) refused the lookup: {response.status_code}")
         try:

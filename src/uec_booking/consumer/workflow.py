@@ -19,7 +19,7 @@ from uec_booking.consumer.errors import (
     NoEndpoint,
     SdsError,
     ServiceOutage,
-    ServiceUnavailable,
+    ServiceUnreachable,
     SeveralEndpoints,
     SlotTaken,
 )
@@ -193,7 +193,7 @@ class BookingWorkflow:
                 asid, endpoint = await self._booking_endpoint(service, emit)
             except NoBookingEndpoint as exc:
                 emit(
-                    events.NoBookingEndpoint(
+                    events.ServiceNotBookable(
                         service.id, service.name, str(exc), not service.requirebooking
                     )
                 )
@@ -240,7 +240,7 @@ class BookingWorkflow:
         except (AsNotFound, NoEndpoint, SeveralEndpoints) as exc:
             # What SDS says about this service: its non-booking path.
             raise NoBookingEndpoint(f"SDS: {exc}") from exc
-        except (SdsError, ServiceUnavailable) as exc:
+        except (SdsError, ServiceUnreachable) as exc:
             # SDS failing or unreachable says nothing about the service.
             raise ServiceOutage(SDS_NAME, str(exc)) from exc
         emit(events.EndpointResolved(asids[0], endpoint))
@@ -302,7 +302,7 @@ class BookingWorkflow:
                         description=request.description,
                     )
                 except SlotTaken:
-                    emit(events.SlotTaken(chosen.id))
+                    emit(events.SlotGone(chosen.id))
                     if request.slot_id is not None:  # that slot, or none
                         result.error = f"Slot {request.slot_id} was taken meanwhile"
                         return False
@@ -358,7 +358,7 @@ class BookingWorkflow:
             asid, endpoint = await self._booking_endpoint(service, emit, details)
         except NoBookingEndpoint as exc:
             emit(
-                events.NoBookingEndpoint(
+                events.ServiceNotBookable(
                     service.id, service.name, str(exc), not service.requirebooking
                 )
             )
@@ -419,7 +419,7 @@ class BookingWorkflow:
                 description=description,
             )
         except SlotTaken:
-            emit(events.SlotTaken(slot.id))
+            emit(events.SlotGone(slot.id))
             raise
         except ConsumerError as exc:
             emit(events.StepFailed(f"Booking at {route.service.name}", str(exc)))
