@@ -182,8 +182,8 @@ def test_interim_scope_follows_the_interaction(interaction: Interaction, scope: 
 def test_interim_claims_are_configured_and_new_per_request(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from uec_booking.consumer.cli import token_source
     from uec_booking.consumer.config import load_config
+    from uec_booking.consumer.wiring import token_source
 
     practitioner = {"resourceType": "Practitioner", "id": "10019", "name": [{"family": "Jones"}]}
     for name, value in {

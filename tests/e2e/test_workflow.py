@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from uec_booking.consumer import events
-from uec_booking.consumer.cli import build_workflow
 from uec_booking.consumer.config import from_manifest, load_config
+from uec_booking.consumer.wiring import build_workflow
 from uec_booking.consumer.workflow import BookingRequest, BookingResult, BookingWorkflow
 from uec_booking.sandbox import Sandbox
 
