@@ -59,12 +59,15 @@ def test_cached_per_audience_one_request_for_many_coroutines() -> None:
 
 
 def test_refreshed_before_expiry_and_after_invalidate() -> None:
+    now = [1000.0]
     with running_auth(token_lifetime=2) as auth:
-        tokens = source(auth.token_url, refresh_margin=60.0)  # capped at half the lifetime
+        # refresh_margin is capped at half the lifetime: refreshed 1 s after it was issued.
+        tokens = source(auth.token_url, refresh_margin=60.0, clock=lambda: now[0])
         first = asyncio.run(tokens.token(audience=AUDIENCE))
+        now[0] += 0.9
         assert asyncio.run(tokens.token(audience=AUDIENCE)) == first
         assert auth.token_requests() == 1
-        time.sleep(1.1)  # within a second of expiry: refreshed
+        now[0] += 0.2
         second = asyncio.run(tokens.token(audience=AUDIENCE))
         assert second != first and auth.token_requests() == 2
         tokens.invalidate(AUDIENCE + "/")  # the provider answered 401

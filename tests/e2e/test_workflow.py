@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from uec_booking.consumer import events
+from uec_booking.consumer.auth import ClientCredentialsTokens
 from uec_booking.consumer.config import from_manifest, load_config
 from uec_booking.consumer.wiring import build_workflow
 from uec_booking.consumer.workflow import BookingRequest, BookingResult, BookingWorkflow
@@ -127,14 +128,15 @@ def test_unknown_patient_stops_before_anything_else(workflow: BookingWorkflow) -
 
 def test_expired_token_is_refreshed(workflow: BookingWorkflow, sandbox: dict[str, Any]) -> None:
     tokens = workflow.provider.tokens
+    assert isinstance(tokens, ClientCredentialsTokens)
     endpoint = sandbox["provider"]["url"]
     asyncio.run(tokens.token(audience=endpoint))
-    before = tokens.requests  # type: ignore[attr-defined]
-    # A cached token the provider now refuses (as after expiry): the client must get a new one.
-    tokens._cache[endpoint] = ("eyJhbGciOiJSUzI1NiIsImtpZCI6Im9sZCJ9.e30.c2ln", float("inf"))  # type: ignore[attr-defined]
+    before = tokens.requests
+    # A kept token the provider now refuses (as after expiry): the client must get a new one.
+    tokens.cache.put(endpoint, "eyJhbGciOiJSUzI1NiIsImtpZCI6Im9sZCJ9.e30.c2ln", lifetime=3600)
     result, _ = run(workflow, nhs_number="9000000009", postcode="LS1 6AE")
     assert result.appointment is not None
-    assert tokens.requests == before + 1  # type: ignore[attr-defined]
+    assert tokens.requests == before + 1
 
 
 def test_cancel_through_the_ssp_frees_the_slot(
