@@ -17,8 +17,8 @@ from rich.panel import Panel
 
 from uec_booking.consumer.cli import print_event, print_result
 from uec_booking.consumer.config import from_manifest, load_config
+from uec_booking.consumer.request import BookingRequest
 from uec_booking.consumer.wiring import build_workflow
-from uec_booking.consumer.workflow import BookingRequest
 from uec_booking.provider.cli import days_option
 from uec_booking.sandbox import Sandbox
 

@@ -14,8 +14,9 @@ import pytest
 from uec_booking.consumer import events
 from uec_booking.consumer.auth import ClientCredentialsTokens
 from uec_booking.consumer.config import from_manifest, load_config
+from uec_booking.consumer.request import BookingRequest, BookingResult
 from uec_booking.consumer.wiring import build_workflow
-from uec_booking.consumer.workflow import BookingRequest, BookingResult, BookingWorkflow
+from uec_booking.consumer.workflow import BookingWorkflow
 from uec_booking.sandbox import Sandbox
 
 

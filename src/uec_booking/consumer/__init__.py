@@ -20,15 +20,11 @@ from uec_booking.consumer.models import (
 from uec_booking.consumer.pds import PdsClient
 from uec_booking.consumer.platform_auth import PlatformTokens
 from uec_booking.consumer.provider import ProviderClient
+from uec_booking.consumer.request import BookingRequest, BookingResult
 from uec_booking.consumer.sds import SdsClient
 from uec_booking.consumer.sds_fhir import SdsFhirClient
 from uec_booking.consumer.wiring import build_workflow
-from uec_booking.consumer.workflow import (
-    BookingRequest,
-    BookingResult,
-    BookingRoute,
-    BookingWorkflow,
-)
+from uec_booking.consumer.workflow import BookingRoute, BookingWorkflow
 
 __all__ = [
     "BookedAppointment",

@@ -1,4 +1,4 @@
-"""`uec-booking book` and `uec-booking slots`: the consumer flow from a terminal."""
+"""`uec-booking book`, `slots` and `cancel`: the consumer flow from a terminal."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import asyncio
 import dataclasses
 import json
 import uuid
+from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -17,9 +18,30 @@ from uec_booking.consumer.config import load_config
 from uec_booking.consumer.errors import ConfigError, ConsumerError
 from uec_booking.consumer.events import SlotGone, StepFailed, WorkflowEvent
 from uec_booking.consumer.journal import Journal, JourneyRecorder
+from uec_booking.consumer.request import BookingRequest, BookingResult
 from uec_booking.consumer.wiring import build_workflow
-from uec_booking.consumer.workflow import BookingRequest, BookingResult
 from uec_booking.fhir.interactions import Interaction
+
+T = TypeVar("T")
+
+# The options every consumer command shares.
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option(exists=True, envvar="UEC_CONFIG", help="TOML config or sandbox manifest"),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON")]
+WithinHours = Annotated[
+    int, typer.Option(min=1, max=24 * 14, help="Look for slots this many hours ahead")
+]
+
+
+def answer(work: Coroutine[Any, Any, T], *, as_json: bool) -> T:
+    """What `work` gives; a ConsumerError is said (`{"error": …}` with --json) and exits 1."""
+    try:
+        return asyncio.run(work)
+    except ConsumerError as exc:
+        typer.echo(json.dumps({"error": str(exc)}) if as_json else f"error: {exc}", err=not as_json)
+        raise typer.Exit(1) from exc
 
 
 def booking_reference(provider_asid: str, appointment_id: str) -> str:
@@ -79,10 +101,7 @@ def book(
     nhs_number: Annotated[
         str, typer.Option(help="The patient's NHS number (verified on PDS first)")
     ],
-    config: Annotated[
-        Path | None,
-        typer.Option(exists=True, envvar="UEC_CONFIG", help="TOML config or sandbox manifest"),
-    ] = None,
+    config: ConfigFile = None,
     postcode: Annotated[
         str | None, typer.Option(help="Where the patient is (checked against PDS)")
     ] = None,
@@ -95,9 +114,7 @@ def book(
             formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d"],
         ),
     ] = None,
-    within_hours: Annotated[
-        int, typer.Option(min=1, max=24 * 14, help="Look for slots this far after --when")
-    ] = 24,
+    within_hours: WithinHours = 24,
     description: Annotated[str, typer.Option(help="Reason for calling")] = "Booked by NHS 111",
     service: Annotated[
         str | None,
@@ -109,7 +126,7 @@ def book(
             metavar="SLOT_ID", help="Book this slot (from `uec-booking slots`); needs --service"
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Run the whole consumer flow and book the patient into the first suitable free slot
     (or the service and slot given)."""
@@ -157,11 +174,9 @@ def book(
 
 def slots(
     service: Annotated[str, typer.Option(help="DoS service id (the HealthcareService id)")],
-    config: Annotated[Path | None, typer.Option(exists=True, envvar="UEC_CONFIG")] = None,
-    within_hours: Annotated[
-        int, typer.Option(min=1, max=24 * 14, help="Look for slots this far ahead")
-    ] = 24,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    config: ConfigFile = None,
+    within_hours: WithinHours = 24,
+    as_json: AsJson = False,
 ) -> None:
     """List the free slots of a service without booking (DoS → SDS → token → SSP search)."""
     settings = load_config(config)
@@ -185,11 +200,7 @@ def slots(
             trace_id=str(uuid.uuid4()),
         )
 
-    try:
-        found = asyncio.run(run())
-    except ConsumerError as exc:
-        typer.echo(json.dumps({"error": str(exc)}) if as_json else f"error: {exc}", err=not as_json)
-        raise typer.Exit(1) from exc
+    found = answer(run(), as_json=as_json)
     if as_json:
         typer.echo(
             json.dumps(
@@ -229,8 +240,8 @@ def cancel(
     provider_asid: Annotated[
         str | None, typer.Option(metavar="ASID", help="The provider's ASID (Ssp-To)")
     ] = None,
-    config: Annotated[Path | None, typer.Option(exists=True, envvar="UEC_CONFIG")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    config: ConfigFile = None,
+    as_json: AsJson = False,
 ) -> None:
     """Cancel an appointment this consumer booked (PUT status cancelled via the SSP); frees the slot.
 
@@ -255,11 +266,7 @@ def cancel(
         )
 
     assert provider_asid is not None and appointment_id is not None
-    try:
-        cancelled = asyncio.run(run(provider_asid, appointment_id))
-    except ConsumerError as exc:
-        typer.echo(json.dumps({"error": str(exc)}) if as_json else f"error: {exc}", err=not as_json)
-        raise typer.Exit(1) from exc
+    cancelled = answer(run(provider_asid, appointment_id), as_json=as_json)
     if settings.journal_db:
         journal = Journal(settings.journal_db)
         journal.record(trace_id, "cancelled", appointment_id=appointment_id)

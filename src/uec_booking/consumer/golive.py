@@ -24,6 +24,7 @@ import httpx
 import typer
 from lxml import etree
 
+from uec_booking.consumer.cli import ConfigFile
 from uec_booking.consumer.config import ConsumerAuthMode, ConsumerConfig, load_config
 from uec_booking.consumer.errors import ConfigError, ConsumerError
 from uec_booking.consumer.sds import SdsClient
@@ -303,10 +304,7 @@ def _manifest_provider(path: Path | None) -> str | None:
 
 
 def check_config(
-    config: Annotated[
-        Path | None,
-        typer.Option(exists=True, envvar="UEC_CONFIG", help="TOML config or sandbox manifest"),
-    ] = None,
+    config: ConfigFile = None,
     provider: Annotated[
         str | None,
         typer.Option(
