@@ -55,19 +55,19 @@ class ServiceOutage(ServiceUnreachable):
 
 
 class PdsError(ConsumerError):
-    pass
+    """PDS could not verify the patient, or answered what this client cannot read."""
 
 
 class InvalidNhsNumber(PdsError):
-    pass
+    """The NHS number fails its check digit, or PDS refused it (INVALID_RESOURCE_ID)."""
 
 
 class PatientNotFound(PdsError):
-    pass
+    """PDS has no patient with the NHS number (404)."""
 
 
 class DemographicsMismatch(PdsError):
-    pass
+    """PDS has the number, but not with the postcode, family name or birth date given."""
 
 
 class DosError(ConsumerError):
@@ -77,11 +77,11 @@ class DosError(ConsumerError):
 
 
 class DosAuthError(DosError):
-    pass
+    """DoS refused the credentials (302, 303, 1001)."""
 
 
 class DosServiceNotFound(DosError):
-    pass
+    """103: DoS has no service with the id asked for."""
 
 
 class DosCaseRejected(DosError):
@@ -101,19 +101,19 @@ class DosUnavailable(DosError, ServiceUnreachable):
 
 
 class SdsError(ConsumerError):
-    pass
+    """SDS answered, but not with one usable endpoint; or its search failed."""
 
 
 class AsNotFound(SdsError):
-    pass
+    """SDS has no accredited system (nhsAS, or Device) for the ASID."""
 
 
 class NoEndpoint(SdsError):
-    pass
+    """SDS has no endpoint for the party key and interaction, or not a valid URL."""
 
 
 class SeveralEndpoints(SdsError):
-    pass
+    """SDS holds more than one endpoint (or party key) where the standard wants one."""
 
 
 class AuthError(ConsumerError):
