@@ -17,7 +17,7 @@ import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol, Required, TypedDict, Unpack
 
 import httpx
 
@@ -74,70 +74,87 @@ class TokenCache:
         self._kept.pop(audience, None)
 
 
-async def request_token(
-    token_url: str,
-    form: dict[str, str],
-    *,
-    service: str,
-    default_lifetime: float,
-    transport: httpx.AsyncBaseTransport | None,
-    timeout: float,
-) -> tuple[str, float]:
-    """An RFC 6749 token request to `service`: its bearer access token and lifetime (s)."""
-    try:
-        async with httpx.AsyncClient(transport=transport, timeout=timeout) as client:
-            response = await client.post(token_url, data=form)
-    except httpx.HTTPError as exc:
-        raise ServiceUnreachable(f"{service} unreachable: {exc}") from exc
-    status = response.status_code
-    if status >= 500:
-        raise ServiceUnreachable(f"{service} answered {status}")
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise AuthError(f"Token endpoint answered {status} without JSON") from exc
-    if not isinstance(body, dict):
-        raise AuthError(f"Token endpoint answered {status} with a non-object")
-    if status != 200:
-        error = body.get("error")
-        raise AuthError(
-            f"Token refused by {service} ({status}): {error}: {body.get('error_description', '')}",
-            error=None if error is None else str(error),
+class EndpointOptions(TypedDict, total=False):
+    """How a token source reaches its endpoint and keeps its tokens (`token_url` needed)."""
+
+    token_url: Required[str]
+    transport: httpx.AsyncBaseTransport | None
+    timeout: float  # seconds; 10 by default
+    refresh_margin: float  # seconds before expiry a token is renewed (the source's default)
+    clock: Callable[[], float]  # time.monotonic by default
+
+
+class TokenEndpoint:
+    """An OAuth2 token endpoint (RFC 6749) this consumer asks for bearer tokens, and the
+    tokens it keeps (`cache`); `requests` counts the token requests sent."""
+
+    service: ClassVar[str]  # named in errors
+    default_lifetime: ClassVar[float]  # when the answer has no expires_in
+    default_refresh_margin: ClassVar[float]
+
+    def __init__(self, **options: Unpack[EndpointOptions]) -> None:
+        self.token_url = options["token_url"]
+        self._transport = options.get("transport")
+        self.timeout = options.get("timeout", 10.0)
+        self.cache = TokenCache(
+            refresh_margin=options.get("refresh_margin", self.default_refresh_margin),
+            clock=options.get("clock", time.monotonic),
         )
-    access_token, expires_in = body.get("access_token"), body.get("expires_in", default_lifetime)
-    if not isinstance(access_token, str) or not access_token:
-        raise AuthError("Token endpoint answered 200 without an access_token")
-    if str(body.get("token_type", "Bearer")).lower() != "bearer":
-        raise AuthError(f"Unsupported token_type {body.get('token_type')!r}")
-    try:
-        # The NHS API platform sends expires_in as a string ("599").
-        return access_token, float(expires_in)
-    except (TypeError, ValueError) as exc:
-        raise AuthError(f"Token endpoint answered expires_in={expires_in!r}") from exc
+        self.requests = 0
+
+    async def _post(self, form: dict[str, str]) -> tuple[str, float]:
+        """The access token the endpoint issues for `form`, and its lifetime in seconds."""
+        self.requests += 1
+        service = self.service
+        try:
+            async with httpx.AsyncClient(transport=self._transport, timeout=self.timeout) as client:
+                response = await client.post(self.token_url, data=form)
+        except httpx.HTTPError as exc:
+            raise ServiceUnreachable(f"{service} unreachable: {exc}") from exc
+        status = response.status_code
+        if status >= 500:
+            raise ServiceUnreachable(f"{service} answered {status}")
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise AuthError(f"Token endpoint answered {status} without JSON") from exc
+        if not isinstance(body, dict):
+            raise AuthError(f"Token endpoint answered {status} with a non-object")
+        if status != 200:
+            error = body.get("error")
+            raise AuthError(
+                f"Token refused by {service} ({status}): {error}: {body.get('error_description', '')}",
+                error=None if error is None else str(error),
+            )
+        access_token, expires_in = (
+            body.get("access_token"),
+            body.get("expires_in", self.default_lifetime),
+        )
+        if not isinstance(access_token, str) or not access_token:
+            raise AuthError("Token endpoint answered 200 without an access_token")
+        if str(body.get("token_type", "Bearer")).lower() != "bearer":
+            raise AuthError(f"Unsupported token_type {body.get('token_type')!r}")
+        try:
+            # The NHS API platform sends expires_in as a string ("599").
+            return access_token, float(expires_in)
+        except (TypeError, ValueError) as exc:
+            raise AuthError(f"Token endpoint answered expires_in={expires_in!r}") from exc
 
 
-class ClientCredentialsTokens:
+class ClientCredentialsTokens(TokenEndpoint):
     """OAuth2 client credentials with `scope=<audience>/.default`; one token per audience,
     reused until `refresh_margin` seconds before it expires."""
 
+    service = "NHS authentication service"
+    default_lifetime = 3600
+    default_refresh_margin = 60.0
+
     def __init__(
-        self,
-        *,
-        token_url: str,
-        client_id: str,
-        client_secret: str,
-        transport: httpx.AsyncBaseTransport | None = None,
-        refresh_margin: float = 60.0,
-        timeout: float = 10.0,
-        clock: Callable[[], float] = time.monotonic,
+        self, *, client_id: str, client_secret: str, **endpoint: Unpack[EndpointOptions]
     ) -> None:
-        self.token_url = token_url
+        super().__init__(**endpoint)
         self.client_id = client_id
         self._secret = client_secret
-        self._transport = transport
-        self.timeout = timeout
-        self.cache = TokenCache(refresh_margin=refresh_margin, clock=clock)
-        self.requests = 0
 
     async def token(self, *, audience: str, interaction: Interaction | None = None) -> str:
         # One token carries every group the client is assured for: the interaction does not
@@ -150,21 +167,13 @@ class ClientCredentialsTokens:
         self.cache.invalidate(audience.rstrip("/"))
 
     async def _request(self, audience: str) -> tuple[str, float]:
-        self.requests += 1
         form = {
             "grant_type": "client_credentials",
             "client_id": self.client_id,
             "client_secret": self._secret,
             "scope": f"{audience}/.default",
         }
-        return await request_token(
-            self.token_url,
-            form,
-            service="NHS authentication service",
-            default_lifetime=3600,
-            transport=self._transport,
-            timeout=self.timeout,
-        )
+        return await self._post(form)
 
 
 def _b64(data: dict[str, Any]) -> str:

@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
-import httpx
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from uec_booking.consumer.auth import TokenCache, request_token
+from uec_booking.consumer.auth import EndpointOptions, TokenEndpoint
 from uec_booking.consumer.errors import AuthError
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -61,29 +59,25 @@ def public_jwks(private_key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
     return {"keys": [jwk]}
 
 
-class PlatformTokens:
+class PlatformTokens(TokenEndpoint):
     """Access tokens from the platform, reused until `refresh_margin` s before they expire."""
+
+    service = "NHS API platform token endpoint"
+    default_lifetime = 599
+    default_refresh_margin = 30.0
 
     def __init__(
         self,
         *,
-        token_url: str,
         api_key: str,
         private_key: rsa.RSAPrivateKey,
         kid: str,
-        transport: httpx.AsyncBaseTransport | None = None,
-        timeout: float = 10.0,
-        refresh_margin: float = 30.0,
-        clock: Callable[[], float] = time.monotonic,
+        **endpoint: Unpack[EndpointOptions],
     ) -> None:
-        self.token_url = token_url
+        super().__init__(**endpoint)
         self.api_key = api_key
         self.kid = kid
         self._key = private_key
-        self._transport = transport
-        self.timeout = timeout
-        self.cache = TokenCache(refresh_margin=refresh_margin, clock=clock)
-        self.requests = 0
 
     def assertion(self, *, now: int | None = None) -> str:
         iat = int(time.time()) if now is None else now
@@ -105,17 +99,9 @@ class PlatformTokens:
         return await self.cache.get(self.token_url, self._request)
 
     async def _request(self) -> tuple[str, float]:
-        self.requests += 1
         form = {
             "grant_type": "client_credentials",
             "client_assertion_type": JWT_BEARER,
             "client_assertion": self.assertion(),
         }
-        return await request_token(
-            self.token_url,
-            form,
-            service="NHS API platform token endpoint",
-            default_lifetime=599,
-            transport=self._transport,
-            timeout=self.timeout,
-        )
+        return await self._post(form)
