@@ -14,7 +14,9 @@ PACKAGE = Path(uec_booking.__file__).parent
 #   PdsError:   consumer.errors (the consumer's PDS errors) ~ spine.pds (the stand-in's response)
 #   DosService: consumer.models (a DoS answer) ~ spine.dos (the stand-in's SOAP handler)
 #   Journey:    check.consumer (a scripted journey) ~ console.journeys (a person's journey)
-NOT_YET_RENAMED = frozenset({"PdsError", "DosService", "Journey"})
+#   Exchange:   check.model (a request and response seen on the wire) ~ provider.deps (what a
+#               FHIR handler works with)
+NOT_YET_RENAMED = frozenset({"PdsError", "DosService", "Journey", "Exchange"})
 
 
 def class_definitions() -> dict[str, list[str]]:

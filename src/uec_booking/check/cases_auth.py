@@ -19,14 +19,7 @@ AUTH = PAGES + "fs_authentication.md; RFC 6750 §3.1"
 
 
 async def _search_with(ctx: Ctx, result: CaseResult, token: str | None) -> None:
-    resp = await ctx.wire.send(
-        result,
-        "GET",
-        ctx.search_path(),
-        interaction=Interaction.READ_SLOT,
-        token=token,
-        headers={"Accept": JSON},
-    )
+    resp = await ctx.search(result, token=token)
     outcome(result, resp, 401)
     bearer_challenge(result, resp, "invalid_token")
 

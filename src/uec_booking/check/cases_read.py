@@ -92,14 +92,7 @@ async def no_practitioner(ctx: Ctx, result: CaseResult) -> None:
     token: str | bool = True
     if ctx.target.auth == "interim":
         token = ctx.wire.interim(Interaction.READ_SLOT, drop=("requesting_practitioner",))
-    resp = await ctx.wire.send(
-        result,
-        "GET",
-        ctx.search_path(),
-        interaction=Interaction.READ_SLOT,
-        token=token,
-        headers={"Accept": JSON},
-    )
+    resp = await ctx.search(result, token=token)
     status(result, resp, 200)
     bundle = resource_type(result, resp, "Bundle")
     if bundle is not None:

@@ -77,12 +77,16 @@ class Ctx:
             f"&status={status}{INCLUDES if includes else ''}{extra}"
         )
 
-    async def search(self, result: CaseResult, **kw: Any) -> Response:
+    async def search(
+        self, result: CaseResult, *, token: str | bool | None = True, **kw: Any
+    ) -> Response:
+        """The standard's Slot search (`search_path(**kw)`), with `token` (True: a valid one)."""
         return await self.wire.send(
             result,
             "GET",
             self.search_path(**kw),
             interaction=Interaction.READ_SLOT,
+            token=token,
             headers={"Accept": JSON},
         )
 

@@ -92,6 +92,7 @@ def create_app(console: Console) -> Starlette:
             Route("/cancel", booking.cancel, methods=["POST"]),
             Route("/rebook", booking.rebook, methods=["POST"]),
             Route("/provider", views.provider_diary),
+            Route("/provider/slots", views.change_slot, methods=["POST"]),
             Route("/reports", views.reports),
             Route("/_health", health),
             Mount("/static", StaticFiles(directory=str(HERE / "static"))),

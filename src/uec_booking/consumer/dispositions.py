@@ -12,6 +12,13 @@ national consumer of the same API (repo `NHSChoices/nhs111-online`, commit
 `NHS111/NHS111.Models/Mappers/WebMappings/FromOutcomeViewModelToDosViewModel.cs`,
 `DispositionResolver`): a Dx code with two digits maps to `10` + digits (Dx05 → 1005), one with
 three to `11` + digits (Dx118 → 11118). The sandbox DoS is profiled with the same ids.
+
+Names: NHS Pathways' own, as the standard's documentation lists them for the dispositions that
+should end in an appointment (repo `nhsd-a2si/docs-uec-appts`, commit
+`37d471b19c66990e1e49d24ec88c9d017b5b4014`, path `_pages/functional_spec/fs_slotmap.md`; see
+docs/STANDARD.md). That list reads "within 2" and "within 6" for Dx05 and Dx06, the unit left
+off; hours, as for its Dx11-Dx15 and as the timeframes here. The other codes we use have no
+name in a public source we found, so they are shown by code and timeframe, never a made-up name.
 """
 
 from __future__ import annotations
@@ -29,12 +36,29 @@ TIMEFRAMES: dict[str, timedelta] = {
     "Dx17": timedelta(hours=12),
     "Dx118": timedelta(hours=24),
 }
+NAMES: dict[str, str] = {
+    "Dx05": "To contact a Primary Care Service within 2 hours",
+    "Dx06": "To contact a Primary Care Service within 6 hours",
+    "Dx11": "Speak to a Primary Care Service within 1 Hour",
+    "Dx12": "Speak to a Primary Care Service within 2 Hours",
+    "Dx13": "Speak to a Primary Care Service within 6 Hours",
+}
 DEFAULT = timedelta(hours=24)
 _DX = re.compile(r"^Dx(\d{2,3})$", re.IGNORECASE)
 
 
 def timeframe(disposition: str) -> timedelta:
     return TIMEFRAMES.get(disposition, DEFAULT)
+
+
+def label(disposition: str) -> str:
+    """How a person reads it: `Dx05 To contact a Primary Care Service within 2 hours`, or for
+    a disposition with no published name its code and timeframe (`Dx02: to be seen within 1
+    hour`)."""
+    if disposition in NAMES:
+        return f"{disposition} {NAMES[disposition]}"
+    hours = int(timeframe(disposition).total_seconds() // 3600)
+    return f"{disposition}: to be seen within {hours} hour{'s' if hours != 1 else ''}"
 
 
 def dos_disposition_id(disposition: str | int) -> int:

@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from uec_booking.fhir.errors import (
@@ -31,7 +30,7 @@ from uec_booking.provider.appointment_rules import RequestedAppointment, cancell
 from uec_booking.provider.paging import Page
 from uec_booking.provider.representation import instant
 from uec_booking.provider.settings import AppointmentAccess
-from uec_booking.provider.store import Store, audit, directory, slots
+from uec_booking.provider.store import AlreadyStored, Store, audit, directory, slots
 from uec_booking.provider.store import appointments as rows
 from uec_booking.provider.store.appointments import Provenance, now_utc
 from uec_booking.provider.store.models import AppointmentRow, AppointmentVersion
@@ -120,7 +119,7 @@ class AppointmentService:
         digest = request_hash(request.resource)
         try:
             return await self._book(request, who, digest, check_visibility)
-        except IntegrityError as exc:
+        except AlreadyStored as exc:
             # Another transaction got there first: same X-Request-ID, or the same slot.
             raise await self._explain_integrity(who, digest) from exc
 

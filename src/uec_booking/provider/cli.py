@@ -18,10 +18,17 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from uec_booking import sample_data
+from uec_booking.asgi_server import (
+    BODY_TIMEOUT_ENV,
+    HEAD_TIMEOUT_ENV,
+    RequestTimeouts,
+    protocol_for,
+)
 from uec_booking.cli_errors import UserError
 from uec_booking.provider.settings import DEFAULT_DB, AuthMode
 from uec_booking.provider.store import Store
 from uec_booking.provider.store.migrate import upgrade
+from uec_booking.serve_options import BodyTimeout, HeadTimeout
 
 log = logging.getLogger("uec_booking.provider")
 
@@ -96,6 +103,8 @@ def manifest_store(manifest: Path | None, db: str) -> str:
 def serve_provider(
     host: Annotated[str, typer.Option(envvar="UEC_HOST")] = "127.0.0.1",
     port: Annotated[int, typer.Option(envvar="UEC_PORT")] = 8020,
+    request_head_timeout: HeadTimeout = None,
+    request_body_timeout: BodyTimeout = None,
     db: DbOption = DEFAULT_DB,
     workers: Annotated[int, typer.Option(help="Processes (use PostgreSQL for more than 1)")] = 1,
     jwks_url: Annotated[
@@ -190,6 +199,10 @@ def serve_provider(
         env["UEC_AVAILABILITY_FILE"] = str(availability.resolve())
         env["UEC_AVAILABILITY_HORIZON_DAYS"] = str(horizon)
     env["UEC_ACCESS_LOG"] = "true" if access_log else "false"
+    # Checked here, so a bad value is one sentence; each worker reads them again on import.
+    timeouts = RequestTimeouts.from_env(request_head_timeout, request_body_timeout)
+    env[HEAD_TIMEOUT_ENV] = str(timeouts.head)
+    env[BODY_TIMEOUT_ENV] = str(timeouts.body)
     if workers > 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         env["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir()
     os.environ.update(env)
@@ -209,6 +222,7 @@ def serve_provider(
         workers=workers,
         log_level="warning",
         timeout_graceful_shutdown=10,
+        http=protocol_for(timeouts) if workers == 1 else "uec_booking.asgi_server:ProtocolFromEnv",
         **_tls_options(tls_cert, tls_key, tls_client_ca, behind_tls_proxy),
     )
 

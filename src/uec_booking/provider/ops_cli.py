@@ -121,7 +121,10 @@ def availability_apply(
         typer.echo(f"  booked, left as it is: Slot/{slot.id} {slot.start.isoformat()}Z")
 
 
-Reason = Annotated[str | None, typer.Option(help="Why (recorded in the audit and the Slot)")]
+Reason = Annotated[
+    str | None,
+    typer.Option(help="Why (recorded in the audit; a block's also in the Slot's comment)"),
+]
 SlotIds = Annotated[list[str] | None, typer.Argument(help="Slot ids (or use --service)")]
 Service = Annotated[str | None, typer.Option("--service", help="HealthcareService id")]
 Schedule = Annotated[str | None, typer.Option("--schedule", help="Schedule id")]
@@ -171,28 +174,24 @@ def _change(
         typer.echo(f"  {slot.status}, left as it is: Slot/{slot.id} {slot.start.isoformat()}Z")
 
 
-@slots_app.command("block")
-def block(
-    slot_ids: SlotIds = None,
-    db: DbOption = DEFAULT_DB,
-    service: Service = None,
-    schedule: Schedule = None,
-    start: From = None,
-    end: To = None,
-    reason: Reason = None,
-) -> None:
-    """Block free slots (status busy-unavailable): never offered, never bookable."""
-    _change(True, db, slot_ids, service, schedule, start, end, reason)
+def _slots_command(blocked: bool) -> Callable[..., None]:
+    """`block` and `unblock`: the same selection of slots, moved one way or the other."""
+
+    def command(
+        slot_ids: SlotIds = None,
+        db: DbOption = DEFAULT_DB,
+        service: Service = None,
+        schedule: Schedule = None,
+        start: From = None,
+        end: To = None,
+        reason: Reason = None,
+    ) -> None:
+        _change(blocked, db, slot_ids, service, schedule, start, end, reason)
+
+    return command
 
 
-@slots_app.command("unblock")
-def unblock(
-    slot_ids: SlotIds = None,
-    db: DbOption = DEFAULT_DB,
-    service: Service = None,
-    schedule: Schedule = None,
-    start: From = None,
-    end: To = None,
-) -> None:
-    """Free blocked slots again."""
-    _change(False, db, slot_ids, service, schedule, start, end, None)
+slots_app.command(
+    "block", help="Block free slots (status busy-unavailable): never offered, never bookable."
+)(_slots_command(True))
+slots_app.command("unblock", help="Free blocked slots again.")(_slots_command(False))

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from uec_booking.fhir.bundle import searchset
-from uec_booking.fhir.formats import Format
-from uec_booking.fhir.http import fhir_response
 from uec_booking.fhir.interactions import Interaction
-from uec_booking.fhir.outcome import issue, operation_outcome
+from uec_booking.fhir.outcome import issue
 from uec_booking.provider import deps, paging, slot_search
+from uec_booking.provider.deps import Exchange
 from uec_booking.provider.paging import Key
 from uec_booking.provider.search import (
     ParamType,
+    ParsedSearch,
     SearchParam,
     SearchSpec,
     include_spellings,
-    parse_search,
+    search_outcome,
 )
-from uec_booking.provider.store.appointments import Provenance
+from uec_booking.provider.slot_includes import ALL_INCLUDES
 from uec_booking.provider.visibility import NOT_ALLOWED_ANY
 
 SLOT_STATUSES = frozenset(
@@ -32,66 +32,50 @@ SLOT_SEARCH = SearchSpec(
         SearchParam(
             "start",
             ParamType.DATE,
+            "Slot start; prefixes eq, ge, gt, le, lt (an upper bound is required)",
             repeats=True,
             prefixes=frozenset({"eq", "ge", "gt", "le", "lt"}),
         ),
-        SearchParam("status", ParamType.TOKEN, allowed=SLOT_STATUSES),
+        SearchParam("status", ParamType.TOKEN, "The Slot's status", allowed=SLOT_STATUSES),
         SearchParam(
             "schedule.actor:healthcareservice",
             ParamType.REFERENCE,
+            "The HealthcareService (its DoS service id)",
             aliases=("schedule.actor:HealthcareService", "service", "schedule.actor"),
         ),
-        SearchParam("schedule", ParamType.REFERENCE),
+        SearchParam("schedule", ParamType.REFERENCE, "The Slot's Schedule"),
     ),
-    includes=include_spellings(
-        "Slot:schedule",
-        "Schedule:actor:Practitioner",
-        "Schedule:actor:PractitionerRole",
-        "Schedule:actor:Location",
-        "Schedule:actor:HealthcareService",
-        "HealthcareService:providedBy",
-        "HealthcareService:location",
-    ),
+    includes=include_spellings(*sorted(ALL_INCLUDES)),
 )
 
 router = APIRouter()
 
 
-def _strict(request: Request) -> bool:
-    prefer = request.headers.get("prefer", "").replace(" ", "").lower()
-    return "handling=strict" in prefer.split(";") or "handling=strict" in prefer.split(",")
-
-
-@router.get("/Slot")
+@router.get("/Slot", openapi_extra=SLOT_SEARCH.openapi())
 async def search_slots(
-    request: Request,
-    fmt: Format = Depends(deps.response_format),
-    who: Provenance = Depends(deps.require(Interaction.READ_SLOT)),
+    call: Exchange = Depends(deps.exchange(Interaction.READ_SLOT)),
+    parsed: ParsedSearch = Depends(deps.search_parameters(SLOT_SEARCH)),
 ) -> Response:
-    parsed = parse_search(
-        SLOT_SEARCH, list(request.query_params.multi_items()), strict=_strict(request)
-    )
+    request = call.request
     found = await slot_search.search(
         deps.store(request),
         parsed,
         max_results=deps.settings(request).max_search_results,
         cache=deps.slot_cache(request),
-        caller=deps.caller(request, who),
+        caller=deps.caller(request, call.who),
     )
-    outcome = None
+    notes = []
     if found.none_allowed:  # er_overview: 200, an empty Bundle and an OperationOutcome
-        outcome = operation_outcome(
-            issue(severity="information", code="suppressed", diagnostics=NOT_ALLOWED_ANY)
-        )
+        notes.append(issue(severity="information", code="suppressed", diagnostics=NOT_ALLOWED_ANY))
     bundle = searchset(
         base_url=deps.base_url(request),
         matches=found.matches,
         includes=found.includes,
         total=found.page.total,
         links=paging.links(deps.search_url(request, "Slot"), found.page, _same).as_fhir(),
-        outcome=outcome,
+        outcome=search_outcome(parsed, *notes),
     )
-    return fhir_response(request, bundle, fmt=fmt)
+    return call.respond(bundle)
 
 
 def _same(key: Key) -> Key:
