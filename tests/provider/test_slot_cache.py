@@ -79,7 +79,15 @@ async def _change(store: Store, kind: str, pick: int, before: Any, service: str)
         shown = before.matches + before.includes
     async with store.write() as session:
         if kind == "book":
-            free = [r for r in shown if r["resourceType"] == "Slot" and r["status"] == "free"]
+            # Only a slot still to come can be claimed (a search window may reach into the past).
+            soon = datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=1)
+            free = [
+                r
+                for r in shown
+                if r["resourceType"] == "Slot"
+                and r["status"] == "free"
+                and _naive(r["start"]) > soon
+            ]
             if free:
                 slot = free[pick % len(free)]
                 start, end = (_naive(slot["start"]), _naive(slot["end"]))

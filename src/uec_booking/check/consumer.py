@@ -143,9 +143,9 @@ class AssuranceSandbox(ServerSet):
 
 def drive_own_consumer(manifest: dict[str, Any]) -> list[str]:
     """Self-test: our consumer library drives every journey; returns one line per journey."""
-    from uec_booking.consumer.cli import build_workflow
     from uec_booking.consumer.config import from_manifest, load_config
-    from uec_booking.consumer.workflow import BookingRequest
+    from uec_booking.consumer.request import BookingRequest
+    from uec_booking.consumer.wiring import build_workflow
 
     workflow = build_workflow(load_config(**from_manifest(manifest)))
     lines = []

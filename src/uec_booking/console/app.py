@@ -32,9 +32,9 @@ from uec_booking.console.security import (
     User,
 )
 from uec_booking.console.settings import ConsoleSettings
-from uec_booking.consumer.cli import build_workflow
 from uec_booking.consumer.config import ConsumerConfig
 from uec_booking.consumer.journal import Journal
+from uec_booking.consumer.wiring import build_workflow
 from uec_booking.provider.diary import Diary
 
 

@@ -32,7 +32,8 @@ from uec_booking.consumer.errors import (
     SlotTaken,
 )
 from uec_booking.consumer.models import FreeSlot
-from uec_booking.consumer.workflow import BookingRequest, BookingWorkflow, age_on, case_for
+from uec_booking.consumer.request import BookingRequest, age_on, case_for
+from uec_booking.consumer.workflow import BookingWorkflow
 
 SLOT_WINDOW = timedelta(days=3)
 

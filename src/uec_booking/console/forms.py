@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from uec_booking.consumer.dispositions import TIMEFRAMES
-from uec_booking.consumer.workflow import BookingRequest
+from uec_booking.consumer.request import BookingRequest
 
 FIELDS = (
     "nhs_number",

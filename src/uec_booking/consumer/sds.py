@@ -24,7 +24,7 @@ from uec_booking.consumer.errors import (
     AsNotFound,
     NoEndpoint,
     SdsError,
-    ServiceUnavailable,
+    ServiceUnreachable,
     SeveralEndpoints,
 )
 from uec_booking.fhir.interactions import PREFIX, Interaction
@@ -121,7 +121,7 @@ class SdsClient:
             ]
         except (LDAPException, OSError) as exc:
             sentence = describe_tls_error(exc, "SDS")
-            raise ServiceUnavailable(sentence or f"SDS unreachable or failing: {exc}") from exc
+            raise ServiceUnreachable(sentence or f"SDS unreachable or failing: {exc}") from exc
         finally:
             # ldap3 leaves a failed connect's socket open: close whatever it holds.
             with contextlib.suppress(Exception):
@@ -179,14 +179,19 @@ class SdsClient:
     ) -> str:
         """The one FHIR endpoint root URL for `asid` and `interaction`, URL-encoded for use."""
         found = await self.endpoints(await self.party_key(asid), interaction)
-        if not found:
-            raise NoEndpoint(f"No nhsMHS endpoint for ASID {asid} and {interaction.short}")
-        if len(found) > 1:
-            raise SeveralEndpoints(
-                f"{len(found)} nhsMHS objects for ASID {asid} and {interaction.short}"
-            )
-        endpoint = quote(found[0].strip(), safe=URL_SAFE)
-        parts = urlsplit(endpoint)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise NoEndpoint(f"SDS endpoint {found[0]!r} for ASID {asid} is not a valid URL")
-        return endpoint.rstrip("/")
+        return one_endpoint(found, asid, interaction, held_in="nhsMHS object")
+
+
+def one_endpoint(found: list[str], asid: str, interaction: Interaction, *, held_in: str) -> str:
+    """The one endpoint SDS gave for `asid` and `interaction` (over LDAP or FHIR; `held_in`
+    names what it keeps them in), URL-encoded for use: none, several or one that is not an
+    http(s) URL is what SDS says about the service, its non-booking path."""
+    if not found:
+        raise NoEndpoint(f"No {held_in} with an endpoint for ASID {asid} and {interaction.short}")
+    if len(found) > 1:
+        raise SeveralEndpoints(f"{len(found)} {held_in}s for ASID {asid} and {interaction.short}")
+    endpoint = quote(found[0].strip(), safe=URL_SAFE)
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise NoEndpoint(f"SDS endpoint {found[0]!r} for ASID {asid} is not a valid URL")
+    return endpoint.rstrip("/")

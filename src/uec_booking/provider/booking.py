@@ -26,7 +26,7 @@ from uec_booking.fhir.errors import (
 )
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.fhir.urls import profiles
-from uec_booking.provider.appointment_rules import BookingRequest, cancellation
+from uec_booking.provider.appointment_rules import RequestedAppointment, cancellation
 from uec_booking.provider.paging import Page
 from uec_booking.provider.representation import instant
 from uec_booking.provider.settings import AppointmentAccess
@@ -110,7 +110,7 @@ class AppointmentService:
         return f"{self.base_url}/Appointment/{appointment_id}/_history/{version_id}"
 
     async def book(
-        self, request: BookingRequest, who: Provenance, *, check_visibility: bool = False
+        self, request: RequestedAppointment, who: Provenance, *, check_visibility: bool = False
     ) -> StoredAppointment:
         """Book the slot for the patient, or raise: the slot is claimed and the Appointment
         written in the same transaction. With `check_visibility`, a slot the caller may not
@@ -124,7 +124,7 @@ class AppointmentService:
             raise await self._explain_integrity(who, digest) from exc
 
     async def _book(
-        self, request: BookingRequest, who: Provenance, digest: str, check_visibility: bool
+        self, request: RequestedAppointment, who: Provenance, digest: str, check_visibility: bool
     ) -> StoredAppointment:
         appointment_id = str(uuid.uuid4())
         at = now_utc()
