@@ -8,11 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from uec_booking.consumer.models import FreeSlot, VerifiedPatient
+from uec_booking.fhir.nhs_number import verified_nhs_number
 from uec_booking.fhir.urls import (
     CARECONNECT_APPOINTMENT,
     CARECONNECT_PATIENT,
-    NHS_NUMBER_SYSTEM,
-    NHS_NUMBER_VERIFICATION_EXTENSION,
 )
 
 
@@ -28,27 +27,7 @@ def appointment_for(
         "resourceType": "Patient",
         "id": "P1",
         "meta": {"profile": [CARECONNECT_PATIENT]},
-        "identifier": [
-            {
-                "extension": [
-                    {
-                        "url": NHS_NUMBER_VERIFICATION_EXTENSION,
-                        "valueCodeableConcept": {
-                            "coding": [
-                                {
-                                    "system": "https://fhir.hl7.org.uk/STU3/CodeSystem/CareConnect-NHSNumberVerificationStatus-1",
-                                    "code": "01",
-                                    "display": "Number present and verified",
-                                }
-                            ]
-                        },
-                    }
-                ],
-                "use": "official",
-                "system": NHS_NUMBER_SYSTEM,
-                "value": patient.nhs_number,
-            }
-        ],
+        "identifier": [verified_nhs_number(patient.nhs_number)],
         "name": [name],
         "gender": patient.gender,
         "birthDate": patient.birth_date,

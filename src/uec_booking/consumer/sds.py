@@ -9,17 +9,16 @@ debugging only and warns every time a client is made."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import math
 import ssl
 import time
 from urllib.parse import quote, urlsplit
 
-from ldap3 import BASE, SUBTREE, Connection, Server, Tls
+from ldap3 import BASE, SUBTREE, Tls
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
+from uec_booking import ldap_search
 from uec_booking.consumer.errors import (
     AsNotFound,
     NoEndpoint,
@@ -33,13 +32,6 @@ from uec_booking.tls import describe_tls_error
 log = logging.getLogger("uec_booking.consumer.sds")
 GP_CONNECT = "urn:nhs:names:services:gpconnect:"
 URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
-
-
-def _values(value: object) -> list[str]:
-    """ldap3 gives a SINGLE-VALUE attribute (when it knows the schema) as a bare value."""
-    if isinstance(value, list | tuple):
-        return [str(v) for v in value]
-    return [str(value)]
 
 
 class SdsClient:
@@ -94,41 +86,22 @@ class SdsClient:
         self, base: str, scope: str, search_filter: str, attributes: list[str]
     ) -> list[dict[str, list[str]]]:
         self.lookups += 1
-        server = Server(
-            self.url,
-            use_ssl=self.url.lower().startswith("ldaps://"),
-            tls=self._tls,
-            connect_timeout=self.timeout,
-        )
-        # ldap3 packs receive_timeout into SO_RCVTIMEO: whole seconds only.
-        conn = Connection(server, read_only=True, receive_timeout=max(1, math.ceil(self.timeout)))
         try:
-            conn.open()
-            if self.start_tls:
-                conn.start_tls()
-            conn.bind()
-            conn.search(base, search_filter, search_scope=scope, attributes=attributes)
-            if conn.result["result"] == 32:  # noSuchObject
-                return []
-            if conn.result["result"] not in (0, 4):
-                raise SdsError(
-                    f"SDS search failed: {conn.result['description']} {conn.result['message']}"
-                )
-            return [
-                {k: _values(vs) for k, vs in e["attributes"].items()}
-                for e in conn.response
-                if e.get("type") == "searchResEntry"
-            ]
+            return ldap_search.search(
+                self.url,
+                self._tls,
+                base=base,
+                scope=scope,
+                query=search_filter,
+                attributes=attributes,
+                timeout=self.timeout,
+                start_tls=self.start_tls,
+            )
+        except ldap_search.SearchRefused as refused:
+            raise SdsError(f"SDS search failed: {refused}") from refused
         except (LDAPException, OSError) as exc:
             sentence = describe_tls_error(exc, "SDS")
             raise ServiceUnreachable(sentence or f"SDS unreachable or failing: {exc}") from exc
-        finally:
-            # ldap3 leaves a failed connect's socket open: close whatever it holds.
-            with contextlib.suppress(Exception):
-                conn.unbind()
-            sock = getattr(conn, "socket", None)
-            if sock is not None:
-                sock.close()
 
     async def party_key(self, asid: str) -> str:
         """Step 1: the nhsAS object's nhsMHSPartyKey."""
