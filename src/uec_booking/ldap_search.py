@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import ssl
+from dataclasses import dataclass
 
 from ldap3 import Connection, Server, Tls
 
@@ -66,3 +68,51 @@ def search(
         sock = getattr(conn, "socket", None)
         if sock is not None:
             sock.close()
+
+
+@dataclass(frozen=True)
+class Directory:
+    """An SDS to search: where it listens and how it is reached (the SSP and the consumer
+    each hold one)."""
+
+    url: str
+    tls: Tls
+    timeout: float = 5.0
+    start_tls: bool = False
+
+    @classmethod
+    def at(
+        cls,
+        url: str,
+        *,
+        ca_file: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
+        verify: bool = True,
+        timeout: float = 5.0,
+        start_tls: bool = False,
+    ) -> Directory:
+        """SDS at `url`, its certificate checked against `ca_file` (unless `verify` is
+        off), presenting `cert_file`/`key_file` when given (TLS-MA)."""
+        tls = Tls(
+            validate=ssl.CERT_REQUIRED if verify else ssl.CERT_NONE,
+            ca_certs_file=ca_file,
+            local_certificate_file=cert_file,
+            local_private_key_file=key_file,
+        )
+        return cls(url, tls, timeout, start_tls)
+
+    def search(
+        self, base: str, scope: str, query: str, attributes: list[str]
+    ) -> list[dict[str, list[str]]]:
+        """`search` on this directory."""
+        return search(
+            self.url,
+            self.tls,
+            base=base,
+            scope=scope,
+            query=query,
+            attributes=attributes,
+            timeout=self.timeout,
+            start_tls=self.start_tls,
+        )

@@ -12,6 +12,7 @@ from uec_booking.fhir.nhs_number import verified_nhs_number
 from uec_booking.fhir.urls import (
     CARECONNECT_APPOINTMENT,
     CARECONNECT_PATIENT,
+    IUC_REPORT_TYPE,
 )
 
 
@@ -53,15 +54,7 @@ def appointment_for(
                 "resourceType": "DocumentReference",
                 "id": "D1",
                 "status": "current",
-                "type": {
-                    "coding": [
-                        {
-                            "system": "urn:oid:2.16.840.1.113883.2.1.3.2.4.18.17",
-                            "code": "POCD_MT200001GB02",
-                            "display": "Integrated Urgent Care Report",
-                        }
-                    ]
-                },
+                "type": IUC_REPORT_TYPE,
                 "indexed": now,
                 "content": [
                     {"attachment": {"contentType": "application/hl7-v3+xml", "language": "en"}}

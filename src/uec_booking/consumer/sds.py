@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 from urllib.parse import quote, urlsplit
 
-from ldap3 import BASE, SUBTREE, Tls
+from ldap3 import BASE, SUBTREE
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
@@ -58,11 +57,14 @@ class SdsClient:
         self.start_tls = start_tls
         if not verify:
             log.warning("TLS verification of SDS is OFF (UEC_TLS_VERIFY=0): debugging only")
-        self._tls = Tls(
-            validate=ssl.CERT_REQUIRED if verify else ssl.CERT_NONE,
-            ca_certs_file=ca_file,
-            local_certificate_file=cert_file,
-            local_private_key_file=key_file,
+        self._directory = ldap_search.Directory.at(
+            url,
+            ca_file=ca_file,
+            cert_file=cert_file,
+            key_file=key_file,
+            verify=verify,
+            timeout=timeout,
+            start_tls=start_tls,
         )
         self.base = base
         self.timeout = timeout
@@ -87,16 +89,7 @@ class SdsClient:
     ) -> list[dict[str, list[str]]]:
         self.lookups += 1
         try:
-            return ldap_search.search(
-                self.url,
-                self._tls,
-                base=base,
-                scope=scope,
-                query=search_filter,
-                attributes=attributes,
-                timeout=self.timeout,
-                start_tls=self.start_tls,
-            )
+            return self._directory.search(base, scope, search_filter, attributes)
         except ldap_search.SearchRefused as refused:
             raise SdsError(f"SDS search failed: {refused}") from refused
         except (LDAPException, OSError) as exc:

@@ -10,11 +10,10 @@ key → nhsMHSEndPoint (for an interaction, nhsMhsSvcIA) and nhsMhsFQDN.
 from __future__ import annotations
 
 import asyncio
-import ssl
 import time
 from typing import Protocol
 
-from ldap3 import BASE, SUBTREE, Tls
+from ldap3 import BASE, SUBTREE
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
@@ -52,25 +51,23 @@ class LdapRegistry:
     ) -> None:
         self.url, self.base, self.timeout, self.cache_ttl = url, base, timeout, cache_ttl
         self.start_tls = start_tls
-        self._tls = Tls(
-            validate=ssl.CERT_REQUIRED,
-            ca_certs_file=ca_file,
-            local_certificate_file=cert_file,
-            local_private_key_file=key_file,
+        self._directory = ldap_search.Directory.at(
+            url,
+            ca_file=ca_file,
+            cert_file=cert_file,
+            key_file=key_file,
+            timeout=timeout,
+            start_tls=start_tls,
         )
         self._cache: dict[tuple[str, ...], tuple[list[dict[str, list[str]]], float]] = {}
 
     def _search_now(self, base: str, scope: str, query: str) -> list[dict[str, list[str]]]:
         try:
-            return ldap_search.search(
-                self.url,
-                self._tls,
-                base=base,
-                scope=scope,
-                query=query,
-                attributes=["nhsMHSPartyKey", "nhsMHSEndPoint", "nhsMhsFQDN", "nhsMhsSvcIA"],
-                timeout=self.timeout,
-                start_tls=self.start_tls,
+            return self._directory.search(
+                base,
+                scope,
+                query,
+                ["nhsMHSPartyKey", "nhsMHSEndPoint", "nhsMhsFQDN", "nhsMhsSvcIA"],
             )
         except ldap_search.SearchRefused as exc:
             raise RegistryUnavailable(f"SDS search failed: {exc.description}") from exc
