@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -123,6 +123,91 @@ def test_slot_changes_are_refused_when_they_should_be(console: str, sign_in: Any
     taken = _change(staff, console, staff_token, slot_id=offered[-1], action="block", reason="x")
     assert taken.status_code == 409 and "cancel" in taken.text
     assert " booked " in _diary_row(staff, console, offered[-1])
+    appointment = re.search(r'id="appointment-id">([^<]+)<', booked.text)
+    assert appointment
+    cancelled = post(
+        handler,
+        console,
+        "/cancel",
+        csrf_token=handler_token,
+        journey=journey,
+        appointment_id=appointment[1],
+        confirm="yes",
+    )
+    assert cancelled.status_code == 200, "the slot is left free for the other tests"
+
+
+def test_staff_block_and_unblock_a_range_leaving_booked_slots(console: str, sign_in: Any) -> None:
+    handler, handler_token = sign_in("call.handler")
+    staff, staff_token = sign_in("receptionist")
+    journey, offered = _offered(handler, console, handler_token)
+    service = offered[0].split("-prac-")[0].removeprefix("sch-")
+    tomorrow = datetime.now(ZoneInfo("Europe/London")).date() + timedelta(days=1)
+    diary = f"{console}/provider?day={tomorrow}"
+    slots_page = handler.get(f"{console}/journeys/{journey}/slots?day={tomorrow}").text
+    tomorrows = re.findall(r'name="slot_id" type="radio" value="([^"]+)"', slots_page)
+
+    uk = ZoneInfo("Europe/London")
+    lo, hi = (
+        datetime.combine(tomorrow, time(hour), uk).astimezone(UTC).strftime("%Y%m%d%H%M")
+        for hour in (10, 11)
+    )
+
+    def in_range(slot_id: str) -> bool:  # 10:00-11:00 UK; ids end in the UTC start, YYYYMMDDHHMM
+        return slot_id.startswith(f"sch-{service}-") and lo <= slot_id[-12:] < hi
+
+    chosen = [s for s in tomorrows if in_range(s)]
+    assert len(chosen) >= 3, tomorrows
+    booked = post(
+        handler, console, "/book", csrf_token=handler_token, journey=journey, slot_id=chosen[0]
+    )
+    assert booked.status_code == 200 and "Appointment booked" in booked.text, title(booked)
+
+    block = {"service_id": service, "from": "10:00", "to": "11:00", "day": str(tomorrow)}
+    blocked = post(
+        staff,
+        console,
+        f"/provider/slots?day={tomorrow}",
+        csrf_token=staff_token,
+        action="block",
+        reason=REASON,
+        **block,
+    )
+    assert blocked.status_code == 200, title(blocked)
+    said = re.search(r'id="range-result"[^>]*>(.*?)</div>', blocked.text, re.S)
+    assert said, "the diary says what the range changed"
+    assert f"{len(chosen) - 1} slots changed; 1 booked slot left" in html.unescape(said[1])
+    page = staff.get(diary).text
+    for slot_id in chosen:
+        row = re.search(rf'<tr[^>]*data-slot="{re.escape(slot_id)}".*?</tr>', page, re.S)
+        assert row, slot_id
+        expected = " booked " if slot_id == chosen[0] else " blocked "
+        assert expected in html.unescape(re.sub(r"<[^>]+>", " ", row[0])), slot_id
+    new_journey, _ = _offered(handler, console, handler_token)
+    again = handler.get(f"{console}/journeys/{new_journey}/slots?day={tomorrow}").text
+    assert not [s for s in re.findall(r'value="(sch-[^"]+)"', again) if in_range(s)]
+
+    freed = post(
+        staff,
+        console,
+        f"/provider/slots?day={tomorrow}",
+        csrf_token=staff_token,
+        action="unblock",
+        **block,
+    )
+    assert freed.status_code == 200, title(freed)
+    assert f"{len(chosen) - 1} slots changed" in html.unescape(freed.text)
+    for bad, why in (({"from": "25:00"}, "not times"), ({"to": "09:00"}, "ends before")):
+        refused = post(
+            staff,
+            console,
+            f"/provider/slots?day={tomorrow}",
+            csrf_token=staff_token,
+            action="unblock",
+            **{**block, **bad},
+        )
+        assert refused.status_code == 400 and why in title(refused), title(refused)
+
     appointment = re.search(r'id="appointment-id">([^<]+)<', booked.text)
     assert appointment
     cancelled = post(

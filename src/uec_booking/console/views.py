@@ -9,7 +9,8 @@ console and would audit the change as that client instead of the person signed i
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -54,6 +55,12 @@ def _diary(request: Request) -> Diary | None:
     return diary
 
 
+def _count(request: Request, name: str) -> int | None:
+    """A count a range change reports back on the diary (a number, or nothing)."""
+    value = request.query_params.get(name, "")
+    return int(value) if value.isdigit() and len(value) < 7 else None
+
+
 def _staff_diary(request: Request) -> Diary:
     """The diary, which staff pages cannot do without."""
     if _diary(request) is None:
@@ -82,6 +89,8 @@ async def provider_diary(request: Request, user: User) -> Response:
         request,
         "provider.html",
         diary=await diary.day(day),
+        changed=_count(request, "changed"),
+        left=_count(request, "left"),
         day=day,
         prev=day - timedelta(days=1),
         next=day + timedelta(days=1),
@@ -90,14 +99,17 @@ async def provider_diary(request: Request, user: User) -> Response:
 
 @requires(PROVIDER_STAFF)
 async def change_slot(request: Request, user: User) -> Response:
-    """Block a free slot (a reason required) or free a blocked one, then back to the day.
-    Audited with the person signed in; the next slot search no longer offers a blocked slot."""
+    """Block free slots (a reason required) or free blocked ones, then back to the day: one
+    slot (`slot_id`), or a service's slots starting from `from` to `to` (UK time) that day.
+    Booked slots are never touched (a range reports how many it left). Audited with the
+    person signed in; the next slot search no longer offers a blocked slot."""
     diary = _staff_diary(request)
     day = _day(request)
     form = await request.form()
     slot_id, action = str(form.get("slot_id") or ""), str(form.get("action") or "")
+    service_id = str(form.get("service_id") or "")
     reason = str(form.get("reason") or "").strip()[:500]
-    if action not in ("block", "unblock") or not slot_id:
+    if action not in ("block", "unblock") or not (slot_id or service_id):
         raise Refused(400, "That change cannot be made", "Choose Block or Unblock on a slot.")
     if action == "block" and not reason:
         raise Refused(
@@ -106,19 +118,44 @@ async def change_slot(request: Request, user: User) -> Response:
             "Say why the slot is blocked (for example, clinician off sick), then press Block.",
         )
     who = Provenance(client_id=f"console:{user.name} [{user.sub}]"[:128])
+    if slot_id:
+        selection: dict[str, Any] = {"slot_ids": [slot_id]}
+    else:
+        start_ge, start_lt = _uk_times(day, str(form.get("from") or ""), str(form.get("to") or ""))
+        selection = {"service_id": service_id, "start_ge": start_ge, "start_lt": start_lt}
     try:
         report = await set_blocked(
-            diary.store, blocked=action == "block", reason=reason, who=who, slot_ids=[slot_id]
+            diary.store, blocked=action == "block", reason=reason, who=who, **selection
         )
     except FhirError as error:
         raise Refused(error.status, "That slot cannot be changed", error.diagnostics) from None
-    if report.skipped:
+    if slot_id and report.skipped:
         raise Refused(
             409,
             "That slot is booked",
             "A booked slot cannot be blocked: cancel its appointment first.",
         )
-    return RedirectResponse(f"/provider?day={day.isoformat()}#slot-{slot_id}", 303)
+    if slot_id:
+        return RedirectResponse(f"/provider?day={day.isoformat()}#slot-{slot_id}", 303)
+    counts = f"changed={len(report.changed)}&left={len(report.skipped)}"
+    return RedirectResponse(f"/provider?day={day.isoformat()}&{counts}#service-{service_id}", 303)
+
+
+def _uk_times(day: date, start: str, end: str) -> tuple[datetime, datetime]:
+    """[start, end) on `day` as UK clock times (HH:MM), in UTC for the store."""
+    try:
+        first, last = (datetime.strptime(t, "%H:%M").time() for t in (start, end))
+    except ValueError:
+        raise Refused(
+            400, "Those are not times", "Enter the times as hours and minutes, like 13:00."
+        ) from None
+    if last <= first:
+        raise Refused(400, "The range ends before it starts", "Enter a 'to' time after 'from'.")
+
+    def utc(t: time) -> datetime:
+        return datetime.combine(day, t, LONDON).astimezone(UTC).replace(tzinfo=None)
+
+    return utc(first), utc(last)
 
 
 @requires(CALL_HANDLER, PROVIDER_STAFF)
