@@ -79,7 +79,15 @@ async def _change(store: Store, kind: str, pick: int, before: Any, service: str)
         shown = before.matches + before.includes
     async with store.write() as session:
         if kind == "book":
-            free = [r for r in shown if r["resourceType"] == "Slot" and r["status"] == "free"]
+            # Only a slot that has not started can be booked: the window may begin earlier.
+            now = datetime.now(UTC).replace(tzinfo=None)
+            free = [
+                r
+                for r in shown
+                if r["resourceType"] == "Slot"
+                and r["status"] == "free"
+                and _naive(r["start"]) > now
+            ]
             if free:
                 slot = free[pick % len(free)]
                 start, end = (_naive(slot["start"]), _naive(slot["end"]))

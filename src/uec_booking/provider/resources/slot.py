@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from uec_booking.fhir.bundle import searchset
+from uec_booking.fhir.bundle import searchset, searchset_entries, searchset_json
 from uec_booking.fhir.formats import Format
-from uec_booking.fhir.http import fhir_response
+from uec_booking.fhir.http import fhir_json_response, fhir_response, request_format
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.fhir.outcome import issue, operation_outcome
 from uec_booking.provider import deps, paging, slot_search
@@ -19,7 +19,6 @@ from uec_booking.provider.search import (
     include_spellings,
     parse_search,
 )
-from uec_booking.provider.store.appointments import Provenance
 from uec_booking.provider.visibility import NOT_ALLOWED_ANY
 
 SLOT_STATUSES = frozenset(
@@ -62,22 +61,48 @@ def _strict(request: Request) -> bool:
     return "handling=strict" in prefer.split(";") or "handling=strict" in prefer.split(",")
 
 
-@router.get("/Slot")
-async def search_slots(
-    request: Request,
-    fmt: Format = Depends(deps.response_format),
-    who: Provenance = Depends(deps.require(Interaction.READ_SLOT)),
-) -> Response:
+_AUTHORISE = deps.require(Interaction.READ_SLOT)
+
+
+async def search_slots(request: Request) -> Response:
+    """GET /Slot on a plain Starlette route: FastAPI's dependency resolution cost more than
+    the search answered from a view. The format is negotiated before authorisation (an
+    unsupported one is a 415 up front), as the dependencies did."""
+    fmt = request_format(request)
+    who = await _AUTHORISE(request)
     parsed = parse_search(
         SLOT_SEARCH, list(request.query_params.multi_items()), strict=_strict(request)
     )
+    cache = deps.slot_cache(request)
     found = await slot_search.search(
         deps.store(request),
         parsed,
         max_results=deps.settings(request).max_search_results,
-        cache=deps.slot_cache(request),
+        cache=cache,
         caller=deps.caller(request, who),
     )
+    links = paging.links(deps.search_url(request, "Slot"), found.page, _same).as_fhir()
+    if (
+        fmt is Format.JSON
+        and not found.none_allowed
+        and found.matches_json is not None
+        and found.includes_json is not None
+    ):
+        base = deps.base_url(request)
+        key = (found.page_key, base) if cache is not None and found.page_key else None
+        entries = cache.pages.get(key) if cache is not None and key is not None else None
+        if entries is None:
+            entries = searchset_entries(
+                base_url=base,
+                matches=found.matches,
+                matches_json=found.matches_json,
+                includes=found.includes,
+                includes_json=found.includes_json,
+            )
+            if cache is not None and key is not None:
+                cache.pages.put(key, entries)
+        body = searchset_json(entries_json=entries, total=found.page.total, links=links)
+        return fhir_json_response(request, body)
     outcome = None
     if found.none_allowed:  # er_overview: 200, an empty Bundle and an OperationOutcome
         outcome = operation_outcome(
@@ -88,10 +113,13 @@ async def search_slots(
         matches=found.matches,
         includes=found.includes,
         total=found.page.total,
-        links=paging.links(deps.search_url(request, "Slot"), found.page, _same).as_fhir(),
+        links=links,
         outcome=outcome,
     )
     return fhir_response(request, bundle, fmt=fmt)
+
+
+router.add_route("/Slot", search_slots, methods=["GET"])
 
 
 def _same(key: Key) -> Key:
