@@ -101,10 +101,16 @@ def _free_slot(t: TwoConsumers) -> dict[str, Any]:
         return search_free(c, t.base)[0]
 
 
-def _book(t: TwoConsumers, who: dict[str, Any], slot: dict[str, Any], **headers: str) -> Any:
+def _book(
+    t: TwoConsumers,
+    who: dict[str, Any],
+    slot: dict[str, Any],
+    body: bytes | None = None,
+    **headers: str,
+) -> Any:
     return httpx.post(
         f"{t.base}/Appointment",
-        content=orjson.dumps(appointment(slot)),
+        content=body or orjson.dumps(appointment(slot)),
         headers=t.headers(who, **headers),
     )
 
@@ -183,15 +189,17 @@ def test_request_ids_are_per_consumer_and_compare_the_request(two: TwoConsumers)
     token = two.tokens[FIRST["client_id"]]
     with httpx.Client(headers={"Authorization": f"Bearer {token}"}) as c:
         first_slot, second_slot, third_slot = search_free(c, two.base)[:3]
-    booked = _book(two, FIRST, first_slot, **{"X-Request-ID": "same-id"})
+    # One body, sent again as it was (`created` is the time it was made, to the second).
+    first_body = orjson.dumps(appointment(first_slot))
+    booked = _book(two, FIRST, first_slot, first_body, **{"X-Request-ID": "same-id"})
     assert booked.status_code == 201
     # Another consumer may use the same id for its own booking: it books, and learns nothing.
     theirs = _book(two, SECOND, second_slot, **{"X-Request-ID": "same-id"})
     assert theirs.status_code == 201, theirs.text
     assert booked.json()["id"] not in theirs.text
     # The same request again: the original outcome (409 naming the booking it made).
-    again = _book(two, FIRST, first_slot, **{"X-Request-ID": "same-id"})
-    assert again.status_code == 409
+    again = _book(two, FIRST, first_slot, first_body, **{"X-Request-ID": "same-id"})
+    assert again.status_code == 409, again.text
     assert booked.json()["id"] in again.headers["content-location"]
     # The same id for a different request: refused, saying why, naming no appointment.
     different = _book(two, FIRST, third_slot, **{"X-Request-ID": "same-id"})

@@ -130,6 +130,22 @@ class AppointmentService:
         appointment_id = str(uuid.uuid4())
         at = now_utc()
         resource = _with_meta(request.resource, appointment_id, 1, at)
+        if self.store.direct is not None and await rows.book_directly(
+            self.store.direct,
+            appointment_id=appointment_id,
+            slot_id=request.slot_id,
+            start=request.start,
+            end=request.end,
+            nhs_number=request.nhs_number,
+            resource=resource,
+            who=who,
+            at=at,
+            request_hash=digest,
+            check_visibility=check_visibility,
+            interaction=Interaction.CREATE_APPOINTMENT.short,
+        ):
+            return StoredAppointment(appointment_id, 1, at, resource)
+        # Not booked in one statement: the session decides, and says why when it refuses.
         async with self.store.write() as session:
             if check_visibility and await _hidden_from(session, request.slot_id, who):
                 raise SlotUnavailable()
