@@ -20,7 +20,9 @@ SHARED = {
     "tls",
     "tls_http",
     "netutil",
+    "ldap_search",
     "asgi_server",
+    "serve_options",
     "sample_data",
     "cli_errors",
     "reporting",
@@ -33,8 +35,9 @@ ALLOWED: dict[str, set[str]] = {
     "spine": set(),
     "consumer": set(),
     # The console is the consumer system's front end: it drives the consumer library. Its
-    # provider diary reads the provider's store through the provider's own query module.
-    "console": {"consumer", "provider.diary"},
+    # provider diary reads the provider's store through the provider's own query module, and
+    # blocks and frees slots through the provider's own slot management, as its CLI does.
+    "console": {"consumer", "provider.diary", "provider.admin", "provider.store.appointments"},
     # The conformance checker is a tester: it talks over the wire, reusing the consumer's
     # token sources; `check consumer` is an assurance sandbox, with an SDS of its own.
     "check": {"consumer", "sandbox", "spine.sds", "spine.sds_ldif"},

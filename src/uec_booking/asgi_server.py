@@ -8,20 +8,27 @@ subclass of uvicorn's HTTP protocol) reads it from the TLS transport when the co
 made and hands it to every request on that connection as `scope["state"]["tls_peer_cert"]`
 (the decoded, already verified certificate, as `ssl.SSLSocket.getpeercert()` gives it; None
 when the client sent none). The same class bounds how long a client may take to send a
-request's headers (slow-header clients are disconnected).
+request's head and body: `RequestTimeouts`, from `UEC_REQUEST_HEAD_TIMEOUT` and
+`UEC_REQUEST_BODY_TIMEOUT` or the serve commands' `--request-head-timeout` /
+`--request-body-timeout`. A client too slow with its body gets 408; one too slow with its head
+gets 408 when it had begun a request, and its connection closed either way.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import os
 import ssl
 import threading
 import time
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import uvicorn
 
+from uec_booking.cli_errors import UserError
 from uec_booking.netutil import free_port, wait_for_port
 from uec_booking.tls import ServerTLS
 
@@ -32,15 +39,64 @@ except ImportError:  # pragma: no cover - uvicorn[standard] brings httptools
 
 PEER_CERT = "tls_peer_cert"
 HSTS = "max-age=31536000; includeSubDomains"  # RFC 6797: a year
-HEADER_TIMEOUT = 10.0  # seconds from a request's first byte to the end of its headers
+HEAD_TIMEOUT_ENV = "UEC_REQUEST_HEAD_TIMEOUT"
+BODY_TIMEOUT_ENV = "UEC_REQUEST_BODY_TIMEOUT"
+# Nothing of the request reached the app, so the server answers for it (RFC 9110 15.5.9).
+REQUEST_TIMEOUT = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 29\r\nconnection: close\r\n\r\nrequest not received in time\n"
+)
+
+
+@dataclass(frozen=True)
+class RequestTimeouts:
+    """How long a client may take to send a request, in seconds. A client that trickles its
+    headers or body would otherwise hold a connection (and the app's task waiting on the body)
+    for as long as it likes: the attack on the sandbox held them 25-40 s."""
+
+    head: float = 10.0
+    """From the connection opening, or a later request's first byte, to the end of its headers."""
+    body: float = 30.0
+    """From the end of the headers to the end of the body (a total deadline, whatever the rate)."""
+
+    def __post_init__(self) -> None:
+        if not (self.head > 0 and self.body > 0):
+            raise UserError(f"request timeouts must be positive seconds (got {self})")
+
+    @classmethod
+    def from_env(
+        cls,
+        head: float | None = None,
+        body: float | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> RequestTimeouts:
+        """The given values, else `UEC_REQUEST_HEAD_TIMEOUT` / `UEC_REQUEST_BODY_TIMEOUT`,
+        else the defaults."""
+        env = os.environ if env is None else env
+        values: dict[str, float] = {}
+        for field, given, name in (
+            ("head", head, HEAD_TIMEOUT_ENV),
+            ("body", body, BODY_TIMEOUT_ENV),
+        ):
+            if given is not None:
+                values[field] = given
+            elif env.get(name):
+                try:
+                    values[field] = float(env[name])
+                except ValueError:
+                    raise UserError(
+                        f"{name} must be a number of seconds (got {env[name]!r})"
+                    ) from None
+        return cls(**values)
 
 
 class PeerCertProtocol(_Base):
     """uvicorn's HTTP protocol, plus the peer certificate in each request's scope state and
-    a deadline for request headers."""
+    deadlines for a request's head and body (`timeouts`)."""
 
-    _header_timer: asyncio.TimerHandle | None = None
-    _awaiting_headers = True
+    timeouts: ClassVar[RequestTimeouts] = RequestTimeouts()
+    _deadline: asyncio.TimerHandle | None = None
+    _head_begun = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         ssl_object = transport.get_extra_info("ssl_object")
@@ -49,41 +105,93 @@ class PeerCertProtocol(_Base):
         # carries this connection's certificate and nobody else's.
         self.app_state = {**self.app_state, PEER_CERT: peer or None}
         super().connection_made(transport)
+        # A connection that never sends a byte is bounded too: uvicorn's keep-alive timer
+        # only starts after a first response.
+        self._arm(self.timeouts.head, self._head_too_slow)
 
-    def data_received(self, data: bytes) -> None:
-        if self._awaiting_headers and self._header_timer is None:
-            self._header_timer = self.loop.call_later(HEADER_TIMEOUT, self._too_slow)
-        super().data_received(data)
-
-    def _too_slow(self) -> None:
-        self._header_timer = None
-        if not self.transport.is_closing():
-            self.logger.info("closed a connection: request headers took over %ss", HEADER_TIMEOUT)
-            self.transport.close()
-
-    def _disarm(self) -> None:
-        if self._header_timer is not None:
-            self._header_timer.cancel()
-            self._header_timer = None
+    def on_message_begin(self) -> None:
+        # A later request on a kept-alive connection: its head's time starts at its first byte.
+        if self._deadline is None:
+            self._arm(self.timeouts.head, self._head_too_slow)
+        self._head_begun = True
+        super().on_message_begin()
 
     def on_headers_complete(self) -> None:
-        self._awaiting_headers = False
+        self._head_begun = False
         self._disarm()
         super().on_headers_complete()
+        self._arm(self.timeouts.body, self._body_too_slow)
 
     def on_message_complete(self) -> None:
-        self._awaiting_headers = True  # the next request on this connection
+        self._disarm()
         super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
         super().connection_lost(exc)
 
+    def _arm(self, seconds: float, callback: Callable[[], None]) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(seconds, callback)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _head_too_slow(self) -> None:
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            # Our own answer to the previous (pipelined) request is still going out: the
+            # client is not the slow one, and a 408 now would cut into that answer.
+            self._arm(self.timeouts.head, self._head_too_slow)
+            return
+        self.logger.info("closed a connection: no request head within %ss", self.timeouts.head)
+        if self._head_begun:  # a connection that sent nothing is just closed
+            self.transport.write(REQUEST_TIMEOUT)
+        self.transport.close()
+
+    def _body_too_slow(self) -> None:
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        self.logger.info("closed a connection: request body not in within %ss", self.timeouts.body)
+        if not self.cycle.response_started:
+            # The app is still waiting on the body; whatever it sends now is dropped, the 408
+            # being the answer (uvicorn tells it the client is gone once the socket closes).
+            self.cycle.disconnected = True
+            self.transport.write(REQUEST_TIMEOUT)
+        self.transport.close()
+
+
+def protocol_for(timeouts: RequestTimeouts) -> type[PeerCertProtocol]:
+    """Our protocol class with these deadlines (uvicorn builds one instance a connection)."""
+    return type("PeerCertProtocol", (PeerCertProtocol,), {"timeouts": timeouts})
+
+
+class ProtocolFromEnv(PeerCertProtocol):
+    """`PeerCertProtocol` with its deadlines from `UEC_REQUEST_HEAD_TIMEOUT` /
+    `UEC_REQUEST_BODY_TIMEOUT`, read when the module is imported: for `uvicorn.run` with
+    several workers, each a new process that imports the protocol by name (a class made by
+    `protocol_for` cannot be sent to another process). In-process, use `protocol_for`: this
+    module may have been imported before the variables were set."""
+
+    timeouts = RequestTimeouts.from_env()
+
 
 def uvicorn_config(
-    app: Any, *, host: str, port: int, tls: ServerTLS | None = None, **options: Any
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    tls: ServerTLS | None = None,
+    timeouts: RequestTimeouts | None = None,
+    **options: Any,
 ) -> uvicorn.Config:
-    """A uvicorn Config with our protocol and, when `tls` is given, its SSL context."""
+    """A uvicorn Config with our protocol (deadlines `timeouts`, else from the environment)
+    and, when `tls` is given, its SSL context."""
     hsts = options.pop("hsts", True)
     if tls is not None:
         context = tls.context()
@@ -92,7 +200,16 @@ def uvicorn_config(
         options.setdefault("ssl_keyfile", str(tls.key))
         if hsts:
             options.setdefault("headers", [("strict-transport-security", HSTS)])
-    return uvicorn.Config(app, host=host, port=port, http=PeerCertProtocol, **options)
+    protocol = protocol_for(timeouts or RequestTimeouts.from_env())
+    return uvicorn.Config(app, host=host, port=port, http=protocol, **options)
+
+
+def serve(app: Any, **options: Any) -> None:
+    """Serve `app` in the foreground until SIGINT/SIGTERM (a `serve ...` command); `options`
+    as `uvicorn_config` takes them (host and port required)."""
+    options.setdefault("log_level", "warning")
+    options.setdefault("timeout_graceful_shutdown", 10)
+    uvicorn.Server(uvicorn_config(app, **options)).run()
 
 
 class ThreadedServer:
@@ -106,6 +223,7 @@ class ThreadedServer:
         port: int | None = None,
         tls: ServerTLS | None = None,
         relay: bool = False,
+        timeouts: RequestTimeouts | None = None,
     ) -> None:
         """`relay=True` (a proxy): the server adds no Server, Date or HSTS header of its own,
         the answer's headers being the upstream's."""
@@ -117,6 +235,7 @@ class ThreadedServer:
             host=host,
             port=self.port,
             tls=tls,
+            timeouts=timeouts,
             **({"server_header": False, "date_header": False, "hsts": False} if relay else {}),
             log_level="warning",
             lifespan="on",

@@ -9,21 +9,40 @@ import signal
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.panel import Panel
 
-from uec_booking.consumer.cli import build_workflow, print_event, print_result
+from uec_booking.consumer.cli import print_event, print_result
 from uec_booking.consumer.config import from_manifest, load_config
-from uec_booking.consumer.workflow import BookingRequest
+from uec_booking.consumer.request import BookingRequest, BookingResult
+from uec_booking.consumer.wiring import build_workflow
+from uec_booking.consumer.workflow import BookingWorkflow
 from uec_booking.provider.cli import days_option
 from uec_booking.sandbox import Sandbox
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)
+
+
+def _request(patient: dict[str, Any], **choices: Any) -> BookingRequest:
+    """The call handler's request for one of the sandbox's patients."""
+    return BookingRequest(nhs_number=patient["nhs_number"], postcode=patient["postcode"], **choices)
+
+
+def _scene(
+    console: Console, workflow: BookingWorkflow, title: str, request: BookingRequest
+) -> BookingResult:
+    """One booking of the demo, every step printed as it happens, and how long it took."""
+    console.rule(title)
+    started = time.perf_counter()
+    result = asyncio.run(workflow.run(request, on_event=lambda e: print_event(console, e)))
+    print_result(console, result)
+    console.print(f"[dim]{time.perf_counter() - started:.2f}s[/]")
+    return result
 
 
 def demo(
@@ -60,42 +79,20 @@ def demo(
         now = datetime.now(UTC)
         latest = now + timedelta(hours=24 * days)
 
-        console.rule(f"1. Book {patients[0]['name']} ({patients[0]['nhs_number']})")
-        t = time.perf_counter()
-        first = asyncio.run(
-            workflow.run(
-                BookingRequest(
-                    nhs_number=patients[0]["nhs_number"],
-                    postcode=patients[0]["postcode"],
-                    earliest=now,
-                    latest=latest,
-                ),
-                on_event=lambda e: print_event(console, e),
-            )
+        first = _scene(
+            console,
+            workflow,
+            f"1. Book {patients[0]['name']} ({patients[0]['nhs_number']})",
+            _request(patients[0], earliest=now, latest=latest),
         )
-        print_result(console, first)
-        console.print(f"[dim]{time.perf_counter() - t:.2f}s[/]")
         if first.appointment is None or first.slot is None:
             raise typer.Exit(1)
-
-        console.rule(
-            f"2. {patients[1]['name']}: the call handler picked the same slot from an earlier list"
+        second = _scene(
+            console,
+            workflow,
+            f"2. {patients[1]['name']}: the call handler picked the same slot from an earlier list",
+            _request(patients[1], earliest=now, latest=latest, preferred_slot=first.slot),
         )
-        t = time.perf_counter()
-        second = asyncio.run(
-            workflow.run(
-                BookingRequest(
-                    nhs_number=patients[1]["nhs_number"],
-                    postcode=patients[1]["postcode"],
-                    preferred_slot=first.slot,
-                    earliest=now,
-                    latest=latest,
-                ),
-                on_event=lambda e: print_event(console, e),
-            )
-        )
-        print_result(console, second)
-        console.print(f"[dim]{time.perf_counter() - t:.2f}s[/]")
         if second.appointment is None or second.appointment.slot_id == first.appointment.slot_id:
             raise typer.Exit(1)
         console.print(f"[bold]Demo finished in {time.perf_counter() - started:.1f}s[/]")

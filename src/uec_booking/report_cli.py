@@ -24,7 +24,7 @@ class Side(StrEnum):
     PROVIDER = "provider"
 
 
-class Format(StrEnum):
+class MetricsFormat(StrEnum):
     TABLE = "table"
     CSV = "csv"
     JSON = "json"
@@ -57,8 +57,8 @@ def metrics_for(
     return provider_metrics(asyncio.run(run()))
 
 
-def render(metrics: list[Metric], fmt: Format, title: str) -> str:
-    if fmt is Format.JSON:
+def render(metrics: list[Metric], fmt: MetricsFormat, title: str) -> str:
+    if fmt is MetricsFormat.JSON:
         return json.dumps(
             {
                 "window": title,
@@ -75,7 +75,7 @@ def render(metrics: list[Metric], fmt: Format, title: str) -> str:
             },
             indent=2,
         )
-    if fmt is Format.CSV:
+    if fmt is MetricsFormat.CSV:
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(["id", "requirement", "figures"])
@@ -112,7 +112,9 @@ def report(
     side: Annotated[
         Side, typer.Option(help="Whose figures: the consumer's journal or the provider's store")
     ] = Side.CONSUMER,
-    fmt: Annotated[Format, typer.Option("--format", help="Output format")] = Format.TABLE,
+    fmt: Annotated[
+        MetricsFormat, typer.Option("--format", help="Output format")
+    ] = MetricsFormat.TABLE,
     journal: Annotated[
         str, typer.Option(envvar="UEC_JOURNAL_DB", help="Consumer journal database URL")
     ] = "sqlite:///uec-consumer.sqlite3",

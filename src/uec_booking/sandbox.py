@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,8 +25,13 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from uec_booking import sample_data
-from uec_booking.asgi_server import ThreadedServer
+from uec_booking.asgi_server import RequestTimeouts, ThreadedServer
 from uec_booking.netutil import free_port
+from uec_booking.sandbox_credentials import (
+    issue_certificates,
+    register_pds_application,
+    tls_manifest,
+)
 from uec_booking.tls import CertificateAuthority, Credential, ServerTLS, client_context
 
 log = logging.getLogger("uec_booking.sandbox")
@@ -46,11 +52,50 @@ DOS_USERNAME = "sandbox-111"
 DOS_PASSWORD = "sandbox-dos-password"
 SDS_BASE = "ou=Services,o=nhs"
 SDS_API_KEY = "sandbox-sds-api-key"
-SSP_FQDN = "ssp.sandbox.nhs.uk"
+
+
+class ServerSet:
+    """Servers started together, described by a manifest: `start()` returns it (a failure
+    part way stops what had started), `stop()` stops everything in the reverse order it was
+    started; or use `with`. A subclass starts its servers in `_start`, registering each one's
+    stop in `_stoppers`."""
+
+    manifest: dict[str, Any]
+    _stoppers: list[Callable[[], object]]
+
+    def _start(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def start(self) -> dict[str, Any]:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def write_manifest(self, path: Path) -> None:
+        """Write the manifest atomically: a reader never sees half a file."""
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.manifest, indent=2) + "\n", encoding="utf-8")
+        tmp.replace(path)
+
+    def stop(self) -> None:
+        while self._stoppers:
+            stopper = self._stoppers.pop()
+            try:
+                stopper()
+            except Exception:  # stopping the rest matters more than one failure
+                log.exception("error stopping a sandbox server")
+
+    def __enter__(self) -> dict[str, Any]:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 @dataclass
-class Sandbox:
+class Sandbox(ServerSet):
     """Start with `start()` (returns the manifest), stop with `stop()`; or use `with`."""
 
     host: str = "127.0.0.1"
@@ -61,9 +106,10 @@ class Sandbox:
     journal_db: str | None = None  # the console's journal (default: beside the temporary store)
     auth_mode: str = "signed"  # or "interim": the provider takes consumer-built unsigned tokens
     tls: bool = True  # False: plain HTTP and LDAP, for debugging only
+    timeouts: RequestTimeouts | None = None  # default: from UEC_REQUEST_*_TIMEOUT
     directory: dict[str, Any] = field(default_factory=sample_data.load)
     manifest: dict[str, Any] = field(default_factory=dict, init=False)
-    _stoppers: list[Any] = field(default_factory=list, init=False)
+    _stoppers: list[Callable[[], object]] = field(default_factory=list, init=False)
     _tmp: tempfile.TemporaryDirectory[str] | None = field(default=None, init=False)
     _ports: dict[str, int] = field(default_factory=dict, init=False)
     _clients: Any = field(default=None, init=False)
@@ -91,7 +137,12 @@ class Sandbox:
                 require_client=bool(mutual),
             )
         server = ThreadedServer(
-            app, host=self.host, port=self._ports[name], tls=tls, relay=relay
+            app,
+            host=self.host,
+            port=self._ports[name],
+            tls=tls,
+            relay=relay,
+            timeouts=self.timeouts,
         ).start()
         self._stoppers.append(server.stop)
         return server.url
@@ -113,45 +164,6 @@ class Sandbox:
             verify=client_context(ca_file=str(self._ca.cert), service="the JWKS server")
         )
 
-    def _issue_certificates(self, directory: dict[str, Any]) -> None:
-        """The sandbox CA and a certificate for each server and each client system."""
-        assert self._tmp is not None
-        self._ca = CertificateAuthority.create(Path(self._tmp.name) / "tls")
-        consumer = directory["consumer_systems"][0]
-        hosts = ("localhost", "127.0.0.1", "::1", self.host)
-        for name, fqdn in {
-            "ssp": SSP_FQDN,
-            "sds": "sds.sandbox.nhs.uk",
-            "sds_fhir": "sds-fhir.sandbox.nhs.uk",
-            "pds": "pds.sandbox.nhs.uk",
-            "auth": "auth.sandbox.nhs.uk",
-            "provider": directory["provider_system"].get("fqdn", "provider.sandbox.nhs.uk"),
-            "consumer": consumer.get("fqdn", "consumer.sandbox.nhs.uk"),
-        }.items():
-            self._creds[name] = self._ca.issue(name, fqdn, hosts=hosts)
-
-    def _tls_manifest(self) -> dict[str, Any]:
-        if self._ca is None:
-            return {"enabled": False}
-        ssp, consumer = self._creds["ssp"], self._creds["consumer"]
-        return {
-            "enabled": True,
-            "ca": str(self._ca.cert),
-            "dir": str(self._ca.directory),
-            "consumer_cert": str(consumer.cert),
-            "consumer_key": str(consumer.key),
-            "consumer_fqdn": consumer.fqdn,
-            "ssp_cert": str(ssp.cert),
-            "ssp_key": str(ssp.key),
-        }
-
-    def start(self) -> dict[str, Any]:
-        try:
-            return self._start()
-        except BaseException:
-            self.stop()
-            raise
-
     def _start(self) -> dict[str, Any]:
         import uec_booking.spine.auth as auth
         import uec_booking.spine.dos as dos
@@ -170,7 +182,7 @@ class Sandbox:
         consumer = directory["consumer_systems"][0]
         self._tmp = tempfile.TemporaryDirectory(prefix="uec-sandbox-")
         if self.tls:
-            self._issue_certificates(directory)
+            self._ca, self._creds = issue_certificates(Path(self._tmp.name), directory, self.host)
         scheme = "https" if self.tls else "http"
 
         if self.auth_mode not in ("signed", "interim"):
@@ -182,7 +194,7 @@ class Sandbox:
         # Tokens are minted only for registered providers: register ours.
         clients = auth.ClientRegistry.from_directory(directory, providers=[provider_base])
         self._clients = clients
-        pds_app = _register_pds_application(clients, consumer, Path(self._tmp.name))
+        pds_app = register_pds_application(clients, consumer, Path(self._tmp.name))
         auth_url = self._serve(auth.create_app(issuer=issuer, clients=clients), "auth")
 
         ldif = build_ldif(directory, provider_endpoint=provider_base)
@@ -268,7 +280,7 @@ class Sandbox:
                 }
                 for p in directory["patients"]
             ],
-            "tls": self._tls_manifest(),
+            "tls": tls_manifest(self._ca, self._creds),
             "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         self.manifest["console"] = {"url": self._start_console(db_url)}
@@ -364,65 +376,11 @@ class Sandbox:
             public_url=console_url,
         )
 
-    def write_manifest(self, path: Path) -> None:
-        """Write the manifest atomically: a reader never sees half a file."""
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.manifest, indent=2) + "\n", encoding="utf-8")
-        tmp.replace(path)
-
     def stop(self) -> None:
-        while self._stoppers:
-            stopper = self._stoppers.pop()
-            try:
-                stopper()
-            except Exception:  # stopping the rest matters more than one failure
-                log.exception("error stopping a sandbox server")
+        super().stop()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-    def __enter__(self) -> dict[str, Any]:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def _register_pds_application(
-    clients: Any, consumer: dict[str, Any], keys_dir: Path
-) -> dict[str, str]:
-    """The consumer's NHS API platform application, for PDS: a new key pair, its public JWKS
-    registered inline with the auth service, its private key written where the consumer
-    configuration (the manifest's `pds` keys) points."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    from uec_booking.consumer.platform_auth import public_jwks
-    from uec_booking.spine.auth_clients import Client
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    api_key, kid = f"{consumer['client_id']}-platform-app", "sandbox-pds-1"
-    clients.register(
-        Client(
-            client_id=api_key,
-            secret_hash=None,
-            asid=consumer["asid"],
-            ods=consumer["ods"],
-            groups=(),
-            scopes=(),
-            jwks=public_jwks(key, kid),
-        )
-    )
-    path = keys_dir / "pds-platform-key.pem"
-    path.touch(mode=0o600)
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return {"api_key": api_key, "kid": kid, "private_key": str(path)}
 
 
 async def _seed(

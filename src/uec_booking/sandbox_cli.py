@@ -11,9 +11,11 @@ from typing import Annotated, Any
 
 import typer
 
+from uec_booking.asgi_server import RequestTimeouts
 from uec_booking.cli_errors import UserError
 from uec_booking.provider.cli import days_option
 from uec_booking.sandbox import PORT_OFFSETS, Sandbox
+from uec_booking.serve_options import BodyTimeout, HeadTimeout, Host
 
 
 def summary(manifest: dict[str, Any]) -> str:
@@ -50,7 +52,7 @@ class AuthModeChoice(StrEnum):
 
 
 def serve_sandbox(
-    host: Annotated[str, typer.Option(envvar="UEC_HOST")] = "127.0.0.1",
+    host: Host = "127.0.0.1",
     base_port: Annotated[
         int,
         typer.Option(
@@ -87,6 +89,8 @@ def serve_sandbox(
             help="TLS with a sandbox CA on every hop (default); --plain (UEC_TLS=0) for debugging",
         ),
     ] = True,
+    request_head_timeout: HeadTimeout = None,
+    request_body_timeout: BodyTimeout = None,
 ) -> None:
     """Run PDS, DoS, SDS, NHS auth, the SSP and a seeded provider on loopback."""
     if base_port:
@@ -102,6 +106,7 @@ def serve_sandbox(
         slapd=slapd,
         auth_mode=auth_mode.value,
         tls=tls,
+        timeouts=RequestTimeouts.from_env(request_head_timeout, request_body_timeout),
     )
     manifest = sandbox.start()
     try:

@@ -184,7 +184,12 @@ class TokenVerifier:
         self.jwks_fetches += 1
         try:
             if self._http is not None:
-                response = await self._http.get(self.jwks_url, timeout=10)
+                # A fetch comes at most once a refetch interval: nothing is gained by keeping
+                # the connection, and a client we are given outlives the loop it is used on (a
+                # server's), whose shutdown would find the kept-alive socket still open.
+                response = await self._http.get(
+                    self.jwks_url, timeout=10, headers={"Connection": "close"}
+                )
             else:
                 async with httpx.AsyncClient(timeout=10) as client:
                     response = await client.get(self.jwks_url)

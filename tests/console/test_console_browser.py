@@ -1,7 +1,8 @@
 """The booking console in real headless Chromium against a running sandbox: sign-in, a
 cross-site form refused, booking a later slot with JavaScript off, a patient away from
-home, the 422 path, cancel (with confirmation) and rebook, the diary, the reports, each
-national service's outage, and an axe-core accessibility check of every page."""
+home, the 422 path, cancel (with confirmation) and rebook, the diary (blocking and freeing a
+slot in it), the reports, each national service's outage, and an axe-core accessibility check
+of every page."""
 
 from __future__ import annotations
 
@@ -162,6 +163,9 @@ def test_book_a_later_slot_without_javascript(console: str, contexts: Any) -> No
     page = contexts(java_script_enabled=False).new_page()
     sign_in(page, console, "call.handler")
     to_slots(page, console, "9000000025", "BD1 1HY")
+    # The last day offered is a whole one whatever the hour the suite runs (late in the day,
+    # today has few slots or none).
+    page.locator("#days a").last.click()
     radios = page.locator("input[name=slot_id]")
     assert radios.count() > 4
     chosen = radios.nth(4)
@@ -217,6 +221,7 @@ def test_book_slot_gone_cancel_rebook_and_report(console: str, contexts: Any) ->
 
     first.get_by_role("button", name="Rebook at another time").click()
     assert "In-person" in first.locator("label.nhsuk-radios__label").first.inner_text()
+    first.locator("#days a").last.click()  # a whole day, as above
     first.locator("input[name=slot_id]").nth(3).check()
     first.get_by_role("button", name="Book the new time").click()
     assert "Appointment rebooked" in first.locator("#confirmation").inner_text()
@@ -271,6 +276,35 @@ def test_diary_shows_the_booking_in_uk_time(console: str, contexts: Any) -> None
     sign_in(staff, console, "receptionist", f"/provider?day={day.isoformat()}")
     row = staff.locator("tr", has_text="Evans").first
     assert times in row.inner_text(), (times, row.inner_text())
+
+
+def test_staff_block_and_unblock_a_slot_in_the_diary(console: str, contexts: Any) -> None:
+    handler = contexts().new_page()
+    sign_in(handler, console, "call.handler")
+    to_slots(handler, console, "9000000009", "LS1 6AE")
+    slot = handler.locator("input[name=slot_id]").first.get_attribute("value")
+    staff = contexts().new_page()
+    sign_in(staff, console, "receptionist", "/provider")
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    today = datetime.now(ZoneInfo("Europe/London")).date()
+    row = staff.locator(f"tr[data-slot='{slot}']")
+    for offset in range(3):  # the first free slot is today or tomorrow (UK days)
+        staff.goto(f"{console}/provider?day={today + timedelta(days=offset)}")
+        if row.count():
+            break
+    row.get_by_label("Reason for blocking").fill("Clinician off sick")
+    row.get_by_role("button", name="Block").click()
+    assert "blocked" in row.locator("td[data-label=Status]").inner_text()
+    assert "Clinician off sick" in staff.locator("#audit").inner_text()
+    # The call handler's next search no longer offers it.
+    to_slots(handler, console, "9000000009", "LS1 6AE")
+    assert handler.locator(f"input[name=slot_id][value='{slot}']").count() == 0
+    row.get_by_role("button", name="Unblock").click()
+    assert "free" in row.locator("td[data-label=Status]").inner_text()
+    to_slots(handler, console, "9000000009", "LS1 6AE")
+    assert handler.locator(f"input[name=slot_id][value='{slot}']").count() == 1
 
 
 OUTAGES = {

@@ -16,7 +16,7 @@ import pytest
 
 from tests.auth_support import AUDIENCE, CONSUMER, OTHER_AUDIENCE, running_auth
 from uec_booking.consumer.auth import ClientCredentialsTokens, InterimTokens, TokenSource
-from uec_booking.consumer.errors import AuthError, ServiceUnavailable
+from uec_booking.consumer.errors import AuthError, ServiceUnreachable
 from uec_booking.consumer.platform_auth import PlatformTokens
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.netutil import free_port
@@ -59,12 +59,15 @@ def test_cached_per_audience_one_request_for_many_coroutines() -> None:
 
 
 def test_refreshed_before_expiry_and_after_invalidate() -> None:
+    now = [1000.0]
     with running_auth(token_lifetime=2) as auth:
-        tokens = source(auth.token_url, refresh_margin=60.0)  # capped at half the lifetime
+        # refresh_margin is capped at half the lifetime: refreshed 1 s after it was issued.
+        tokens = source(auth.token_url, refresh_margin=60.0, clock=lambda: now[0])
         first = asyncio.run(tokens.token(audience=AUDIENCE))
+        now[0] += 0.9
         assert asyncio.run(tokens.token(audience=AUDIENCE)) == first
         assert auth.token_requests() == 1
-        time.sleep(1.1)  # within a second of expiry: refreshed
+        now[0] += 0.2
         second = asyncio.run(tokens.token(audience=AUDIENCE))
         assert second != first and auth.token_requests() == 2
         tokens.invalidate(AUDIENCE + "/")  # the provider answered 401
@@ -96,10 +99,10 @@ def test_refused_credentials_are_auth_errors() -> None:
 def test_service_down_is_service_unavailable() -> None:
     with running_auth() as auth:
         auth.counter.fail_with = 503
-        with pytest.raises(ServiceUnavailable, match="503"):
+        with pytest.raises(ServiceUnreachable, match="503"):
             asyncio.run(source(auth.token_url).token(audience=AUDIENCE))
     nobody = f"http://127.0.0.1:{free_port()}/oauth2/token"
-    with pytest.raises(ServiceUnavailable, match="unreachable"):
+    with pytest.raises(ServiceUnreachable, match="unreachable"):
         asyncio.run(source(nobody, timeout=2.0).token(audience=AUDIENCE))
 
 
@@ -182,8 +185,8 @@ def test_interim_scope_follows_the_interaction(interaction: Interaction, scope: 
 def test_interim_claims_are_configured_and_new_per_request(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from uec_booking.consumer.cli import token_source
     from uec_booking.consumer.config import load_config
+    from uec_booking.consumer.wiring import token_source
 
     practitioner = {"resourceType": "Practitioner", "id": "10019", "name": [{"family": "Jones"}]}
     for name, value in {

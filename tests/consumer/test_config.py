@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from uec_booking.consumer.config import AuthMode, load_config
+from uec_booking.consumer.config import ConsumerAuthMode, load_config
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "consumer.toml"
 
 
 def test_example_toml_loads() -> None:
     config = load_config(EXAMPLE)
-    assert config.ssp_url == "http://127.0.0.1:8010" and config.auth_mode is AuthMode.SIGNED
+    assert config.ssp_url == "http://127.0.0.1:8010" and config.auth_mode is ConsumerAuthMode.SIGNED
     assert config.consumer_asid == "200000000201" and config.max_slot_attempts == 3
 
 
@@ -47,4 +47,6 @@ def test_manifest_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("UEC_CLIENT_SECRET", "from-env")
     monkeypatch.setenv("UEC_AUTH_MODE", "interim")
     overridden = load_config(path)
-    assert overridden.client_secret == "from-env" and overridden.auth_mode is AuthMode.INTERIM
+    assert (
+        overridden.client_secret == "from-env" and overridden.auth_mode is ConsumerAuthMode.INTERIM
+    )

@@ -28,7 +28,7 @@ from uec_booking.consumer.errors import (
     DosNoServices,
     DosServiceNotFound,
     DosVersionUnsupported,
-    ServiceUnavailable,
+    ServiceUnreachable,
 )
 from uec_booking.consumer.models import DosCase
 from uec_booking.netutil import free_port
@@ -218,7 +218,7 @@ def test_unreachable_or_non_soap_dos_is_unavailable() -> None:
         password=PASSWORD,
         timeout=2,
     )
-    with pytest.raises(ServiceUnavailable):
+    with pytest.raises(ServiceUnreachable):
         asyncio.run(dead.check_capacity_summary(case()))
 
     async def busy(request: Any) -> PlainTextResponse:
@@ -226,7 +226,7 @@ def test_unreachable_or_non_soap_dos_is_unavailable() -> None:
 
     with ThreadedServer(Starlette(routes=[Route(MOUNT_PATH, busy, methods=["POST"])])) as server:
         proxy = DosClient(wsdl=server.url + MOUNT_PATH, username=USER, password=PASSWORD)
-        with pytest.raises(ServiceUnavailable, match="503"):
+        with pytest.raises(ServiceUnreachable, match="503"):
             asyncio.run(proxy.service_details_by_id("2000100001"))
 
 

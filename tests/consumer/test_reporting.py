@@ -8,7 +8,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from uec_booking.consumer.journal import Journal
+from uec_booking.consumer import events
+from uec_booking.consumer.journal import Journal, JourneyRecorder
 from uec_booking.reporting import consumer_metrics
 
 DAY = datetime(2026, 12, 1, tzinfo=UTC)
@@ -87,3 +88,42 @@ def test_report_command_formats(tmp_path: Path) -> None:
     assert as_csv.splitlines()[1].startswith("rep-cons-01,") and "booked: 3" in as_csv
     table = subprocess.run(base, capture_output=True, text=True, check=True).stdout
     assert "rep-cons-14" in table and "2026-12-01" in table
+
+
+def test_the_recorder_turns_a_journeys_events_into_rows(tmp_path: Path) -> None:
+    journal = Journal(f"sqlite:///{tmp_path / 'journal.sqlite3'}")
+    recorder = JourneyRecorder(journal, trace_id="t1", disposition="Dx05")
+    for event in [
+        events.PatientVerified("9000000009", "Jane Smith"),  # not a reporting event
+        events.ServicesFound((("s1", "Leeds", 0.5, True), ("s4", "Otley", 3.0, False))),
+        events.ServiceDetails("s4", "Otley", ()),
+        events.ServiceNotBookable("s4", "Otley", "DoS lists no booking ASID", True),
+        events.ServiceNotBookable("s5", "Ilkley", "SDS: no nhsMHS", False),  # no referral
+        events.ServiceDetails("s1", "Leeds", ("200000000101",)),
+        events.SlotsFound("s1", 10, DAY, 4),
+        events.SlotGone("a"),
+        events.StepFailed("Service details for Ilkley", "timed out"),  # not a booking error
+        events.StepFailed("Booking at Leeds", "provider 500"),
+        events.Booked("A1", "b", DAY),
+    ]:
+        recorder(event)
+    rows = journal.events(DAY - timedelta(days=3650), datetime.now(UTC) + timedelta(days=1))
+    journal.close()
+    columns = (
+        "kind",
+        "service_id",
+        "slot_id",
+        "appointment_id",
+        "slots",
+        "slots_in_time",
+        "detail",
+    )
+    assert [tuple(row[c] for c in columns) for row in rows] == [
+        ("searched", None, None, None, None, None, "2 services"),
+        ("referral", "s4", None, None, None, None, "DoS lists no booking ASID"),
+        ("slots_shown", "s1", None, None, 10, 4, None),
+        ("slot_gone", "s1", "a", None, None, None, None),
+        ("error", "s1", None, None, None, None, "provider 500"),
+        ("booked", "s1", "b", "A1", None, None, None),
+    ]
+    assert {(row["trace_id"], row["disposition"]) for row in rows} == {("t1", "Dx05")}

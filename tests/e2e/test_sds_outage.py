@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 
 from uec_booking.consumer import events
-from uec_booking.consumer.cli import build_workflow
 from uec_booking.consumer.config import from_manifest, load_config
 from uec_booking.consumer.errors import SdsError
+from uec_booking.consumer.request import BookingRequest
 from uec_booking.consumer.sds import SdsClient
-from uec_booking.consumer.workflow import BookingRequest, BookingWorkflow
+from uec_booking.consumer.wiring import build_workflow
+from uec_booking.consumer.workflow import BookingWorkflow
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.netutil import free_port
 from uec_booking.sandbox import Sandbox

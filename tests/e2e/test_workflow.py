@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from uec_booking.consumer import events
-from uec_booking.consumer.cli import build_workflow
+from uec_booking.consumer.auth import ClientCredentialsTokens
 from uec_booking.consumer.config import from_manifest, load_config
-from uec_booking.consumer.workflow import BookingRequest, BookingResult, BookingWorkflow
+from uec_booking.consumer.request import BookingRequest, BookingResult
+from uec_booking.consumer.wiring import build_workflow
+from uec_booking.consumer.workflow import BookingWorkflow
 from uec_booking.sandbox import Sandbox
 
 
@@ -64,14 +66,14 @@ def test_slot_taken_meanwhile_books_the_next(workflow: BookingWorkflow) -> None:
     second, seen = run(
         workflow, nhs_number="9000000017", postcode="LS1 4HR", preferred_slot=first.slot
     )
-    assert "SlotTaken" in kinds(seen) and second.appointment is not None
+    assert "SlotGone" in kinds(seen) and second.appointment is not None
     assert second.appointment.slot_id != first.appointment.slot_id
 
 
 def test_service_without_booking_asid_is_referral_only(workflow: BookingWorkflow) -> None:
     # Bradford: the nearest service (walk-in centre) has no booking endpoint in DoS.
     result, seen = run(workflow, nhs_number="9000000025", postcode="BD1 1HY")
-    skipped = [e for e in seen if isinstance(e, events.NoBookingEndpoint)]
+    skipped = [e for e in seen if isinstance(e, events.ServiceNotBookable)]
     assert skipped and skipped[0].service_id == "2000100004" and skipped[0].referral_allowed
     assert [s.id for s in result.referral_only][:1] == ["2000100004"]
     assert (
@@ -84,7 +86,7 @@ def test_service_without_booking_asid_is_referral_only(workflow: BookingWorkflow
 def test_asid_missing_from_sds_is_skipped(workflow: BookingWorkflow) -> None:
     # Wakefield: DoS gives a booking ASID that SDS does not know.
     result, seen = run(workflow, nhs_number="9000000041", postcode="WF1 2EB")
-    skipped = [e for e in seen if isinstance(e, events.NoBookingEndpoint)]
+    skipped = [e for e in seen if isinstance(e, events.ServiceNotBookable)]
     assert skipped and skipped[0].service_id == "2000100005" and "SDS" in skipped[0].reason
     assert (
         result.appointment is not None
@@ -114,7 +116,7 @@ def test_booking_only_service_without_endpoint_is_not_offered(
         symptom_group=1050,
     )
     ooh = [
-        e for e in seen if isinstance(e, events.NoBookingEndpoint) and e.service_id == "2000100002"
+        e for e in seen if isinstance(e, events.ServiceNotBookable) and e.service_id == "2000100002"
     ]
     assert ooh and not ooh[0].referral_allowed
     assert "2000100002" not in [s.id for s in result.referral_only]
@@ -127,14 +129,15 @@ def test_unknown_patient_stops_before_anything_else(workflow: BookingWorkflow) -
 
 def test_expired_token_is_refreshed(workflow: BookingWorkflow, sandbox: dict[str, Any]) -> None:
     tokens = workflow.provider.tokens
+    assert isinstance(tokens, ClientCredentialsTokens)
     endpoint = sandbox["provider"]["url"]
     asyncio.run(tokens.token(audience=endpoint))
-    before = tokens.requests  # type: ignore[attr-defined]
-    # A cached token the provider now refuses (as after expiry): the client must get a new one.
-    tokens._cache[endpoint] = ("eyJhbGciOiJSUzI1NiIsImtpZCI6Im9sZCJ9.e30.c2ln", float("inf"))  # type: ignore[attr-defined]
+    before = tokens.requests
+    # A kept token the provider now refuses (as after expiry): the client must get a new one.
+    tokens.cache.put(endpoint, "eyJhbGciOiJSUzI1NiIsImtpZCI6Im9sZCJ9.e30.c2ln", lifetime=3600)
     result, _ = run(workflow, nhs_number="9000000009", postcode="LS1 6AE")
     assert result.appointment is not None
-    assert tokens.requests == before + 1  # type: ignore[attr-defined]
+    assert tokens.requests == before + 1
 
 
 def test_cancel_through_the_ssp_frees_the_slot(
@@ -309,7 +312,7 @@ def test_wrong_server_certificate_is_one_clear_sentence(
     from starlette.applications import Starlette
 
     from uec_booking.asgi_server import ThreadedServer
-    from uec_booking.consumer.errors import ServiceUnavailable
+    from uec_booking.consumer.errors import ServiceUnreachable
     from uec_booking.consumer.pds import PdsClient
     from uec_booking.tls import CertificateAuthority, ServerTLS
     from uec_booking.tls_http import tls_transport
@@ -326,7 +329,7 @@ def test_wrong_server_certificate_is_one_clear_sentence(
         pds = PdsClient(
             base_url=fake.url, transport=tls_transport(config.tls_context("PDS"), service="PDS")
         )
-        with pytest.raises(ServiceUnavailable) as error:
+        with pytest.raises(ServiceUnreachable) as error:
             asyncio.run(pds.verify(nhs_number="9000000009"))
     # The fake's loop ends with the refused handshake's transport open (uvloop reports it
     # when the loop is collected): collect it here, where that is expected.
@@ -356,7 +359,7 @@ def test_two_booking_asids_are_flagged_not_booked(
     monkeypatch.setattr(workflow.dos, "service_details_by_id", two_asids)
     result, seen = run(workflow, nhs_number="9000000009", postcode="LS1 6AE")
     flagged = [
-        e for e in seen if isinstance(e, events.NoBookingEndpoint) and e.service_id == "2000100001"
+        e for e in seen if isinstance(e, events.ServiceNotBookable) and e.service_id == "2000100001"
     ]
     assert flagged and "ambiguous" in flagged[0].reason
     assert result.service is None or result.service.id != "2000100001"

@@ -14,6 +14,10 @@ from sqlalchemy import create_engine, text
 
 from tests.provider.conftest import Provider
 from tests.provider.helpers import FHIR_JSON, FHIR_XML, appointment, later, search_free
+from uec_booking.provider.app import create_app
+from uec_booking.provider.resources.appointment import APPOINTMENT_SEARCH
+from uec_booking.provider.resources.slot import SLOT_SEARCH
+from uec_booking.provider.settings import AuthMode, ProviderSettings
 from uec_booking.provider.store.db import sync_url
 
 
@@ -69,14 +73,44 @@ def test_slot_search_errors(
     assert spine_code(body) == code
 
 
-def test_unknown_parameters_ignored_unless_strict(provider: Provider) -> None:
-    params = [("start", f"le{later(24)}"), ("status", "free"), ("colour", "blue")]
-    lenient = provider.client.get(f"{provider.url}/Slot", params=params)
-    assert lenient.status_code == 200 and lenient.json()["entry"]
-    strict = provider.client.get(
-        f"{provider.url}/Slot", params=params, headers={"Prefer": "handling=strict"}
-    )
-    outcome(strict, 400)
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("Slot", [("start", f"le{later(24)}"), ("status", "free")]),
+        ("Appointment", [("patient:identifier", "9000000009")]),
+    ],
+)
+def test_unknown_parameters_reported_unless_strict(
+    provider: Provider, path: str, params: list[tuple[str, str]]
+) -> None:
+    """Every search: an unknown parameter is ignored and said so in the Bundle's outcome
+    entry; under `Prefer: handling=strict` it is refused."""
+    url = f"{provider.url}/{path}"
+    plain = provider.client.get(url, params=params)
+    assert plain.status_code == 200
+    assert all(e["search"]["mode"] != "outcome" for e in plain.json().get("entry", []))
+    unknown = [*params, ("colour", "blue")]
+    lenient = provider.client.get(url, params=unknown)
+    assert lenient.status_code == 200, lenient.text
+    notes = [e["resource"] for e in lenient.json()["entry"] if e["search"]["mode"] == "outcome"]
+    assert [i["expression"] for n in notes for i in n["issue"]] == [["colour"]]
+    for prefer in ("handling=strict", "return=representation; handling=strict"):
+        strict = provider.client.get(url, params=unknown, headers={"Prefer": prefer})
+        assert "colour" in outcome(strict, 400)["issue"][0]["diagnostics"]
+    lenient_asked = provider.client.get(url, params=unknown, headers={"Prefer": "handling=lenient"})
+    assert lenient_asked.status_code == 200
+
+
+def test_search_parameters_are_documented_in_openapi(db_url: str) -> None:
+    """The OpenAPI description reads the same declarations the parser does."""
+    app = create_app(ProviderSettings(db_url=db_url, auth_mode=AuthMode.OFF))
+    paths = app.openapi()["paths"]
+    for path, spec in (("/fhir/Slot", SLOT_SEARCH), ("/fhir/Appointment", APPOINTMENT_SEARCH)):
+        described = {p["name"]: p for p in paths[path]["get"]["parameters"]}
+        for param in spec.params:
+            assert described[param.name]["description"].startswith(param.documentation)
+            assert described[param.name]["required"] is param.required
+    assert "Slot:schedule" in str(paths["/fhir/Slot"]["get"]["parameters"])
 
 
 def test_no_slots_is_an_empty_bundle(provider: Provider) -> None:

@@ -87,9 +87,12 @@ def test_cli_blocks_a_range_and_one_slot_then_unblocks(provider: Provider) -> No
     freed = runner.invoke(
         cli,
         ["provider-slots", "unblock", "--db", db, "--service", SERVICE,
-         "--from", first["start"], "--to", free[-1]["end"]],
+         "--from", first["start"], "--to", free[-1]["end"], "--reason", "Clinician back"],
     )  # fmt: skip
     assert freed.exit_code == 0 and f"{len(blocked)} slots unblocked" in freed.output
+    unblocked = [e for e in audit_trail(db) if e.interaction == "admin:unblock-slot"]
+    assert {e.resource_id for e in unblocked} == blocked
+    assert {e.detail for e in unblocked} == {"Clinician back"}  # the reason goes to the audit
     assert blocked <= {s["id"] for s in search_free(client, base)}
     assert "comment" not in client.get(f"{base}/Slot/{second['id']}").json()
     assert book(client, base, second).status_code == 201

@@ -79,14 +79,14 @@ async def _change(store: Store, kind: str, pick: int, before: Any, service: str)
         shown = before.matches + before.includes
     async with store.write() as session:
         if kind == "book":
-            # Only a slot that has not started can be booked: the window may begin earlier.
-            now = datetime.now(UTC).replace(tzinfo=None)
+            # Only a slot still to come can be claimed (a search window may reach into the past).
+            soon = datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=1)
             free = [
                 r
                 for r in shown
                 if r["resourceType"] == "Slot"
                 and r["status"] == "free"
-                and _naive(r["start"]) > now
+                and _naive(r["start"]) > soon
             ]
             if free:
                 slot = free[pick % len(free)]

@@ -34,7 +34,7 @@ from uec_booking.consumer.errors import (
     InvalidNhsNumber,
     PatientNotFound,
     PdsError,
-    ServiceUnavailable,
+    ServiceUnreachable,
 )
 from uec_booking.consumer.pds import PdsClient
 from uec_booking.consumer.platform_auth import PlatformTokens
@@ -283,7 +283,7 @@ def test_client_refusals(services: Services) -> None:
                 base_url=services.pds_url, tokens=services.tokens(private_key=platform_key())
             ).verify(nhs_number="9000000009")
         )
-    with pytest.raises(ServiceUnavailable):
+    with pytest.raises(ServiceUnreachable):
         asyncio.run(
             PdsClient(base_url=f"http://127.0.0.1:{free_port()}{BASE_PATH}").verify(
                 nhs_number="9000000009"

@@ -12,7 +12,7 @@ import pytest
 from ldap3 import MODIFY_REPLACE, Connection, Server
 
 from uec_booking import sample_data
-from uec_booking.consumer.errors import AsNotFound, NoEndpoint, ServiceUnavailable, SeveralEndpoints
+from uec_booking.consumer.errors import AsNotFound, NoEndpoint, ServiceUnreachable, SeveralEndpoints
 from uec_booking.consumer.sds import SdsClient
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.netutil import free_port
@@ -128,5 +128,5 @@ def test_client_error_cases() -> None:
             asyncio.run(client.endpoint_for(consumer_asid))
     finally:
         handle.stop()
-    with pytest.raises(ServiceUnavailable):
+    with pytest.raises(ServiceUnreachable):
         asyncio.run(SdsClient(url=f"ldap://127.0.0.1:{free_port()}", timeout=1).endpoint_for("1"))

@@ -15,7 +15,7 @@ import pytest
 from ldap3 import SUBTREE, Connection, Server
 
 from uec_booking import sample_data
-from uec_booking.consumer.errors import NoEndpoint, ServiceUnavailable
+from uec_booking.consumer.errors import NoEndpoint, ServiceUnreachable
 from uec_booking.consumer.sds import SdsClient
 from uec_booking.netutil import free_port
 from uec_booking.spine import sds_schema
@@ -186,9 +186,9 @@ def test_tls_mutual_authentication(
 
         assert asyncio.run(client().endpoint_for(PROVIDER["asid"])) == ENDPOINT
         stranger = CertificateAuthority.create(tmp_path / "stranger")
-        with pytest.raises(ServiceUnavailable, match="untrusted"):
+        with pytest.raises(ServiceUnreachable, match="untrusted"):
             asyncio.run(client(ca_file=str(stranger.cert)).endpoint_for(PROVIDER["asid"]))
-        with pytest.raises(ServiceUnavailable, match=r"TLS to SDS failed|unreachable"):
+        with pytest.raises(ServiceUnreachable, match=r"TLS to SDS failed|unreachable"):
             asyncio.run(client(cert_file=None, key_file=None).endpoint_for(PROVIDER["asid"]))
     finally:
         handle.stop()

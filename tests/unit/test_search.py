@@ -6,8 +6,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from uec_booking.fhir.errors import BadRequest
+from uec_booking.fhir.urls import NHS_NUMBER_SYSTEM
+from uec_booking.provider.resources.appointment import APPOINTMENT_SEARCH
 from uec_booking.provider.resources.slot import SLOT_SEARCH
-from uec_booking.provider.search import parse_date_bound, parse_search
+from uec_booking.provider.search import (
+    PAGING_PARAMS,
+    DateWindow,
+    Reference,
+    SearchSpec,
+    Token,
+    parse_date_bound,
+    parse_search,
+    search_outcome,
+)
 
 ALL = frozenset({"eq", "ge", "gt", "le", "lt"})
 
@@ -76,3 +87,86 @@ def test_parse_search_table() -> None:
 def test_parser_only_ever_raises_bad_request(items: list[tuple[str, str]]) -> None:
     with contextlib.suppress(BadRequest):
         parse_search(SLOT_SEARCH, items, strict=False)
+
+
+def test_tokens_and_references_are_typed_by_the_one_parser() -> None:
+    parsed = parse_search(
+        APPOINTMENT_SEARCH,
+        [("patient:identifier", f"{NHS_NUMBER_SYSTEM}|9000000009,9000000025")],
+    )
+    assert parsed.token_values("patient:identifier") == [
+        Token(NHS_NUMBER_SYSTEM, "9000000009"),
+        Token(None, "9000000025"),
+    ]
+    slot = parse_search(
+        SLOT_SEARCH,
+        [("service", "https://p.example/fhir/HealthcareService/918999"), ("schedule", "7")],
+    )
+    assert slot.references("schedule.actor:healthcareservice") == [
+        Reference("HealthcareService", "918999")
+    ]
+    assert slot.references("schedule") == [Reference(None, "7")]
+    assert slot.tokens("schedule.actor:healthcareservice") == ["918999"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "items", "spine_code"),
+    [
+        (APPOINTMENT_SEARCH, [("patient:identifier", "urn:x|1")], "INVALID_IDENTIFIER_SYSTEM"),
+        # `|code` is a code with no system: not an NHS number.
+        (APPOINTMENT_SEARCH, [("patient:identifier", "|1")], "INVALID_IDENTIFIER_SYSTEM"),
+        (APPOINTMENT_SEARCH, [("patient:identifier", f"{NHS_NUMBER_SYSTEM}|")], None),
+        (SLOT_SEARCH, [("schedule", "/")], None),
+    ],
+)
+def test_bad_typed_values(spec: SearchSpec, items: list[tuple[str, str]], spine_code: str) -> None:
+    with pytest.raises(BadRequest) as refused:
+        parse_search(spec, [*items, ("start", "le2099-01-01")])
+    if spine_code:
+        assert refused.value.spine == spine_code
+
+
+def test_a_date_window_folds_every_bound() -> None:
+    parsed = parse_search(
+        SLOT_SEARCH,
+        [
+            ("start", "ge2026-11-24"),
+            ("start", "ge2026-11-25"),
+            ("start", "gt2026-11-25T10:00:00Z"),
+            ("start", "le2026-11-28"),
+            ("start", "eq2026-11-27"),
+            ("start", "lt2026-11-27T12:00:00Z"),
+        ],
+    )
+    window = parsed.window("start")
+    assert window == DateWindow(
+        ge=datetime(2026, 11, 27),
+        gt=datetime(2026, 11, 25, 10, 0, 0, 999999),
+        le=datetime(2026, 11, 27, 23, 59, 59, 999999),
+        lt=datetime(2026, 11, 27, 12),
+    )
+    assert DateWindow.of([]) == DateWindow()
+
+
+@pytest.mark.parametrize("spec", [SLOT_SEARCH, APPOINTMENT_SEARCH])
+def test_one_declaration_documents_the_capability_and_the_openapi(spec: SearchSpec) -> None:
+    declared = spec.capability()["searchParam"]
+    documented = {p["name"]: p["description"] for p in spec.openapi()["parameters"]}
+    assert [p["name"] for p in declared] == [p.name for p in (*spec.params, *PAGING_PARAMS)]
+    for param in declared:
+        assert param["documentation"], param
+        assert documented[param["name"]] == param["documentation"]
+
+
+def test_ignored_parameters_are_reported_in_the_outcome() -> None:
+    quiet = parse_search(SLOT_SEARCH, [("start", "le2099-01-01")])
+    assert search_outcome(quiet) is None
+    noisy = parse_search(
+        SLOT_SEARCH, [("start", "le2099-01-01"), ("colour", "blue"), ("_include", "Slot:nothing")]
+    )
+    outcome = search_outcome(noisy)
+    assert outcome is not None and outcome["resourceType"] == "OperationOutcome"
+    assert [(i["severity"], i["expression"]) for i in outcome["issue"]] == [
+        ("warning", ["colour"]),
+        ("warning", ["_include=Slot:nothing"]),
+    ]

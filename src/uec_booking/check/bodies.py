@@ -9,11 +9,11 @@ import copy
 from datetime import UTC, datetime
 from typing import Any
 
+from uec_booking.fhir.nhs_number import verified_nhs_number
 from uec_booking.fhir.urls import (
     CARECONNECT_APPOINTMENT,
     CARECONNECT_PATIENT,
-    NHS_NUMBER_SYSTEM,
-    NHS_NUMBER_VERIFICATION_EXTENSION,
+    IUC_REPORT_TYPE,
 )
 
 TEST_NHS_NUMBER = "9000000009"  # a published PDS sandbox test number
@@ -38,27 +38,7 @@ def patient(*, nhs_number: str | None = TEST_NHS_NUMBER, contact: bool = True) -
         ],
     }
     if nhs_number is not None:
-        resource["identifier"] = [
-            {
-                "extension": [
-                    {
-                        "url": NHS_NUMBER_VERIFICATION_EXTENSION,
-                        "valueCodeableConcept": {
-                            "coding": [
-                                {
-                                    "system": "https://fhir.hl7.org.uk/STU3/CodeSystem/CareConnect-NHSNumberVerificationStatus-1",
-                                    "code": "01",
-                                    "display": "Number present and verified",
-                                }
-                            ]
-                        },
-                    }
-                ],
-                "use": "official",
-                "system": NHS_NUMBER_SYSTEM,
-                "value": nhs_number,
-            }
-        ]
+        resource["identifier"] = [verified_nhs_number(nhs_number)]
     if contact:
         resource["contact"] = [
             {
@@ -89,15 +69,7 @@ def book(slot: dict[str, Any], *, pat: dict[str, Any] | None = None) -> dict[str
                 "resourceType": "DocumentReference",
                 "id": "report1",
                 "status": "current",
-                "type": {
-                    "coding": [
-                        {
-                            "system": "urn:oid:2.16.840.1.113883.2.1.3.2.4.18.17",
-                            "code": "POCD_MT200001GB02",
-                            "display": "Integrated Urgent Care Report",
-                        }
-                    ]
-                },
+                "type": IUC_REPORT_TYPE,
                 "indexed": _now(),
                 "content": [
                     {"attachment": {"contentType": "application/hl7-v3+xml", "language": "en"}}

@@ -8,106 +8,89 @@ interaction is 403 `insufficient_scope`.
 
 from __future__ import annotations
 
+import inspect
 import time
+from collections.abc import Awaitable, Callable
 
+from uec_booking.check import bodies
 from uec_booking.check.model import CaseResult
-from uec_booking.check.registry import KIT, PAGES, WORKBOOK, Ctx, bearer_challenge, case, outcome
-from uec_booking.check.wire import JSON, CannotForge
+from uec_booking.check.registry import (
+    INTERIM,
+    KIT,
+    PAGES,
+    TOKEN_CHECKS,
+    WORKBOOK,
+    Ctx,
+    Precondition,
+    bearer_challenge,
+    case,
+    outcome,
+    post,
+)
 from uec_booking.fhir.interactions import Interaction
 
 AUTH = PAGES + "fs_authentication.md; RFC 6750 §3.1"
 
 
-async def _search_with(ctx: Ctx, result: CaseResult, token: str | None) -> None:
-    resp = await ctx.wire.send(
-        result,
-        "GET",
-        ctx.search_path(),
-        interaction=Interaction.READ_SLOT,
-        token=token,
-        headers={"Accept": JSON},
-    )
-    outcome(result, resp, 401)
-    bearer_challenge(result, resp, "invalid_token")
+TokenFor = Callable[[Ctx], str | Awaitable[str] | None]
+P1 = WORKBOOK + "CConnect-ApptTest_1 (P1); " + AUTH
 
 
-def _needs_auth(ctx: Ctx, result: CaseResult) -> bool:
-    if ctx.target.auth == "none":
-        result.skip("--auth none: the provider under test was said to run without token checks")
-        return False
-    return True
+def _refused_token(
+    case_id: str,
+    title: str,
+    source: str,
+    token: TokenFor,
+    *,
+    requires: tuple[Precondition, ...] = (TOKEN_CHECKS,),
+) -> None:
+    """A Slot search with a bad `token` (None: none at all) → 401 and the RFC 6750 challenge
+    `invalid_token`. A token the checker cannot forge here (CannotForge) skips the case."""
+
+    @case(case_id, title, source, requires=requires)
+    async def run(ctx: Ctx, result: CaseResult) -> None:
+        bad = token(ctx)
+        resp = await ctx.search(result, token=await bad if inspect.isawaitable(bad) else bad)
+        outcome(result, resp, 401)
+        bearer_challenge(result, resp, "invalid_token")
 
 
-@case(
-    "CConnect-ApptTest_1",
-    "No token → 401 invalid_token (P1)",
-    WORKBOOK + "CConnect-ApptTest_1 (P1); " + AUTH,
-)
-async def no_token(ctx: Ctx, result: CaseResult) -> None:
-    if _needs_auth(ctx, result):
-        await _search_with(ctx, result, None)
+def _long_lived(ctx: Ctx) -> str:
+    iat = int(time.time())
+    return ctx.wire.interim(Interaction.READ_SLOT, iat=iat, exp=iat + 86400)
 
 
-@case(
+_refused_token("CConnect-ApptTest_1", "No token → 401 invalid_token (P1)", P1, lambda ctx: None)
+_refused_token(
     "CConnect-ApptTest_1-malformed",
     "Malformed token → 401 invalid_token (P1)",
-    WORKBOOK + "CConnect-ApptTest_1 (P1); " + AUTH,
+    P1,
+    lambda ctx: "not-a-jwt",
 )
-async def malformed(ctx: Ctx, result: CaseResult) -> None:
-    if _needs_auth(ctx, result):
-        await _search_with(ctx, result, "not-a-jwt")
-
-
-@case(
+_refused_token(
     "CConnect-ApptTest_1-claims",
     "Token without a mandatory claim (requesting_organization) → 401 (P1)",
-    WORKBOOK + "CConnect-ApptTest_1 (P1); " + AUTH,
+    P1,
+    lambda ctx: ctx.wire.interim(Interaction.READ_SLOT, drop=("requesting_organization",)),
+    requires=(
+        TOKEN_CHECKS,
+        INTERIM.because("a signed token's claims are the token service's; interim mode only"),
+    ),
 )
-async def missing_claim(ctx: Ctx, result: CaseResult) -> None:
-    if not _needs_auth(ctx, result):
-        return
-    if ctx.target.auth != "interim":
-        result.skip("a signed token's claims are the token service's; interim mode only")
-        return
-    await _search_with(
-        ctx, result, ctx.wire.interim(Interaction.READ_SLOT, drop=("requesting_organization",))
-    )
-
-
-@case(
+_refused_token(
     "CConnect-ApptTest_2",
     "Expired token → 401 invalid_token (P2)",
     WORKBOOK + "CConnect-ApptTest_2 (P2); " + AUTH,
+    lambda ctx: ctx.wire.expired(Interaction.READ_SLOT),
 )
-async def expired(ctx: Ctx, result: CaseResult) -> None:
-    if not _needs_auth(ctx, result):
-        return
-    try:
-        token = ctx.wire.expired(Interaction.READ_SLOT)
-    except CannotForge as exc:
-        result.skip(str(exc))
-        return
-    await _search_with(ctx, result, token)
-
-
-@case(
+_refused_token(
     "CConnect-ApptTest_2-lifetime",
     "Interim token with exp ≠ iat + 300 → 401",
     PAGES + "fs_authentication.md (interim rule: exp = iat + 300)",
+    _long_lived,
+    requires=(TOKEN_CHECKS, INTERIM),
 )
-async def lifetime(ctx: Ctx, result: CaseResult) -> None:
-    if not _needs_auth(ctx, result):
-        return
-    if ctx.target.auth != "interim":
-        result.skip("interim mode only")
-        return
-    iat = int(time.time())
-    await _search_with(
-        ctx, result, ctx.wire.interim(Interaction.READ_SLOT, iat=iat, exp=iat + 86400)
-    )
-
-
-@case(
+_refused_token(
     "CConnect-ApptTest_3",
     "Token for another audience → 401 invalid_token (P3; kit SFFSForbidden aud)",
     WORKBOOK
@@ -115,34 +98,17 @@ async def lifetime(ctx: Ctx, result: CaseResult) -> None:
     + KIT
     + "EB_SearchForFreeSlots.tstp SFFSWithInvalidJWTaud; "
     + AUTH,
+    lambda ctx: ctx.wire.token_for_audience(
+        Interaction.READ_SLOT, "https://notanendpoint.example/fhir"
+    ),
 )
-async def wrong_audience(ctx: Ctx, result: CaseResult) -> None:
-    if not _needs_auth(ctx, result):
-        return
-    try:
-        token = await ctx.wire.token_for_audience(
-            Interaction.READ_SLOT, "https://notanendpoint.example/fhir"
-        )
-    except CannotForge as exc:
-        result.skip(str(exc))
-        return
-    await _search_with(ctx, result, token)
-
-
-@case(
+_refused_token(
     "CConnect-ApptTest_3-signature",
     "Interim token with a signature part → 401",
     PAGES + "fs_authentication.md (interim rule: unsigned, empty signature)",
+    lambda ctx: ctx.wire.interim(Interaction.READ_SLOT, signature="c2lnbmF0dXJl"),
+    requires=(TOKEN_CHECKS, INTERIM),
 )
-async def signature(ctx: Ctx, result: CaseResult) -> None:
-    if not _needs_auth(ctx, result):
-        return
-    if ctx.target.auth != "interim":
-        result.skip("interim mode only")
-        return
-    await _search_with(
-        ctx, result, ctx.wire.interim(Interaction.READ_SLOT, signature="c2lnbmF0dXJl")
-    )
 
 
 @case(
@@ -153,38 +119,18 @@ async def signature(ctx: Ctx, result: CaseResult) -> None:
     + KIT
     + "EB_SearchForFreeSlots.tstp SFFSWithInvalidJWTScope; "
     + AUTH,
+    requires=(TOKEN_CHECKS,),
 )
 async def wrong_scope(ctx: Ctx, result: CaseResult) -> None:
     # The kit searches with a book/cancel token; we book with a slot-read token, which a
     # signed-mode dashboard client also has: no booking is made when the provider is right.
-    if not _needs_auth(ctx, result):
-        return
-    try:
-        token = await ctx.wire.limited()
-    except CannotForge as exc:
-        result.skip(str(exc))
-        return
-    from uec_booking.check import bodies
-
+    # The token first: a Slot is claimed only once there is a token to aim at it with.
+    token = await ctx.wire.limited()
     slot = ctx.claim_slot()
     if slot is None:
         result.skip("no free slot left to aim at")
         return
-    body = bodies.book(slot)
-    import orjson
-
-    resp = await ctx.wire.send(
-        result,
-        "POST",
-        "/Appointment",
-        interaction=Interaction.CREATE_APPOINTMENT,
-        token=token,
-        headers={"Accept": JSON, "Content-Type": JSON},
-        body=orjson.dumps(body),
-    )
-    if resp.status == 201:
-        ctx.note_booking(resp)
-    else:
-        ctx.free.append(slot)
+    resp = await post(ctx, result, bodies.book(slot), token=token)
+    ctx.release_unless_booked(slot, resp)
     outcome(result, resp, 403)
     bearer_challenge(result, resp, "insufficient_scope")

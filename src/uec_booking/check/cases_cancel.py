@@ -8,14 +8,25 @@ from typing import Any
 import orjson
 
 from uec_booking.check import bodies
-from uec_booking.check.cases_write import CANCEL, ERRORS, integrity, post, slot_or_skip
+from uec_booking.check.cases_write import CANCEL, ERRORS, integrity
 from uec_booking.check.model import CaseResult
-from uec_booking.check.registry import WORKBOOK, Ctx, case, outcome, resource_type, status
+from uec_booking.check.registry import (
+    TOKEN_CHECKS,
+    WORKBOOK,
+    Ctx,
+    booking_case,
+    case,
+    outcome,
+    post,
+    resource_type,
+    status,
+)
 from uec_booking.check.wire import JSON, XML, Response
 from uec_booking.fhir.interactions import Interaction
 
 
 async def read(ctx: Ctx, result: CaseResult, appointment_id: str, accept: str = JSON) -> Response:
+    """Read an Appointment (`appointment_id` may name a version: `<id>/_history/<vid>`)."""
     return await ctx.wire.send(
         result,
         "GET",
@@ -51,11 +62,10 @@ async def put(
     return resp
 
 
-async def book_and_read(ctx: Ctx, result: CaseResult) -> tuple[str, dict[str, Any], str] | None:
+async def book_and_read(
+    ctx: Ctx, result: CaseResult, slot: dict[str, Any]
+) -> tuple[str, dict[str, Any], str] | None:
     """The chain's first three steps: search (done by the run), book, read."""
-    slot = slot_or_skip(ctx, result)
-    if slot is None:
-        return None
     resp = await post(ctx, result, bodies.book(slot))
     if not status(result, resp, 201):
         return None
@@ -79,9 +89,9 @@ async def read_unknown(ctx: Ctx, result: CaseResult) -> None:
     outcome(result, resp, 404)
 
 
-@case("UEC-READ-HEADERS", 'Read: ETag W/"<versionId>" and Content-Location', ERRORS, books=True)
-async def read_headers(ctx: Ctx, result: CaseResult) -> None:
-    chain = await book_and_read(ctx, result)
+@booking_case("UEC-READ-HEADERS", 'Read: ETag W/"<versionId>" and Content-Location', ERRORS)
+async def read_headers(ctx: Ctx, result: CaseResult, slot: dict[str, Any]) -> None:
+    chain = await book_and_read(ctx, result, slot)
     if chain is None:
         return
     appointment_id, stored, etag = chain
@@ -96,14 +106,13 @@ async def read_headers(ctx: Ctx, result: CaseResult) -> None:
     )
 
 
-@case(
+@booking_case(
     "CancelAppointment_HappyPath",
     "Cancel with If-Match: 200, Last-Modified, new ETag, slot free again (P31)",
     CANCEL + "; " + WORKBOOK + "CConnect-ApptTest_19 (P31)",
-    books=True,
 )
-async def cancel_happy(ctx: Ctx, result: CaseResult) -> None:
-    chain = await book_and_read(ctx, result)
+async def cancel_happy(ctx: Ctx, result: CaseResult, slot: dict[str, Any]) -> None:
+    chain = await book_and_read(ctx, result, slot)
     if chain is None:
         return
     appointment_id, stored, etag = chain
@@ -146,13 +155,7 @@ async def cancel_happy(ctx: Ctx, result: CaseResult) -> None:
     )
     # The earlier version is kept (P31: "MUST store previous versions").
     version = (stored.get("meta") or {}).get("versionId")
-    old = await ctx.wire.send(
-        result,
-        "GET",
-        f"/Appointment/{appointment_id}/_history/{version}",
-        interaction=Interaction.READ_APPOINTMENT,
-        headers={"Accept": JSON},
-    )
+    old = await read(ctx, result, f"{appointment_id}/_history/{version}")
     kept = (old.resource() or {}).get("status")
     result.expect(
         "the booked version is kept (_history)",
@@ -171,12 +174,11 @@ def _refused_cancel(
     if_match: str | None = "etag",
     token: bool = True,
 ) -> None:
-    @case(case_id, title, CANCEL + "; " + ERRORS, books=True)
-    async def run(ctx: Ctx, result: CaseResult) -> None:
-        if not token and ctx.target.auth == "none":
-            result.skip("--auth none")
-            return
-        chain = await book_and_read(ctx, result)
+    requires = () if token else (TOKEN_CHECKS.because("--auth none"),)
+
+    @booking_case(case_id, title, CANCEL + "; " + ERRORS, requires=requires)
+    async def run(ctx: Ctx, result: CaseResult, slot: dict[str, Any]) -> None:
+        chain = await book_and_read(ctx, result, slot)
         if chain is None:
             return
         appointment_id, stored, etag = chain

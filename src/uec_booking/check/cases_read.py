@@ -4,7 +4,9 @@ assurance scripts' checks on what a search returns."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from uec_booking.check.model import CaseResult
 from uec_booking.check.registry import (
@@ -37,13 +39,7 @@ def _valid_search(
     )
     async def run(ctx: Ctx, result: CaseResult) -> None:
         headers = {"Accept": accept} if accept else {}
-        resp = await ctx.wire.send(
-            result,
-            "GET",
-            ctx.search_path(extra=extra),
-            interaction=Interaction.READ_SLOT,
-            headers=headers,
-        )
+        resp = await ctx.search(result, headers=headers, extra=extra)
         status(result, resp, 200)
         media(result, resp, fmt)
         bundle = resource_type(result, resp, "Bundle")
@@ -92,14 +88,7 @@ async def no_practitioner(ctx: Ctx, result: CaseResult) -> None:
     token: str | bool = True
     if ctx.target.auth == "interim":
         token = ctx.wire.interim(Interaction.READ_SLOT, drop=("requesting_practitioner",))
-    resp = await ctx.wire.send(
-        result,
-        "GET",
-        ctx.search_path(),
-        interaction=Interaction.READ_SLOT,
-        token=token,
-        headers={"Accept": JSON},
-    )
+    resp = await ctx.search(result, token=token)
     status(result, resp, 200)
     bundle = resource_type(result, resp, "Bundle")
     if bundle is not None:
@@ -257,55 +246,53 @@ async def no_slots(ctx: Ctx, result: CaseResult) -> None:
         )
 
 
-@case(
+def _refused_search(
+    case_id: str, title: str, source: str, expected: int, search: Callable[[Ctx], dict[str, Any]]
+) -> None:
+    """A Slot search the provider must refuse with `expected` and an OperationOutcome;
+    `search` gives `Ctx.search`'s arguments (at run time: windows are relative to now)."""
+
+    @case(case_id, title, source)
+    async def run(ctx: Ctx, result: CaseResult) -> None:
+        outcome(result, await ctx.search(result, **search(ctx)), expected)
+
+
+def _past_window(ctx: Ctx) -> dict[str, Any]:
+    past = datetime.now(UTC) - timedelta(days=10)
+    return {"window": (past, past + timedelta(days=1))}
+
+
+_refused_search(
     "SFFSInvalid",
     "Invalid query (startXXXXXXX=…) under Prefer: handling=strict → 400",
     SFFS + "; the lenient default ignores unknown parameters (FHIR), so strict handling is asked",
+    400,
+    lambda ctx: {
+        "path": ctx.search_path().replace("&start=ge", "&startXXXXXXX=ge", 1),
+        "headers": {"Accept": JSON, "Prefer": "handling=strict"},
+    },
 )
-async def invalid_query(ctx: Ctx, result: CaseResult) -> None:
-    path = ctx.search_path().replace("&start=ge", "&startXXXXXXX=ge", 1)
-    resp = await ctx.wire.send(
-        result,
-        "GET",
-        path,
-        interaction=Interaction.READ_SLOT,
-        headers={"Accept": JSON, "Prefer": "handling=strict"},
-    )
-    outcome(result, resp, 400)
-
-
-@case(
+_refused_search(
     "UEC-SEARCH-PAST",
     "A window wholly in the past → 400",
     PAGES + "fs_slotmanagement.md; DESIGN slot search",
+    400,
+    _past_window,
 )
-async def past_window(ctx: Ctx, result: CaseResult) -> None:
-    past = datetime.now(UTC) - timedelta(days=10)
-    resp = await ctx.search(result, window=(past, past + timedelta(days=1)))
-    outcome(result, resp, 400)
-
-
-@case(
+_refused_search(
     "CConnect-ApptTest_9",
     "Unknown HealthcareService → 404 (P10)",
     WORKBOOK + "CConnect-ApptTest_9 (P10)",
+    404,
+    lambda ctx: {"service": "9999999999"},
 )
-async def unknown_service(ctx: Ctx, result: CaseResult) -> None:
-    resp = await ctx.search(result, service="9999999999")
-    outcome(result, resp, 404)
-
-
-@case("SFFSWrongMethod", "POST to the Slot search URL → 405", SFFS)
-async def wrong_method(ctx: Ctx, result: CaseResult) -> None:
-    resp = await ctx.wire.send(
-        result,
-        "POST",
-        ctx.search_path(),
-        interaction=Interaction.READ_SLOT,
-        headers={"Accept": JSON, "Content-Type": JSON},
-        body=b"",
-    )
-    outcome(result, resp, 405)
+_refused_search(
+    "SFFSWrongMethod",
+    "POST to the Slot search URL → 405",
+    SFFS,
+    405,
+    lambda ctx: {"method": "POST", "headers": {"Accept": JSON, "Content-Type": JSON}, "body": b""},
+)
 
 
 def _lenient_search(
@@ -316,12 +303,8 @@ def _lenient_search(
         headers = {"Accept": JSON}
         if gzip:
             headers["Accept-Encoding"] = "gzip"
-        resp = await ctx.wire.send(
-            result,
-            "GET",
-            ctx.search_path(status=status_value, includes=includes, extra=extra),
-            interaction=Interaction.READ_SLOT,
-            headers=headers,
+        resp = await ctx.search(
+            result, headers=headers, status=status_value, includes=includes, extra=extra
         )
         status(result, resp, 200)
         resource_type(result, resp, "Bundle")

@@ -9,60 +9,27 @@ import re
 import uuid
 from typing import Any
 
-import orjson
-
 from uec_booking.check import bodies
 from uec_booking.check.model import CaseResult
 from uec_booking.check.registry import (
     KIT,
     PAGES,
+    TOKEN_CHECKS,
     WORKBOOK,
     Ctx,
+    booking_case,
     case,
     gzipped,
     outcome,
+    post,
     resource_type,
     status,
 )
-from uec_booking.check.wire import JSON, XML, Response
-from uec_booking.fhir.interactions import Interaction
+from uec_booking.check.wire import XML, Response
 
 BOOK = KIT + "EB_BookAppointment.tstp"
 CANCEL = KIT + "EB_CancelAppointment.tstp"
 ERRORS = PAGES + "error/er_errorhandling.md"
-
-
-async def post(
-    ctx: Ctx,
-    result: CaseResult,
-    body: Any,
-    *,
-    headers: dict[str, str] | None = None,
-    token: str | bool | None = True,
-    gzip_body: bool = False,
-    request_id: str | None = None,
-) -> Response:
-    raw = body if isinstance(body, bytes) else orjson.dumps(body)
-    resp = await ctx.wire.send(
-        result,
-        "POST",
-        "/Appointment",
-        interaction=Interaction.CREATE_APPOINTMENT,
-        token=token,
-        headers={"Accept": JSON, "Content-Type": JSON, **(headers or {})},
-        body=raw,
-        gzip_body=gzip_body,
-        request_id=request_id,
-    )
-    ctx.note_booking(resp)
-    return resp
-
-
-def slot_or_skip(ctx: Ctx, result: CaseResult) -> dict[str, Any] | None:
-    slot = ctx.claim_slot()
-    if slot is None:
-        result.skip("no free Slot left in the window: give a service with more free slots")
-    return slot
 
 
 def integrity(result: CaseResult, resp: Response) -> None:
@@ -101,13 +68,8 @@ def booked(ctx: Ctx, result: CaseResult, resp: Response) -> dict[str, Any] | Non
 
 
 def _book_case(case_id: str, title: str, make: Any, *, gzip: bool = False) -> None:
-    @case(
-        case_id, title, BOOK + "; " + WORKBOOK + "CConnect-ApptTest_15/_16 (P25, P26)", books=True
-    )
-    async def run(ctx: Ctx, result: CaseResult) -> None:
-        slot = slot_or_skip(ctx, result)
-        if slot is None:
-            return
+    @booking_case(case_id, title, BOOK + "; " + WORKBOOK + "CConnect-ApptTest_15/_16 (P25, P26)")
+    async def run(ctx: Ctx, result: CaseResult, slot: dict[str, Any]) -> None:
         headers = {"Accept-Encoding": "gzip"} if gzip else {}
         resp = await post(ctx, result, make(slot), headers=headers, gzip_body=gzip)
         booked(ctx, result, resp)
@@ -153,30 +115,23 @@ _book_case(
 )
 
 
-@case(
+@booking_case(
     "BookAppointment_UnknownElements",
     "Unknown elements in the body are ignored (acceptUnknown: both)",
     PAGES + "fs_fhir_overrides.md; CapabilityStatement.acceptUnknown",
-    books=True,
 )
-async def unknown_elements(ctx: Ctx, result: CaseResult) -> None:
-    slot = slot_or_skip(ctx, result)
-    if slot is not None:
-        body = bodies.book(slot)
-        body["uecCheckUnknownElement"] = {"value": "ignored"}
-        booked(ctx, result, await post(ctx, result, body))
+async def unknown_elements(ctx: Ctx, result: CaseResult, slot: dict[str, Any]) -> None:
+    body = bodies.book(slot)
+    body["uecCheckUnknownElement"] = {"value": "ignored"}
+    booked(ctx, result, await post(ctx, result, body))
 
 
-@case(
+@booking_case(
     "BookAppointment_SlotAlreadyBooked",
     "Book a Slot already booked → 422 'Slot no longer available' (P29)",
     BOOK + "; " + WORKBOOK + "CConnect-ApptTest_18 (P29)",
-    books=True,
 )
-async def already_booked(ctx: Ctx, result: CaseResult) -> None:
-    slot = slot_or_skip(ctx, result)
-    if slot is None:
-        return
+async def already_booked(ctx: Ctx, result: CaseResult, slot: dict[str, Any]) -> None:
     first = await post(ctx, result, bodies.book(slot))
     status(result, first, 201)
     second = await post(ctx, result, bodies.book(slot))
@@ -199,16 +154,12 @@ async def already_booked(ctx: Ctx, result: CaseResult) -> None:
         )
 
 
-@case(
+@booking_case(
     "BookAppointment_ConcurrentDoubleBooking",
     "Two concurrent bookings of one Slot: exactly one 201, one 422",
     WORKBOOK + "CConnect-ApptTest_14 (P24 atomic), _15 (P25); DESIGN storage",
-    books=True,
 )
-async def concurrent(ctx: Ctx, result: CaseResult) -> None:
-    slot = slot_or_skip(ctx, result)
-    if slot is None:
-        return
+async def concurrent(ctx: Ctx, result: CaseResult, slot: dict[str, Any]) -> None:
     answers = await asyncio.gather(*(post(ctx, result, bodies.book(slot)) for _ in range(2)))
     codes = sorted(r.status for r in answers)
     result.expect(
@@ -216,16 +167,13 @@ async def concurrent(ctx: Ctx, result: CaseResult) -> None:
     )
 
 
-@case(
+@booking_case(
     "BookAppointment_HappyPathWithResentRequestID",
     "Resend a booked X-Request-ID → 409, nothing booked twice",
     BOOK + "; " + PAGES + "fs_xti.md",
-    books=True,
 )
-async def resent_request_id(ctx: Ctx, result: CaseResult) -> None:
-    slot, other = slot_or_skip(ctx, result), ctx.claim_slot()
-    if slot is None:
-        return
+async def resent_request_id(ctx: Ctx, result: CaseResult, slot: dict[str, Any]) -> None:
+    other = ctx.claim_slot()
     request_id = str(uuid.uuid4())
     body = bodies.book(slot)
     status(result, await post(ctx, result, body, request_id=request_id), 201)
@@ -242,20 +190,15 @@ async def resent_request_id(ctx: Ctx, result: CaseResult) -> None:
             reused.status,
             reused.status in (409, 422),
         )
-        if reused.status != 201:
-            ctx.free.append(other)
+        ctx.release_unless_booked(other, reused)
 
 
-@case(
+@booking_case(
     "BookAppointment_FailedValidation",
     "Invalid NHS number → 422 INVALID_NHS_NUMBER",
     BOOK + "; " + PAGES + "fs_fhir_overrides.md",
-    books=True,
 )
-async def failed_validation(ctx: Ctx, result: CaseResult) -> None:
-    slot = slot_or_skip(ctx, result)
-    if slot is None:
-        return
+async def failed_validation(ctx: Ctx, result: CaseResult, slot: dict[str, Any]) -> None:
     resp = await post(
         ctx, result, bodies.book(slot, pat=bodies.patient(nhs_number=bodies.INVALID_NHS_NUMBER))
     )
@@ -268,8 +211,7 @@ async def failed_validation(ctx: Ctx, result: CaseResult) -> None:
     result.expect(
         "Spine code INVALID_NHS_NUMBER", "INVALID_NHS_NUMBER", codes, "INVALID_NHS_NUMBER" in codes
     )
-    if resp.status != 201:
-        ctx.free.append(slot)
+    ctx.release_unless_booked(slot, resp)
 
 
 @case("BookAppointment_Invalid", "Malformed XML body → 400", BOOK + "; " + ERRORS, books=True)
@@ -283,16 +225,12 @@ async def invalid(ctx: Ctx, result: CaseResult) -> None:
     outcome(result, resp, 400)
 
 
-@case(
+@booking_case(
     "BookAppointment_UnsupportedMediaType",
     "Content-Type application/xml → 415",
     BOOK + "; " + ERRORS,
-    books=True,
 )
-async def unsupported_media(ctx: Ctx, result: CaseResult) -> None:
-    slot = slot_or_skip(ctx, result)
-    if slot is None:
-        return
+async def unsupported_media(ctx: Ctx, result: CaseResult, slot: dict[str, Any]) -> None:
     from uec_booking.fhir.formats import Format, dumps
 
     resp = await post(
@@ -302,21 +240,16 @@ async def unsupported_media(ctx: Ctx, result: CaseResult) -> None:
         headers={"Content-Type": "application/xml"},
     )
     outcome(result, resp, 415)
-    if resp.status != 201:
-        ctx.free.append(slot)
+    ctx.release_unless_booked(slot, resp)
 
 
 def _rank_case(case_id: str, title: str, make: Any) -> None:
     # The kit says 400; DESIGN files rank rules under business rules (422): either is a refusal.
-    @case(case_id, title, BOOK + "; " + PAGES + "fs_patientcontact.md", books=True)
-    async def run(ctx: Ctx, result: CaseResult) -> None:
-        slot = slot_or_skip(ctx, result)
-        if slot is None:
-            return
+    @booking_case(case_id, title, BOOK + "; " + PAGES + "fs_patientcontact.md")
+    async def run(ctx: Ctx, result: CaseResult, slot: dict[str, Any]) -> None:
         resp = await post(ctx, result, make(slot))
         outcome(result, resp, 400, 422)
-        if resp.status != 201:
-            ctx.free.append(slot)
+        ctx.release_unless_booked(slot, resp)
 
 
 _rank_case(
@@ -327,35 +260,24 @@ _rank_case(
 _rank_case("BookAppointment_NoRank1", "No telecom of rank 1 → refused", bodies.no_rank1)
 
 
-@case(
+@booking_case(
     "BookAppointment_Forbidden",
     "Book without a token → 401 (kit 403; RFC 6750 decides)",
     BOOK + "; " + PAGES + "fs_authentication.md",
-    books=True,
+    requires=(TOKEN_CHECKS.because("--auth none"),),
 )
-async def book_forbidden(ctx: Ctx, result: CaseResult) -> None:
-    if ctx.target.auth == "none":
-        result.skip("--auth none")
-        return
-    slot = slot_or_skip(ctx, result)
-    if slot is None:
-        return
+async def book_forbidden(ctx: Ctx, result: CaseResult, slot: dict[str, Any]) -> None:
     resp = await post(ctx, result, bodies.book(slot), token=None)
     outcome(result, resp, 401)
-    if resp.status != 201:
-        ctx.free.append(slot)
+    ctx.release_unless_booked(slot, resp)
 
 
-@case(
+@booking_case(
     "UEC-CREATE-HEADERS",
     "Create answers 201 with Location, Content-Location and ETag",
     ERRORS,
-    books=True,
 )
-async def create_headers(ctx: Ctx, result: CaseResult) -> None:
-    slot = slot_or_skip(ctx, result)
-    if slot is None:
-        return
+async def create_headers(ctx: Ctx, result: CaseResult, slot: dict[str, Any]) -> None:
     resp = await post(ctx, result, bodies.book(slot))
     status(result, resp, 201)
     for name in ("Location", "Content-Location", "ETag"):

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from uec_booking.asgi_server import ThreadedServer
@@ -18,6 +18,7 @@ from uec_booking.check.model import Report
 from uec_booking.check.recorder import Recording, dos_recorder, ssp_recorder
 from uec_booking.check.scripts import SCRIPTS, edge_case_ldif
 from uec_booking.netutil import free_port
+from uec_booking.sandbox import Sandbox, ServerSet
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ JOURNEYS = (
 
 
 @dataclass
-class AssuranceSandbox:
+class AssuranceSandbox(ServerSet):
     """Start with `start()` (returns the manifest for the consumer under test)."""
 
     host: str = "127.0.0.1"
@@ -73,26 +74,20 @@ class AssuranceSandbox:
     ssp: Recording = field(default_factory=Recording)
     dos: Recording = field(default_factory=Recording)
     manifest: dict[str, Any] = field(default_factory=dict)
-    _servers: list[ThreadedServer] = field(default_factory=list)
-    _stoppers: list[Any] = field(default_factory=list)
-    _sandbox: Any = None
+    _stoppers: list[Callable[[], object]] = field(default_factory=list)
+    _sandbox: Sandbox | None = None
 
-    def start(self) -> dict[str, Any]:
-        from uec_booking.sandbox import Sandbox
-
+    def _start(self) -> dict[str, Any]:
         # Plain HTTP: this sandbox grades what the consumer sends; TLS is checked elsewhere.
         self._sandbox = Sandbox(host=self.host, days=self.days, db_url=self.db_url, tls=False)
-        try:
-            real = self._sandbox.start()
-            ssp_url = self._serve(ssp_recorder(real["ssp"]["url"], self.ssp))
-            dos_real = real["dos"]["wsdl"].split("/app/")[0]
-            port = free_port(self.host)
-            dos_url = f"http://{self.host}:{port}"
-            self._serve(dos_recorder(dos_real, dos_url, self.dos), port)
-            sds_url = self._assurance_sds(real)
-        except BaseException:
-            self.stop()
-            raise
+        self._stoppers.append(self._sandbox.stop)
+        real = self._sandbox.start()
+        ssp_url = self._serve(ssp_recorder(real["ssp"]["url"], self.ssp))
+        dos_real = real["dos"]["wsdl"].split("/app/")[0]
+        port = free_port(self.host)
+        dos_url = f"http://{self.host}:{port}"
+        self._serve(dos_recorder(dos_real, dos_url, self.dos), port)
+        sds_url = self._assurance_sds(self._sandbox, real)
         self.manifest = json.loads(json.dumps(real))
         self.manifest.pop("console", None)  # the console would go round the recorders
         self.manifest["ssp"]["url"] = ssp_url
@@ -104,13 +99,13 @@ class AssuranceSandbox:
         }
         return self.manifest
 
-    def _assurance_sds(self, real: dict[str, Any]) -> str:
+    def _assurance_sds(self, sandbox: Sandbox, real: dict[str, Any]) -> str:
         """The consumer's SDS: the sandbox's entries and the scripts' edge cases, served by
         the same embedded LDAP server (the SSP keeps checking against the sandbox's own)."""
         from uec_booking.spine.sds import start_embedded_sds
         from uec_booking.spine.sds_ldif import build_ldif
 
-        ldif = build_ldif(self._sandbox.directory, provider_endpoint=real["provider"]["url"])
+        ldif = build_ldif(sandbox.directory, provider_endpoint=real["provider"]["url"])
         handle = start_embedded_sds(
             ldif + edge_case_ldif(real["provider"]["url"]), self.host, free_port(self.host)
         )
@@ -119,7 +114,7 @@ class AssuranceSandbox:
 
     def _serve(self, app: Any, port: int | None = None) -> str:
         server = ThreadedServer(app, host=self.host, port=port).start()
-        self._servers.append(server)
+        self._stoppers.append(server.stop)
         return server.url
 
     def expectations(self) -> Expectations:
@@ -145,30 +140,12 @@ class AssuranceSandbox:
         )
         return report
 
-    def write_manifest(self, path: Path) -> None:
-        path.write_text(json.dumps(self.manifest, indent=2) + "\n", encoding="utf-8")
-
-    def stop(self) -> None:
-        while self._servers:
-            self._servers.pop().stop()
-        while self._stoppers:
-            self._stoppers.pop()()
-        if self._sandbox is not None:
-            self._sandbox.stop()
-            self._sandbox = None
-
-    def __enter__(self) -> dict[str, Any]:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
 
 def drive_own_consumer(manifest: dict[str, Any]) -> list[str]:
     """Self-test: our consumer library drives every journey; returns one line per journey."""
-    from uec_booking.consumer.cli import build_workflow
     from uec_booking.consumer.config import from_manifest, load_config
-    from uec_booking.consumer.workflow import BookingRequest
+    from uec_booking.consumer.request import BookingRequest
+    from uec_booking.consumer.wiring import build_workflow
 
     workflow = build_workflow(load_config(**from_manifest(manifest)))
     lines = []

@@ -80,7 +80,11 @@ async def run_provider_checks(target: Target, *, only: list[str] | None = None) 
         for spec in specs:
             result = CaseResult(spec.case_id, spec.title, spec.source)
             try:
-                await spec.func(ctx, result)
+                unmet = spec.unmet(target)
+                if unmet is None:
+                    await spec.func(ctx, result)
+                else:
+                    result.skip(unmet)
             except Planned:
                 result.outcome = Outcome.PLANNED
             except CannotForge as exc:

@@ -91,18 +91,26 @@ def _response(got: httpx.Response, content: bytes | None = None) -> Response:
     return Response(got.content if content is None else content, got.status_code, headers)
 
 
+async def _relay(
+    request: Request, client: httpx.AsyncClient, upstream: str, recording: Recording
+) -> tuple[str, bytes, Recorded, httpx.Response]:
+    """Record the request as it came, forward it, record the answer: the raw target goes on
+    unchanged, so the upstream sees what the consumer built."""
+    target = _raw_target(request)
+    body = await request.body()
+    item = Recorded(request.method, target, dict(request.headers), body)
+    recording.add(item)
+    got = await _forward(client, request, upstream + target, body)
+    item.status, item.response = got.status_code, got.content
+    return target, body, item, got
+
+
 def ssp_recorder(upstream: str, recording: Recording) -> Starlette:
     """Forward `<recorder>/<anything>` to `<upstream>/<anything>` byte for byte."""
     upstream = upstream.rstrip("/")
 
     async def handle(request: Request, client: httpx.AsyncClient) -> Response:
-        target = _raw_target(request)
-        body = await request.body()
-        item = Recorded(request.method, target, dict(request.headers), body)
-        recording.add(item)
-        # The raw target goes on unchanged: the SSP sees what the consumer built.
-        got = await _forward(client, request, upstream + target, body)
-        item.status, item.response = got.status_code, got.content
+        *_, got = await _relay(request, client, upstream, recording)
         return _response(got)
 
     return _app(handle)
@@ -117,12 +125,7 @@ def dos_recorder(
     asked: dict[str, int] = {}  # postcode -> CheckCapacitySummary calls so far
 
     async def handle(request: Request, client: httpx.AsyncClient) -> Response:
-        target = _raw_target(request)
-        body = await request.body()
-        item = Recorded(request.method, target, dict(request.headers), body)
-        recording.add(item)
-        got = await _forward(client, request, upstream + target, body)
-        item.status, item.response = got.status_code, got.content
+        target, body, item, got = await _relay(request, client, upstream, recording)
         content = got.content
         if request.method == "GET" and "wsdl" in target.lower():
             content = content.replace(upstream.encode(), public.encode())

@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+import orjson
+
 from uec_booking.check.model import CaseResult
 from uec_booking.check.wire import JSON, Response, Target, Wire
 from uec_booking.fhir.interactions import Interaction
@@ -24,6 +26,27 @@ INCLUDES = (
 )
 
 CaseFunc = Callable[["Ctx", CaseResult], Awaitable[None]]
+SlotCaseFunc = Callable[["Ctx", CaseResult, dict[str, Any]], Awaitable[None]]
+NO_FREE_SLOT = "no free Slot left in the window: give a service with more free slots"
+
+
+@dataclass(frozen=True)
+class Precondition:
+    """What the provider under test must have been said to do for a case to be run at all;
+    a case whose precondition fails is skipped with `reason`."""
+
+    holds: Callable[[Target], bool]
+    reason: str
+
+    def because(self, reason: str) -> Precondition:
+        return Precondition(self.holds, reason)
+
+
+TOKEN_CHECKS = Precondition(
+    lambda target: target.auth != "none",
+    "--auth none: the provider under test was said to run without token checks",
+)
+INTERIM = Precondition(lambda target: target.auth == "interim", "interim mode only")
 
 
 @dataclass(frozen=True)
@@ -33,16 +56,46 @@ class CaseSpec:
     source: str
     func: CaseFunc
     books: bool = False  # needs free slots of its own
+    requires: tuple[Precondition, ...] = ()
+
+    def unmet(self, target: Target) -> str | None:
+        """Why this case cannot be run against `target`, or None when it can."""
+        return next((p.reason for p in self.requires if not p.holds(target)), None)
 
 
 CASES: list[CaseSpec] = []
 
 
 def case(
-    case_id: str, title: str, source: str, *, books: bool = False
+    case_id: str,
+    title: str,
+    source: str,
+    *,
+    books: bool = False,
+    requires: tuple[Precondition, ...] = (),
 ) -> Callable[[CaseFunc], CaseFunc]:
     def register(func: CaseFunc) -> CaseFunc:
-        CASES.append(CaseSpec(case_id, title, source, func, books))
+        CASES.append(CaseSpec(case_id, title, source, func, books, requires))
+        return func
+
+    return register
+
+
+def booking_case(
+    case_id: str, title: str, source: str, *, requires: tuple[Precondition, ...] = ()
+) -> Callable[[SlotCaseFunc], SlotCaseFunc]:
+    """A case that books: it is handed a Slot this run found free and has not used (the
+    checker books only those), and is skipped when none is left."""
+
+    def register(func: SlotCaseFunc) -> SlotCaseFunc:
+        async def with_slot(ctx: Ctx, result: CaseResult) -> None:
+            slot = ctx.claim_slot()
+            if slot is None:
+                result.skip(NO_FREE_SLOT)
+            else:
+                await func(ctx, result, slot)
+
+        CASES.append(CaseSpec(case_id, title, source, with_slot, True, requires))
         return func
 
     return register
@@ -77,13 +130,27 @@ class Ctx:
             f"&status={status}{INCLUDES if includes else ''}{extra}"
         )
 
-    async def search(self, result: CaseResult, **kw: Any) -> Response:
+    async def search(
+        self,
+        result: CaseResult,
+        *,
+        token: str | bool | None = True,
+        headers: dict[str, str] | None = None,
+        method: str = "GET",
+        path: str | None = None,
+        body: bytes | None = None,
+        **kw: Any,
+    ) -> Response:
+        """The standard's Slot search (at `path`, else `search_path(**kw)`), with `token`
+        (True: a valid one) and `headers` (by default, Accept: JSON)."""
         return await self.wire.send(
             result,
-            "GET",
-            self.search_path(**kw),
+            method,
+            path or self.search_path(**kw),
             interaction=Interaction.READ_SLOT,
-            headers={"Accept": JSON},
+            token=token,
+            headers={"Accept": JSON} if headers is None else headers,
+            body=body,
         )
 
     def note_booking(self, resp: Response) -> str | None:
@@ -97,6 +164,38 @@ class Ctx:
     def claim_slot(self) -> dict[str, Any] | None:
         """A Slot this run found free and has not used: the checker books only those."""
         return self.free.pop(0) if self.free else None
+
+    def release_unless_booked(self, slot: dict[str, Any], resp: Response) -> None:
+        """A Slot the answer did not book is free still: the next case may book it."""
+        if resp.status != 201:
+            self.free.append(slot)
+
+
+async def post(
+    ctx: Ctx,
+    result: CaseResult,
+    body: Any,
+    *,
+    headers: dict[str, str] | None = None,
+    token: str | bool | None = True,
+    gzip_body: bool = False,
+    request_id: str | None = None,
+) -> Response:
+    """Book (POST an Appointment), noting what it booked so that the run cancels it."""
+    raw = body if isinstance(body, bytes) else orjson.dumps(body)
+    resp = await ctx.wire.send(
+        result,
+        "POST",
+        "/Appointment",
+        interaction=Interaction.CREATE_APPOINTMENT,
+        token=token,
+        headers={"Accept": JSON, "Content-Type": JSON, **(headers or {})},
+        body=raw,
+        gzip_body=gzip_body,
+        request_id=request_id,
+    )
+    ctx.note_booking(resp)
+    return resp
 
 
 def resource_type(result: CaseResult, resp: Response, expected: str) -> dict[str, Any] | None:

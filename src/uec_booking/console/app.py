@@ -32,9 +32,9 @@ from uec_booking.console.security import (
     User,
 )
 from uec_booking.console.settings import ConsoleSettings
-from uec_booking.consumer.cli import build_workflow
 from uec_booking.consumer.config import ConsumerConfig
 from uec_booking.consumer.journal import Journal
+from uec_booking.consumer.wiring import build_workflow
 from uec_booking.provider.diary import Diary
 
 
@@ -92,6 +92,7 @@ def create_app(console: Console) -> Starlette:
             Route("/cancel", booking.cancel, methods=["POST"]),
             Route("/rebook", booking.rebook, methods=["POST"]),
             Route("/provider", views.provider_diary),
+            Route("/provider/slots", views.change_slot, methods=["POST"]),
             Route("/reports", views.reports),
             Route("/_health", health),
             Mount("/static", StaticFiles(directory=str(HERE / "static"))),

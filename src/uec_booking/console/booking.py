@@ -16,13 +16,13 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from uec_booking.console.forms import SYMPTOM_GROUPS, disposition_label, read_start_form
+from uec_booking.console.forms import SYMPTOM_GROUPS, read_start_form
 from uec_booking.console.journeys import Journey, JourneyNotFound
 from uec_booking.console.pages import LONDON, message, page
 from uec_booking.console.plain import Service, outage, plain_error
 from uec_booking.console.security import CALL_HANDLER, Refused, User, requires
-from uec_booking.consumer import events
-from uec_booking.consumer.dispositions import TIMEFRAMES, timeframe
+from uec_booking.consumer import events, workflow
+from uec_booking.consumer.dispositions import TIMEFRAMES, label, timeframe
 from uec_booking.consumer.errors import (
     ConsumerError,
     DemographicsMismatch,
@@ -32,7 +32,8 @@ from uec_booking.consumer.errors import (
     SlotTaken,
 )
 from uec_booking.consumer.models import FreeSlot
-from uec_booking.consumer.workflow import BookingRequest, BookingWorkflow, age_on, case_for
+from uec_booking.consumer.request import BookingRequest, age_on, case_for
+from uec_booking.consumer.workflow import BookingWorkflow
 
 SLOT_WINDOW = timedelta(days=3)
 
@@ -67,7 +68,7 @@ def _start_page(
         status,
         form=form,
         errors=errors,
-        dispositions=[(d, disposition_label(d)) for d in sorted(TIMEFRAMES)],
+        dispositions=[(d, label(d)) for d in sorted(TIMEFRAMES)],
         symptom_groups=SYMPTOM_GROUPS,
         **extra,
     )
@@ -146,7 +147,7 @@ async def services(request: Request, user: User) -> Response:
         journey=journey,
         patient=patient,
         age=age_on(patient.birth_date, datetime.now(UTC).date()),
-        disposition=disposition_label(journey.disposition),
+        disposition=label(journey.disposition),
     )
 
 
@@ -241,7 +242,7 @@ def _slot_page(
         shown=shown,
         count=len(free),
         limit=limit,
-        timeframe=disposition_label(journey.disposition),
+        timeframe=label(journey.disposition),
         practitioners=practitioners,
         practitioner=chosen_practitioner,
         earlier=[a for a in earlier if a != journey.replaces],
@@ -307,15 +308,8 @@ async def book(request: Request, user: User) -> Response:
     if journey.replaces:
         # Rebooking: the new appointment exists before the old one is cancelled.
         old = journey.replaces
-        try:
-            await _workflow(request).provider.cancel(
-                endpoint=route.endpoint or "",
-                to_asid=route.asid or "",
-                appointment_id=old,
-                trace_id=journey.trace_id,
-            )
-        except ConsumerError as exc:
-            return _failed(request, Service.PROVIDER, exc, ("/", "Start again"))
+        if (failed := await _cancel_at_provider(request, journey, route, old)) is not None:
+            return failed
         await request.app.state.recorder.record(
             journey, "rebooked", appointment_id=booked.id, detail=f"replaces {old}"
         )
@@ -339,6 +333,22 @@ def _forget(request: Request, journey: Journey, appointment_id: str) -> None:
             ids.remove(appointment_id)
 
 
+async def _cancel_at_provider(
+    request: Request, journey: Journey, route: workflow.BookingRoute, appointment_id: str
+) -> Response | None:
+    """Cancel at the provider; the error page when it could not be done, else None."""
+    try:
+        await _workflow(request).provider.cancel(
+            endpoint=route.endpoint or "",
+            to_asid=route.asid or "",
+            appointment_id=appointment_id,
+            trace_id=journey.trace_id,
+        )
+    except ConsumerError as exc:
+        return _failed(request, Service.PROVIDER, exc, ("/", "Start again"))
+    return None
+
+
 def _booked(journey: Journey, form: Any) -> str:
     appointment_id = str(form.get("appointment_id") or "")
     if appointment_id not in journey.booked:
@@ -357,24 +367,11 @@ async def cancel(request: Request, user: User) -> Response:
     journey = _journey(request, user, str(form.get("journey") or ""))
     appointment_id = _booked(journey, form)
     service_id, appointment = journey.booked[appointment_id]
-    if form.get("confirm") != "yes":
-        return page(
-            request,
-            "cancel.html",
-            journey=journey,
-            appointment=appointment,
-            route=journey.routes[service_id],
-        )
     route = journey.routes[service_id]
-    try:
-        await _workflow(request).provider.cancel(
-            endpoint=route.endpoint or "",
-            to_asid=route.asid or "",
-            appointment_id=appointment_id,
-            trace_id=journey.trace_id,
-        )
-    except ConsumerError as exc:
-        return _failed(request, Service.PROVIDER, exc, ("/", "Start again"))
+    if form.get("confirm") != "yes":
+        return page(request, "cancel.html", journey=journey, appointment=appointment, route=route)
+    if (failed := await _cancel_at_provider(request, journey, route, appointment_id)) is not None:
+        return failed
     await request.app.state.recorder.record(journey, "cancelled", appointment_id=appointment_id)
     _forget(request, journey, appointment_id)
     return message(

@@ -8,14 +8,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import uvicorn
 from pydantic import ValidationError
 
+from uec_booking.asgi_server import RequestTimeouts, serve
 from uec_booking.console.app import Console, create_app
 from uec_booking.console.settings import ConsoleSettings
 from uec_booking.consumer.config import load_config
 from uec_booking.consumer.errors import ConsumerError
 from uec_booking.consumer.journal import Journal
+from uec_booking.serve_options import BodyTimeout, HeadTimeout, Host, Port
 
 
 def _manifest_identity(config: Path | None) -> dict[str, Any]:
@@ -34,10 +35,8 @@ def serve_console(
         Path | None,
         typer.Option(exists=True, envvar="UEC_CONFIG", help="TOML config or sandbox manifest"),
     ] = None,
-    host: Annotated[
-        str, typer.Option(envvar="UEC_HOST", help="Address to listen on")
-    ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar="UEC_PORT", help="Port to listen on")] = 8060,
+    host: Host = "127.0.0.1",
+    port: Port = 8060,
     db: Annotated[
         str | None,
         typer.Option("--db", envvar="UEC_DB_URL", help="Provider store, for the provider diary"),
@@ -69,6 +68,8 @@ def serve_console(
             help="Signs session cookies (default: random, so a restart signs everyone out)",
         ),
     ] = None,
+    request_head_timeout: HeadTimeout = None,
+    request_body_timeout: BodyTimeout = None,
 ) -> None:
     """The booking console: call-handler pages, the provider's diary, reports."""
     try:
@@ -106,12 +107,12 @@ def serve_console(
     )
     if session_secret:
         console_settings = replace(console_settings, session_secret=session_secret)
+    timeouts = RequestTimeouts.from_env(request_head_timeout, request_body_timeout)
     journal = Journal(settings.journal_db) if settings.journal_db else None
     typer.echo(f"booking console on {console_settings.public_url}")
-    uvicorn.run(
+    serve(
         create_app(Console(settings, journal, console_settings)),
         host=host,
         port=port,
-        log_level="warning",
-        timeout_graceful_shutdown=10,
+        timeouts=timeouts,
     )

@@ -7,8 +7,8 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any
 
-from uec_booking.consumer.dispositions import TIMEFRAMES, timeframe
-from uec_booking.consumer.workflow import BookingRequest
+from uec_booking.consumer.dispositions import TIMEFRAMES
+from uec_booking.consumer.request import BookingRequest
 
 FIELDS = (
     "nhs_number",
@@ -21,11 +21,6 @@ FIELDS = (
 )
 SYMPTOM_GROUPS = (1010, 1011, 1040, 1050, 1220)  # the sandbox DoS's; a deployment lists its own
 POSTCODE = re.compile(r"^([A-Z]{1,2}[0-9][A-Z0-9]?)([0-9][A-Z]{2})$")
-
-
-def disposition_label(code: str) -> str:
-    hours = int(timeframe(code).total_seconds() // 3600)
-    return f"{code}: to be seen within {hours} hour{'s' if hours != 1 else ''}"
 
 
 def normal_postcode(value: str) -> str | None:

@@ -69,7 +69,7 @@ def outage(service: Service, error: Exception) -> tuple[str, str]:
             "the DoS website to find a service.",
         )
     name = service.value
-    if isinstance(error, errors.ServiceUnavailable | errors.AuthError | errors.DosError):
+    if isinstance(error, errors.ServiceUnreachable | errors.AuthError | errors.DosError):
         return (
             f"{name[0].upper()}{name[1:]} is not answering",
             f"{name[0].upper()}{name[1:]} is not answering, so this step cannot be done now. "

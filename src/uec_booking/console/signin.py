@@ -44,19 +44,23 @@ def oidc_client(settings: ConsoleSettings) -> Any:
     )
 
 
+def _identity_down(request: Request, exc: Exception) -> Response:
+    return message(
+        request,
+        503,
+        "Cannot sign in",
+        "The identity service (NHS Care Identity Service) is not answering. Try again in a few minutes.",
+        detail=str(exc),
+    )
+
+
 async def sign_in(request: Request) -> Response:
     request.session["next"] = safe_next(request.query_params.get("next"))
     redirect_uri = request.app.state.settings.public_url.rstrip("/") + "/signin/callback"
     try:
         response: Response = await request.app.state.oidc.authorize_redirect(request, redirect_uri)
     except Exception as exc:  # discovery unreachable: httpx and Authlib errors alike
-        return message(
-            request,
-            503,
-            "Cannot sign in",
-            "The identity service (NHS Care Identity Service) is not answering. Try again in a few minutes.",
-            detail=str(exc),
-        )
+        return _identity_down(request, exc)
     return response
 
 
@@ -75,13 +79,7 @@ async def callback(request: Request) -> Response:
             back=("/signin", "Sign in again"),
         )
     except Exception as exc:  # the identity service went away mid-way
-        return message(
-            request,
-            503,
-            "Cannot sign in",
-            "The identity service (NHS Care Identity Service) is not answering. Try again in a few minutes.",
-            detail=str(exc),
-        )
+        return _identity_down(request, exc)
     if info.get("sub") != token["userinfo"]["sub"]:
         return message(request, 400, "Sign-in did not finish", "Sign in again.")
     claimed = {

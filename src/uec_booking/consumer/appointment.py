@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from uec_booking.consumer.models import FreeSlot, VerifiedPatient
+from uec_booking.fhir.nhs_number import verified_nhs_number
 from uec_booking.fhir.urls import (
     CARECONNECT_APPOINTMENT,
     CARECONNECT_PATIENT,
-    NHS_NUMBER_SYSTEM,
-    NHS_NUMBER_VERIFICATION_EXTENSION,
+    IUC_REPORT_TYPE,
 )
 
 
@@ -28,27 +28,7 @@ def appointment_for(
         "resourceType": "Patient",
         "id": "P1",
         "meta": {"profile": [CARECONNECT_PATIENT]},
-        "identifier": [
-            {
-                "extension": [
-                    {
-                        "url": NHS_NUMBER_VERIFICATION_EXTENSION,
-                        "valueCodeableConcept": {
-                            "coding": [
-                                {
-                                    "system": "https://fhir.hl7.org.uk/STU3/CodeSystem/CareConnect-NHSNumberVerificationStatus-1",
-                                    "code": "01",
-                                    "display": "Number present and verified",
-                                }
-                            ]
-                        },
-                    }
-                ],
-                "use": "official",
-                "system": NHS_NUMBER_SYSTEM,
-                "value": patient.nhs_number,
-            }
-        ],
+        "identifier": [verified_nhs_number(patient.nhs_number)],
         "name": [name],
         "gender": patient.gender,
         "birthDate": patient.birth_date,
@@ -74,15 +54,7 @@ def appointment_for(
                 "resourceType": "DocumentReference",
                 "id": "D1",
                 "status": "current",
-                "type": {
-                    "coding": [
-                        {
-                            "system": "urn:oid:2.16.840.1.113883.2.1.3.2.4.18.17",
-                            "code": "POCD_MT200001GB02",
-                            "display": "Integrated Urgent Care Report",
-                        }
-                    ]
-                },
+                "type": IUC_REPORT_TYPE,
                 "indexed": now,
                 "content": [
                     {"attachment": {"contentType": "application/hl7-v3+xml", "language": "en"}}

@@ -16,11 +16,12 @@ import base64
 import json
 import time
 import uuid
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar, Protocol, Required, TypedDict, Unpack
 
 import httpx
 
-from uec_booking.consumer.errors import AuthError, ServiceUnavailable
+from uec_booking.consumer.errors import AuthError, ServiceUnreachable
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.tokens_interim import SCOPE_FOR_INTERACTION
 
@@ -34,101 +35,145 @@ class TokenSource(Protocol):
     async def token(self, *, audience: str, interaction: Interaction | None = None) -> str: ...
 
 
-class ClientCredentialsTokens:
+class TokenCache:
+    """Access tokens kept per audience, each reused until `refresh_margin` seconds before it
+    expires (the margin capped at half the token's lifetime, so that short-lived tokens are
+    still reused), and fetched once however many coroutines ask at once."""
+
+    def __init__(
+        self, *, refresh_margin: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.refresh_margin = refresh_margin
+        self._clock = clock
+        self._kept: dict[str, tuple[str, float]] = {}  # audience -> token, when to refresh
+        self._lock = asyncio.Lock()
+
+    def put(self, audience: str, token: str, lifetime: float) -> None:
+        margin = min(self.refresh_margin, lifetime / 2)
+        self._kept[audience] = (token, self._clock() + lifetime - margin)
+
+    def _fresh(self, audience: str) -> str | None:
+        kept = self._kept.get(audience)
+        return kept[0] if kept and self._clock() < kept[1] else None
+
+    async def get(self, audience: str, fetch: Callable[[], Awaitable[tuple[str, float]]]) -> str:
+        """The kept token for `audience`, or a new one from `fetch` (token, lifetime in s)."""
+        token = self._fresh(audience)
+        if token:
+            return token
+        async with self._lock:
+            token = self._fresh(audience)
+            if token:
+                return token
+            token, lifetime = await fetch()
+            self.put(audience, token, lifetime)
+            return token
+
+    def invalidate(self, audience: str) -> None:
+        """Forget a token the service refused (401), so the next call gets a fresh one."""
+        self._kept.pop(audience, None)
+
+
+class EndpointOptions(TypedDict, total=False):
+    """How a token source reaches its endpoint and keeps its tokens (`token_url` needed)."""
+
+    token_url: Required[str]
+    transport: httpx.AsyncBaseTransport | None
+    timeout: float  # seconds; 10 by default
+    refresh_margin: float  # seconds before expiry a token is renewed (the source's default)
+    clock: Callable[[], float]  # time.monotonic by default
+
+
+class TokenEndpoint:
+    """An OAuth2 token endpoint (RFC 6749) this consumer asks for bearer tokens, and the
+    tokens it keeps (`cache`); `requests` counts the token requests sent."""
+
+    service: ClassVar[str]  # named in errors
+    default_lifetime: ClassVar[float]  # when the answer has no expires_in
+    default_refresh_margin: ClassVar[float]
+
+    def __init__(self, **options: Unpack[EndpointOptions]) -> None:
+        self.token_url = options["token_url"]
+        self._transport = options.get("transport")
+        self.timeout = options.get("timeout", 10.0)
+        self.cache = TokenCache(
+            refresh_margin=options.get("refresh_margin", self.default_refresh_margin),
+            clock=options.get("clock", time.monotonic),
+        )
+        self.requests = 0
+
+    async def _post(self, form: dict[str, str]) -> tuple[str, float]:
+        """The access token the endpoint issues for `form`, and its lifetime in seconds."""
+        self.requests += 1
+        service = self.service
+        try:
+            async with httpx.AsyncClient(transport=self._transport, timeout=self.timeout) as client:
+                response = await client.post(self.token_url, data=form)
+        except httpx.HTTPError as exc:
+            raise ServiceUnreachable(f"{service} unreachable: {exc}") from exc
+        status = response.status_code
+        if status >= 500:
+            raise ServiceUnreachable(f"{service} answered {status}")
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise AuthError(f"Token endpoint answered {status} without JSON") from exc
+        if not isinstance(body, dict):
+            raise AuthError(f"Token endpoint answered {status} with a non-object")
+        if status != 200:
+            error = body.get("error")
+            raise AuthError(
+                f"Token refused by {service} ({status}): {error}: {body.get('error_description', '')}",
+                error=None if error is None else str(error),
+            )
+        access_token, expires_in = (
+            body.get("access_token"),
+            body.get("expires_in", self.default_lifetime),
+        )
+        if not isinstance(access_token, str) or not access_token:
+            raise AuthError("Token endpoint answered 200 without an access_token")
+        if str(body.get("token_type", "Bearer")).lower() != "bearer":
+            raise AuthError(f"Unsupported token_type {body.get('token_type')!r}")
+        try:
+            # The NHS API platform sends expires_in as a string ("599").
+            return access_token, float(expires_in)
+        except (TypeError, ValueError) as exc:
+            raise AuthError(f"Token endpoint answered expires_in={expires_in!r}") from exc
+
+
+class ClientCredentialsTokens(TokenEndpoint):
     """OAuth2 client credentials with `scope=<audience>/.default`; one token per audience,
     reused until `refresh_margin` seconds before it expires."""
 
+    service = "NHS authentication service"
+    default_lifetime = 3600
+    default_refresh_margin = 60.0
+
     def __init__(
-        self,
-        *,
-        token_url: str,
-        client_id: str,
-        client_secret: str,
-        transport: httpx.AsyncBaseTransport | None = None,
-        refresh_margin: float = 60.0,
-        timeout: float = 10.0,
+        self, *, client_id: str, client_secret: str, **endpoint: Unpack[EndpointOptions]
     ) -> None:
-        self.token_url = token_url
+        super().__init__(**endpoint)
         self.client_id = client_id
         self._secret = client_secret
-        self._transport = transport
-        self.refresh_margin = refresh_margin
-        self.timeout = timeout
-        self._cache: dict[str, tuple[str, float]] = {}  # audience -> token, monotonic expiry
-        self._lifetimes: dict[str, float] = {}
-        self._lock = asyncio.Lock()
-        self.requests = 0
 
     async def token(self, *, audience: str, interaction: Interaction | None = None) -> str:
         # One token carries every group the client is assured for: the interaction does not
         # change which token is needed.
         audience = audience.rstrip("/")
-        cached = self._fresh(audience)
-        if cached:
-            return cached
-        async with self._lock:  # one request, however many coroutines ask at once
-            cached = self._fresh(audience)
-            if cached:
-                return cached
-            token, lifetime = await self._request(audience)
-            self._cache[audience] = (token, time.monotonic() + lifetime)
-            self._lifetimes[audience] = lifetime
-            return token
-
-    def _fresh(self, audience: str) -> str | None:
-        """The cached token unless it is within the refresh margin of expiring (the margin
-        is capped at half the token's lifetime, so short-lived tokens still get reused)."""
-        cached = self._cache.get(audience)
-        if cached is None:
-            return None
-        token, expires_at = cached
-        margin = min(self.refresh_margin, self._lifetimes.get(audience, 0.0) / 2)
-        return token if time.monotonic() < expires_at - margin else None
+        return await self.cache.get(audience, lambda: self._request(audience))
 
     def invalidate(self, audience: str) -> None:
         """Forget a token the provider refused (401), so the next call gets a fresh one."""
-        self._cache.pop(audience.rstrip("/"), None)
+        self.cache.invalidate(audience.rstrip("/"))
 
     async def _request(self, audience: str) -> tuple[str, float]:
-        self.requests += 1
         form = {
             "grant_type": "client_credentials",
             "client_id": self.client_id,
             "client_secret": self._secret,
             "scope": f"{audience}/.default",
         }
-        try:
-            async with httpx.AsyncClient(transport=self._transport, timeout=self.timeout) as client:
-                response = await client.post(self.token_url, data=form)
-        except httpx.HTTPError as exc:
-            raise ServiceUnavailable(f"NHS authentication service unreachable: {exc}") from exc
-        if response.status_code >= 500:
-            raise ServiceUnavailable(f"NHS authentication service answered {response.status_code}")
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise AuthError(f"Token endpoint answered {response.status_code} without JSON") from exc
-        if not isinstance(body, dict):
-            raise AuthError(f"Token endpoint answered {response.status_code} with a non-object")
-        if response.status_code != 200:
-            raise AuthError(
-                f"Token refused ({response.status_code}): {body.get('error')}: "
-                f"{body.get('error_description', '')}",
-                error=_str_or_none(body.get("error")),
-            )
-        access_token, expires_in = body.get("access_token"), body.get("expires_in", 3600)
-        if not isinstance(access_token, str) or not access_token:
-            raise AuthError("Token endpoint answered 200 without an access_token")
-        if str(body.get("token_type", "Bearer")).lower() != "bearer":
-            raise AuthError(f"Unsupported token_type {body.get('token_type')!r}")
-        try:
-            return access_token, float(expires_in)
-        except (TypeError, ValueError) as exc:
-            raise AuthError(f"Token endpoint answered expires_in={expires_in!r}") from exc
-
-
-def _str_or_none(value: object) -> str | None:
-    return None if value is None else str(value)
+        return await self._post(form)
 
 
 def _b64(data: dict[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""`uec-booking book` and `uec-booking slots`: the consumer flow from a terminal."""
+"""`uec-booking book`, `slots` and `cancel`: the consumer flow from a terminal."""
 
 from __future__ import annotations
 
@@ -6,112 +6,42 @@ import asyncio
 import dataclasses
 import json
 import uuid
+from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
-from uec_booking.consumer.auth import ClientCredentialsTokens, InterimTokens, TokenSource
-from uec_booking.consumer.config import AuthMode, ConsumerConfig, SdsMode, load_config
-from uec_booking.consumer.dos import DosClient
-from uec_booking.consumer.errors import AuthError, ConfigError, ConsumerError
-from uec_booking.consumer.events import WorkflowEvent
+from uec_booking.consumer.config import load_config
+from uec_booking.consumer.errors import ConfigError, ConsumerError
+from uec_booking.consumer.events import SlotGone, StepFailed, WorkflowEvent
 from uec_booking.consumer.journal import Journal, JourneyRecorder
-from uec_booking.consumer.pds import PdsClient
-from uec_booking.consumer.platform_auth import PlatformTokens, load_private_key
-from uec_booking.consumer.provider import ProviderClient
-from uec_booking.consumer.sds import SdsClient
-from uec_booking.consumer.sds_fhir import SdsFhirClient
-from uec_booking.consumer.workflow import BookingRequest, BookingResult, BookingWorkflow
+from uec_booking.consumer.request import BookingRequest, BookingResult
+from uec_booking.consumer.wiring import build_workflow
 from uec_booking.fhir.interactions import Interaction
-from uec_booking.tls_http import tls_transport
+
+T = TypeVar("T")
+
+# The options every consumer command shares.
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option(exists=True, envvar="UEC_CONFIG", help="TOML config or sandbox manifest"),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON")]
+WithinHours = Annotated[
+    int, typer.Option(min=1, max=24 * 14, help="Look for slots this many hours ahead")
+]
 
 
-def token_source(config: ConsumerConfig) -> TokenSource:
-    if config.auth_mode is AuthMode.INTERIM:
-        return InterimTokens(
-            consumer_ods=config.consumer_ods,
-            consumer_name=config.consumer_name,
-            device_id=config.interim_device_id or config.consumer_asid,
-            device_system=config.interim_device_system,
-            issuer=config.interim_issuer,
-            subject=config.interim_subject,
-            practitioner=config.interim_practitioner,
-        )
-    if not (config.auth_token_url and config.client_id and config.client_secret):
-        raise typer.BadParameter(
-            "signed auth needs UEC_AUTH_TOKEN_URL, UEC_CLIENT_ID and UEC_CLIENT_SECRET"
-        )
-    return ClientCredentialsTokens(
-        token_url=config.auth_token_url,
-        client_id=config.client_id,
-        client_secret=config.client_secret,
-        timeout=config.timeout,
-        transport=tls_transport(
-            config.tls_context("the NHS authentication service"),
-            service="the NHS authentication service",
-        ),
-    )
-
-
-def pds_tokens(config: ConsumerConfig) -> PlatformTokens | None:
-    """The NHS API platform token source for PDS, or None (an open PDS sandbox)."""
-    named = [config.pds_token_url, config.pds_api_key, config.pds_private_key, config.pds_kid]
-    if not any(named):
-        return None
-    if not all(named):
-        raise typer.BadParameter(
-            "PDS on the NHS API platform needs UEC_PDS_TOKEN_URL, UEC_PDS_API_KEY, "
-            "UEC_PDS_PRIVATE_KEY and UEC_PDS_KID together"
-        )
-    assert config.pds_token_url and config.pds_api_key and config.pds_private_key
-    assert config.pds_kid
+def answer(work: Coroutine[Any, Any, T], *, as_json: bool) -> T:
+    """What `work` gives; a ConsumerError is said (`{"error": …}` with --json) and exits 1."""
     try:
-        key = load_private_key(config.pds_private_key)
-    except AuthError as exc:
-        raise typer.BadParameter(str(exc), param_hint="UEC_PDS_PRIVATE_KEY") from exc
-    return PlatformTokens(
-        token_url=config.pds_token_url,
-        api_key=config.pds_api_key,
-        private_key=key,
-        kid=config.pds_kid,
-        timeout=config.timeout,
-        transport=tls_transport(
-            config.tls_context("NHS API platform auth"), service="NHS API platform auth"
-        ),
-    )
-
-
-def build_workflow(config: ConsumerConfig) -> BookingWorkflow:
-    """The workflow wired to the real clients named by `config`."""
-    provider = ProviderClient(
-        ssp_url=config.ssp_url,
-        from_asid=config.consumer_asid,
-        tokens=token_source(config),
-        timeout=config.timeout,
-        transport=tls_transport(config.tls_context("the SSP"), service="the SSP"),
-    )
-    return BookingWorkflow(
-        pds=PdsClient(
-            base_url=config.pds_url,
-            tokens=pds_tokens(config),
-            end_user_ods=config.pds_end_user_ods,
-            timeout=config.timeout,
-            transport=tls_transport(config.tls_context("PDS"), service="PDS"),
-        ),
-        dos=DosClient(
-            wsdl=config.dos_wsdl,
-            username=config.dos_username,
-            password=config.dos_password,
-            timeout=config.timeout,
-        ),
-        sds=sds_client(config),
-        provider=provider,
-        auth_mode=config.auth_mode.value,
-        max_slot_attempts=config.max_slot_attempts,
-    )
+        return asyncio.run(work)
+    except ConsumerError as exc:
+        typer.echo(json.dumps({"error": str(exc)}) if as_json else f"error: {exc}", err=not as_json)
+        raise typer.Exit(1) from exc
 
 
 def booking_reference(provider_asid: str, appointment_id: str) -> str:
@@ -127,29 +57,6 @@ def parse_booking_reference(reference: str) -> tuple[str, str]:
             f"booking reference {reference!r} is not ASID:APPOINTMENT_ID (as `book` prints it)"
         )
     return asid, appointment_id
-
-
-def sds_client(config: ConsumerConfig) -> SdsClient | SdsFhirClient:
-    """SDS over LDAP (default) or the SDS FHIR API (`UEC_SDS_MODE=fhir`)."""
-    if config.sds_mode is SdsMode.FHIR:
-        if not config.sds_fhir_url or not config.sds_api_key:
-            raise typer.BadParameter("UEC_SDS_MODE=fhir needs UEC_SDS_FHIR_URL and UEC_SDS_API_KEY")
-        return SdsFhirClient(
-            base_url=config.sds_fhir_url,
-            api_key=config.sds_api_key,
-            timeout=config.timeout,
-            cache_ttl=config.sds_cache_ttl,
-            transport=tls_transport(config.tls_context("SDS (FHIR)"), service="SDS (FHIR)"),
-        )
-    return SdsClient(
-        url=config.sds_url,
-        base=config.sds_base,
-        cache_ttl=config.sds_cache_ttl,
-        ca_file=config.tls_ca_file,
-        cert_file=config.tls_cert_file,
-        key_file=config.tls_key_file,
-        verify=config.tls_verify,
-    )
 
 
 def result_json(result: BookingResult) -> dict[str, Any]:
@@ -174,7 +81,7 @@ def result_json(result: BookingResult) -> dict[str, Any]:
 
 
 def print_event(console: Console, event: WorkflowEvent) -> None:
-    style = "red" if type(event).__name__ in ("StepFailed", "SlotTaken") else "green"
+    style = "red" if isinstance(event, StepFailed | SlotGone) else "green"
     console.print(f"[{style}]•[/] {event.describe()}")
 
 
@@ -194,10 +101,7 @@ def book(
     nhs_number: Annotated[
         str, typer.Option(help="The patient's NHS number (verified on PDS first)")
     ],
-    config: Annotated[
-        Path | None,
-        typer.Option(exists=True, envvar="UEC_CONFIG", help="TOML config or sandbox manifest"),
-    ] = None,
+    config: ConfigFile = None,
     postcode: Annotated[
         str | None, typer.Option(help="Where the patient is (checked against PDS)")
     ] = None,
@@ -210,9 +114,7 @@ def book(
             formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d"],
         ),
     ] = None,
-    within_hours: Annotated[
-        int, typer.Option(min=1, max=24 * 14, help="Look for slots this far after --when")
-    ] = 24,
+    within_hours: WithinHours = 24,
     description: Annotated[str, typer.Option(help="Reason for calling")] = "Booked by NHS 111",
     service: Annotated[
         str | None,
@@ -224,7 +126,7 @@ def book(
             metavar="SLOT_ID", help="Book this slot (from `uec-booking slots`); needs --service"
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Run the whole consumer flow and book the patient into the first suitable free slot
     (or the service and slot given)."""
@@ -272,11 +174,9 @@ def book(
 
 def slots(
     service: Annotated[str, typer.Option(help="DoS service id (the HealthcareService id)")],
-    config: Annotated[Path | None, typer.Option(exists=True, envvar="UEC_CONFIG")] = None,
-    within_hours: Annotated[
-        int, typer.Option(min=1, max=24 * 14, help="Look for slots this far ahead")
-    ] = 24,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    config: ConfigFile = None,
+    within_hours: WithinHours = 24,
+    as_json: AsJson = False,
 ) -> None:
     """List the free slots of a service without booking (DoS → SDS → token → SSP search)."""
     settings = load_config(config)
@@ -300,11 +200,7 @@ def slots(
             trace_id=str(uuid.uuid4()),
         )
 
-    try:
-        found = asyncio.run(run())
-    except ConsumerError as exc:
-        typer.echo(json.dumps({"error": str(exc)}) if as_json else f"error: {exc}", err=not as_json)
-        raise typer.Exit(1) from exc
+    found = answer(run(), as_json=as_json)
     if as_json:
         typer.echo(
             json.dumps(
@@ -344,8 +240,8 @@ def cancel(
     provider_asid: Annotated[
         str | None, typer.Option(metavar="ASID", help="The provider's ASID (Ssp-To)")
     ] = None,
-    config: Annotated[Path | None, typer.Option(exists=True, envvar="UEC_CONFIG")] = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    config: ConfigFile = None,
+    as_json: AsJson = False,
 ) -> None:
     """Cancel an appointment this consumer booked (PUT status cancelled via the SSP); frees the slot.
 
@@ -370,11 +266,7 @@ def cancel(
         )
 
     assert provider_asid is not None and appointment_id is not None
-    try:
-        cancelled = asyncio.run(run(provider_asid, appointment_id))
-    except ConsumerError as exc:
-        typer.echo(json.dumps({"error": str(exc)}) if as_json else f"error: {exc}", err=not as_json)
-        raise typer.Exit(1) from exc
+    cancelled = answer(run(provider_asid, appointment_id), as_json=as_json)
     if settings.journal_db:
         journal = Journal(settings.journal_db)
         journal.record(trace_id, "cancelled", appointment_id=appointment_id)

@@ -17,7 +17,10 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from uec_booking.consumer.errors import ConfigError
 
 
-class AuthMode(StrEnum):
+class ConsumerAuthMode(StrEnum):
+    """Where this consumer's access tokens come from (the provider's `AuthMode` is how a
+    provider checks them, and adds `off`)."""
+
     SIGNED = "signed"  # tokens from the NHS authentication service
     INTERIM = "interim"  # unsigned, built by the consumer (the standard's interim rule)
 
@@ -39,7 +42,7 @@ class ConsumerConfig(BaseSettings):
     dos_password: str
     sds_url: str
     sds_base: str = "ou=Services,o=nhs"
-    auth_mode: AuthMode = AuthMode.SIGNED
+    auth_mode: ConsumerAuthMode = ConsumerAuthMode.SIGNED
     auth_token_url: str | None = None
     client_id: str | None = None
     client_secret: str | None = None

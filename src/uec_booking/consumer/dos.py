@@ -34,7 +34,7 @@ from uec_booking.consumer.errors import (
     DosServiceNotFound,
     DosUnavailable,
     DosVersionUnsupported,
-    ServiceUnavailable,
+    ServiceUnreachable,
 )
 from uec_booking.consumer.models import DosCase, DosEndpoint, DosService, DosServiceDetails
 
@@ -191,9 +191,9 @@ class DosClient:
         except zeep.exceptions.Fault as exc:
             raise _fault_error(exc) from exc
         except zeep.exceptions.TransportError as exc:
-            raise ServiceUnavailable(f"DoS answered HTTP {exc.status_code}") from exc
+            raise ServiceUnreachable(f"DoS answered HTTP {exc.status_code}") from exc
         except (requests.RequestException, OSError) as exc:
-            raise ServiceUnavailable(f"DoS unreachable: {exc}") from exc
+            raise ServiceUnreachable(f"DoS unreachable: {exc}") from exc
         except (zeep.exceptions.Error, etree.XMLSyntaxError, ValueError) as exc:
             raise DosError(f"DoS answered something this client cannot read: {exc}") from exc
         return serialize_object(result, dict)

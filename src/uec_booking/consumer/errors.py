@@ -4,7 +4,7 @@ library's exception types.
 
     ConsumerError
     ├── ConfigError               the configuration file or UEC_* settings cannot be used
-    ├── ServiceUnavailable        a national service or the provider could not be reached / timed out
+    ├── ServiceUnreachable        a national service or the provider could not be reached / timed out
     │   └── ServiceOutage         ... and the workflow cannot go on without it (names the service)
     ├── PdsError
     │   ├── InvalidNhsNumber
@@ -16,7 +16,7 @@ library's exception types.
     │   ├── DosCaseRejected       DoS refused a field of the case (101, 104-106, 109-121)
     │   ├── DosNoServices         102: no services, not even catch-all
     │   ├── DosVersionUnsupported 107
-    │   └── DosUnavailable        100, 500, 504 (also a ServiceUnavailable)
+    │   └── DosUnavailable        100, 500, 504 (also a ServiceUnreachable)
     ├── SdsError
     │   ├── AsNotFound            no nhsAS object for the ASID
     │   ├── NoEndpoint            no nhsMHS (or no nhsMHSEndPoint) for the party key and interaction
@@ -40,11 +40,12 @@ class ConfigError(ConsumerError):
     """The configuration cannot be used; the message says which file or key, and why."""
 
 
-class ServiceUnavailable(ConsumerError):
-    """A service could not be reached, timed out, or answered 5xx."""
+class ServiceUnreachable(ConsumerError):
+    """A service could not be reached, timed out, or answered 5xx: nothing is known about
+    what was asked (unlike `fhir.errors.ServiceUnavailable`, the 503 a server of ours sends)."""
 
 
-class ServiceOutage(ServiceUnavailable):
+class ServiceOutage(ServiceUnreachable):
     """A national service the booking needs is down: an outage, never a clinical decision
     (not "refer without booking")."""
 
@@ -54,19 +55,19 @@ class ServiceOutage(ServiceUnavailable):
 
 
 class PdsError(ConsumerError):
-    pass
+    """PDS could not verify the patient, or answered what this client cannot read."""
 
 
 class InvalidNhsNumber(PdsError):
-    pass
+    """The NHS number fails its check digit, or PDS refused it (INVALID_RESOURCE_ID)."""
 
 
 class PatientNotFound(PdsError):
-    pass
+    """PDS has no patient with the NHS number (404)."""
 
 
 class DemographicsMismatch(PdsError):
-    pass
+    """PDS has the number, but not with the postcode, family name or birth date given."""
 
 
 class DosError(ConsumerError):
@@ -76,11 +77,11 @@ class DosError(ConsumerError):
 
 
 class DosAuthError(DosError):
-    pass
+    """DoS refused the credentials (302, 303, 1001)."""
 
 
 class DosServiceNotFound(DosError):
-    pass
+    """103: DoS has no service with the id asked for."""
 
 
 class DosCaseRejected(DosError):
@@ -95,24 +96,24 @@ class DosVersionUnsupported(DosError):
     """107: DoS does not serve the requested serviceVersion."""
 
 
-class DosUnavailable(DosError, ServiceUnavailable):
+class DosUnavailable(DosError, ServiceUnreachable):
     """DoS failed on its side (100 search failure, 500, 504 time out)."""
 
 
 class SdsError(ConsumerError):
-    pass
+    """SDS answered, but not with one usable endpoint; or its search failed."""
 
 
 class AsNotFound(SdsError):
-    pass
+    """SDS has no accredited system (nhsAS, or Device) for the ASID."""
 
 
 class NoEndpoint(SdsError):
-    pass
+    """SDS has no endpoint for the party key and interaction, or not a valid URL."""
 
 
 class SeveralEndpoints(SdsError):
-    pass
+    """SDS holds more than one endpoint (or party key) where the standard wants one."""
 
 
 class AuthError(ConsumerError):

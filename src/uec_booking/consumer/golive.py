@@ -24,10 +24,16 @@ import httpx
 import typer
 from lxml import etree
 
-from uec_booking.consumer.auth import InterimTokens
-from uec_booking.consumer.config import AuthMode, ConsumerConfig, load_config
-from uec_booking.consumer.errors import ConsumerError
+from uec_booking.consumer.cli import ConfigFile
+from uec_booking.consumer.config import ConsumerAuthMode, ConsumerConfig, load_config
+from uec_booking.consumer.errors import ConfigError, ConsumerError
 from uec_booking.consumer.sds import SdsClient
+from uec_booking.consumer.wiring import (  # as the flow wires them
+    interim_tokens,
+    pds_tokens,
+    sds_client,
+    token_source,
+)
 from uec_booking.fhir.errors import FhirError
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.tls_http import tls_transport
@@ -134,8 +140,6 @@ def _dos_version(root: Any, url: str) -> list[Finding]:
 
 
 async def check_sds(config: ConsumerConfig) -> Finding:
-    from uec_booking.consumer.cli import sds_client  # the same wiring the flow uses
-
     client = sds_client(config)
     if not isinstance(client, SdsClient):
         return Finding("SDS", True, "SDS is looked up through its FHIR API (UEC_SDS_MODE=fhir).")
@@ -171,17 +175,9 @@ async def check_ssp(config: ConsumerConfig, http: httpx.AsyncClient) -> Finding:
 
 
 async def check_provider_token(config: ConsumerConfig, provider: str | None) -> Finding:
-    if config.auth_mode is AuthMode.INTERIM:
+    if config.auth_mode is ConsumerAuthMode.INTERIM:
         audience = provider or "https://provider.example/fhir"
-        tokens = InterimTokens(
-            consumer_ods=config.consumer_ods,
-            consumer_name=config.consumer_name,
-            device_id=config.interim_device_id or config.consumer_asid,
-            device_system=config.interim_device_system,
-            issuer=config.interim_issuer,
-            subject=config.interim_subject,
-            practitioner=config.interim_practitioner,
-        )
+        tokens = interim_tokens(config)
         try:
             token = await tokens.token(audience=audience, interaction=Interaction.READ_SLOT)
             check_interim(token, audience=audience, leeway=30)
@@ -208,8 +204,6 @@ async def check_provider_token(config: ConsumerConfig, provider: str | None) -> 
             "No provider given (--provider): a provider token was not requested.",
             warning=True,
         )
-    from uec_booking.consumer.cli import token_source  # the same wiring the flow uses
-
     source = token_source(config)
     try:
         await source.token(audience=provider)
@@ -219,13 +213,11 @@ async def check_provider_token(config: ConsumerConfig, provider: str | None) -> 
 
 
 async def check_pds(config: ConsumerConfig, nhs_number: str) -> list[Finding]:
-    from uec_booking.consumer.cli import pds_tokens  # the same wiring the flow uses
-
     findings: list[Finding] = []
     try:
         platform = pds_tokens(config)
-    except typer.BadParameter as exc:
-        return [Finding("PDS", False, exc.message)]
+    except ConfigError as exc:
+        return [Finding("PDS", False, str(exc))]
     headers = {"Accept": "application/fhir+json", "X-Request-ID": str(uuid.uuid4())}
     if platform is None:
         findings.append(
@@ -312,10 +304,7 @@ def _manifest_provider(path: Path | None) -> str | None:
 
 
 def check_config(
-    config: Annotated[
-        Path | None,
-        typer.Option(exists=True, envvar="UEC_CONFIG", help="TOML config or sandbox manifest"),
-    ] = None,
+    config: ConfigFile = None,
     provider: Annotated[
         str | None,
         typer.Option(

@@ -92,54 +92,33 @@ class JourneyRecorder:
         self.service_id: str | None = None
 
     def __call__(self, event: events.WorkflowEvent) -> None:
-        record = self.journal.record
-        common: dict[str, Any] = {"disposition": self.disposition}
-        if isinstance(event, events.ServicesFound):
-            record(self.trace_id, "searched", **common, detail=f"{len(event.services)} services")
-        elif isinstance(event, events.ServiceDetails):
-            self.service_id = event.service_id
-        elif isinstance(event, events.SlotsFound):
-            record(
-                self.trace_id,
-                "slots_shown",
-                **common,
-                service_id=event.service_id,
-                slots=event.count,
-                slots_in_time=event.in_time,
-            )
-        elif isinstance(event, events.SlotTaken):
-            record(
-                self.trace_id,
-                "slot_gone",
-                **common,
-                service_id=self.service_id,
-                slot_id=event.slot_id,
-            )
-        elif isinstance(event, events.Booked):
-            record(
-                self.trace_id,
-                "booked",
-                **common,
-                service_id=self.service_id,
-                slot_id=event.slot_id,
-                appointment_id=event.appointment_id,
-            )
-        elif isinstance(event, events.NoBookingEndpoint) and event.referral_allowed:
-            record(
-                self.trace_id,
-                "referral",
-                **common,
-                service_id=event.service_id,
-                detail=event.reason[:500],
-            )
-        elif isinstance(event, events.StepFailed) and event.step.startswith("Booking"):
-            record(
-                self.trace_id,
-                "error",
-                **common,
-                service_id=self.service_id,
-                detail=event.error[:500],
-            )
+        if isinstance(event, events.ServiceDetails):
+            self.service_id = event.service_id  # the service the next rows are about
+            return
+        row = self._row(event)
+        if row is not None:
+            kind, fields = row
+            self.journal.record(self.trace_id, kind, disposition=self.disposition, **fields)
+
+    def _row(self, event: events.WorkflowEvent) -> tuple[str, dict[str, Any]] | None:
+        """The journal's kind and columns for `event`, or None: not a reporting event."""
+        service = self.service_id
+        match event:
+            case events.ServicesFound():
+                return "searched", {"detail": f"{len(event.services)} services"}
+            case events.SlotsFound():
+                counts = {"slots": event.count, "slots_in_time": event.in_time}
+                return "slots_shown", {"service_id": event.service_id, **counts}
+            case events.SlotGone():
+                return "slot_gone", {"service_id": service, "slot_id": event.slot_id}
+            case events.Booked():
+                booked = {"slot_id": event.slot_id, "appointment_id": event.appointment_id}
+                return "booked", {"service_id": service, **booked}
+            case events.ServiceNotBookable(referral_allowed=True):
+                return "referral", {"service_id": event.service_id, "detail": event.reason[:500]}
+            case events.StepFailed() if event.step.startswith("Booking"):
+                return "error", {"service_id": service, "detail": event.error[:500]}
+        return None
 
 
 def slots_in_time(starts: list[datetime], disposition: str, now: datetime) -> int:

@@ -17,7 +17,7 @@ from uec_booking.consumer.errors import (
     InvalidNhsNumber,
     PatientNotFound,
     PdsError,
-    ServiceUnavailable,
+    ServiceUnreachable,
 )
 from uec_booking.consumer.models import VerifiedPatient
 from uec_booking.consumer.platform_auth import PlatformTokens
@@ -85,7 +85,7 @@ class PdsClient:
         try:
             response = await self._get(f"/Patient/{number}", correlation_id)
         except httpx.HTTPError as exc:
-            raise ServiceUnavailable(f"PDS unreachable: {exc}") from exc
+            raise ServiceUnreachable(f"PDS unreachable: {exc}") from exc
         _raise_for_outcome(response, number)
         try:
             body = response.json()
@@ -156,5 +156,5 @@ def _raise_for_outcome(response: httpx.Response, number: str) -> None:
     if status in (401, 403):
         raise PdsError(f"PDS refused access ({status} {said}): check the platform token")
     if status in (408, 429) or status >= 500:
-        raise ServiceUnavailable(f"PDS answered {status} ({said})")
+        raise ServiceUnreachable(f"PDS answered {status} ({said})")
     raise PdsError(f"PDS answered {status} ({said})")

@@ -14,19 +14,18 @@ prints the public JWKS to register (or to serve at the registered JWKS URL).
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
-import httpx
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from uec_booking.consumer.errors import AuthError, ServiceUnavailable
+from uec_booking.consumer.auth import EndpointOptions, TokenEndpoint
+from uec_booking.consumer.errors import AuthError
 
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_LIFETIME_S = 300
@@ -60,30 +59,25 @@ def public_jwks(private_key: rsa.RSAPrivateKey, kid: str) -> dict[str, Any]:
     return {"keys": [jwk]}
 
 
-class PlatformTokens:
+class PlatformTokens(TokenEndpoint):
     """Access tokens from the platform, reused until `refresh_margin` s before they expire."""
+
+    service = "NHS API platform token endpoint"
+    default_lifetime = 599
+    default_refresh_margin = 30.0
 
     def __init__(
         self,
         *,
-        token_url: str,
         api_key: str,
         private_key: rsa.RSAPrivateKey,
         kid: str,
-        transport: httpx.AsyncBaseTransport | None = None,
-        timeout: float = 10.0,
-        refresh_margin: float = 30.0,
+        **endpoint: Unpack[EndpointOptions],
     ) -> None:
-        self.token_url = token_url
+        super().__init__(**endpoint)
         self.api_key = api_key
         self.kid = kid
         self._key = private_key
-        self._transport = transport
-        self.timeout = timeout
-        self.refresh_margin = refresh_margin
-        self._cached: tuple[str, float] | None = None  # token, monotonic expiry
-        self._lock = asyncio.Lock()
-        self.requests = 0
 
     def assertion(self, *, now: int | None = None) -> str:
         iat = int(time.time()) if now is None else now
@@ -99,52 +93,15 @@ class PlatformTokens:
         )
 
     def invalidate(self) -> None:
-        self._cached = None
+        self.cache.invalidate(self.token_url)
 
     async def token(self) -> str:
-        async with self._lock:
-            if self._cached and time.monotonic() < self._cached[1]:
-                return self._cached[0]
-            token, lifetime = await self._request()
-            margin = min(self.refresh_margin, lifetime / 2)
-            self._cached = (token, time.monotonic() + lifetime - margin)
-            return token
+        return await self.cache.get(self.token_url, self._request)
 
     async def _request(self) -> tuple[str, float]:
-        self.requests += 1
         form = {
             "grant_type": "client_credentials",
             "client_assertion_type": JWT_BEARER,
             "client_assertion": self.assertion(),
         }
-        try:
-            async with httpx.AsyncClient(transport=self._transport, timeout=self.timeout) as client:
-                response = await client.post(self.token_url, data=form)
-        except httpx.HTTPError as exc:
-            raise ServiceUnavailable(f"NHS API platform token endpoint unreachable: {exc}") from exc
-        if response.status_code >= 500:
-            raise ServiceUnavailable(
-                f"NHS API platform token endpoint answered {response.status_code}"
-            )
-        try:
-            body = response.json()
-        except ValueError as exc:
-            raise AuthError(f"Token endpoint answered {response.status_code} without JSON") from exc
-        if not isinstance(body, dict):
-            raise AuthError(f"Token endpoint answered {response.status_code} with a non-object")
-        if response.status_code != 200:
-            raise AuthError(
-                f"The NHS API platform refused a token ({response.status_code}): "
-                f"{body.get('error')}: {body.get('error_description', '')}",
-                error=None if body.get("error") is None else str(body["error"]),
-            )
-        access_token = body.get("access_token")
-        if not isinstance(access_token, str) or not access_token:
-            raise AuthError("Token endpoint answered 200 without an access_token")
-        try:
-            # The platform sends expires_in as a string ("599").
-            return access_token, float(body.get("expires_in", 599))
-        except (TypeError, ValueError) as exc:
-            raise AuthError(
-                f"Token endpoint answered expires_in={body.get('expires_in')!r}"
-            ) from exc
+        return await self._post(form)

@@ -18,7 +18,7 @@ import httpx
 
 from uec_booking.consumer.appointment import appointment_for
 from uec_booking.consumer.auth import TokenSource
-from uec_booking.consumer.errors import ConsumerError, ProviderError, ServiceUnavailable, SlotTaken
+from uec_booking.consumer.errors import ConsumerError, ProviderError, ServiceUnreachable, SlotTaken
 from uec_booking.consumer.models import BookedAppointment, FreeSlot, VerifiedPatient
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.fhir.reference import parse_reference
@@ -26,6 +26,7 @@ from uec_booking.fhir.urls import DELIVERY_CHANNEL_EXTENSION
 
 FHIR_JSON = "application/fhir+json"
 RETRYABLE = frozenset({502, 503, 504})
+METHOD = {"read": "GET", "search": "GET", "create": "POST", "update": "PUT"}  # by interaction
 SLOT_INCLUDES = (
     "Slot:schedule",
     "Schedule:actor:Practitioner",
@@ -86,17 +87,18 @@ class ProviderClient:
 
     async def _send(
         self,
-        method: str,
+        interaction: Interaction,
         *,
         endpoint: str,
         to_asid: str,
         path: str,
-        interaction: Interaction,
-        trace_id: str,
         params: list[tuple[str, str | int | float | bool | None]] | None = None,
         json_body: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        expect: int | None = None,
     ) -> httpx.Response:
+        """The provider's answer, retried on a transport error or 502-504 and once with a
+        fresh token on 401; with `expect`, any other status is raised as the consumer's error."""
         request_id = str(uuid.uuid4())  # the same on every retry of this request
         refreshed = False
         attempt = 0
@@ -118,7 +120,7 @@ class ProviderClient:
                     sent_headers["Content-Type"] = f"{FHIR_JSON};charset=utf-8"
                 try:
                     response = await client.request(
-                        method,
+                        METHOD[interaction.short.partition(":")[0]],
                         self.url(endpoint, path),
                         params=params,
                         json=json_body,
@@ -129,7 +131,7 @@ class ProviderClient:
                         attempt += 1
                         await asyncio.sleep(self.backoff * 2**attempt)
                         continue
-                    raise ServiceUnavailable(
+                    raise ServiceUnreachable(
                         f"The provider could not be reached via the SSP: {exc}"
                     ) from exc
                 if (
@@ -144,6 +146,8 @@ class ProviderClient:
                     attempt += 1
                     await asyncio.sleep(self.backoff * 2**attempt)
                     continue
+                if expect is not None and response.status_code != expect:
+                    raise self._fail(response)
                 return response
 
     @staticmethod
@@ -162,22 +166,19 @@ class ProviderClient:
         if response.status_code == 422 and text == "Slot no longer available":
             return SlotTaken(422, body, text)
         if response.status_code >= 500:
-            return ServiceUnavailable(f"The provider answered {response.status_code}: {text}")
+            return ServiceUnreachable(f"The provider answered {response.status_code}: {text}")
         return ProviderError(
             response.status_code, body, f"The provider answered {response.status_code}: {text}"
         )
 
     async def metadata(self, *, endpoint: str, to_asid: str, trace_id: str) -> dict[str, Any]:
         response = await self._send(
-            "GET",
+            Interaction.READ_METADATA,
             endpoint=endpoint,
             to_asid=to_asid,
             path="metadata",
-            interaction=Interaction.READ_METADATA,
-            trace_id=trace_id,
+            expect=200,
         )
-        if response.status_code != 200:
-            raise self._fail(response)
         return dict(response.json())
 
     async def search_free_slots(
@@ -206,16 +207,13 @@ class ProviderClient:
             *(("_include", i) for i in SLOT_INCLUDES),
         ]
         response = await self._send(
-            "GET",
+            Interaction.READ_SLOT,
             endpoint=endpoint,
             to_asid=to_asid,
             path="Slot",
             params=params,
-            interaction=Interaction.READ_SLOT,
-            trace_id=trace_id,
+            expect=200,
         )
-        if response.status_code != 200:
-            raise self._fail(response)
         return self._slots(response.json())
 
     @staticmethod
@@ -283,13 +281,11 @@ class ProviderClient:
         """
         body = appointment_for(slot, patient, description=description)
         response = await self._send(
-            "POST",
+            Interaction.CREATE_APPOINTMENT,
             endpoint=endpoint,
             to_asid=to_asid,
             path="Appointment",
             json_body=body,
-            interaction=Interaction.CREATE_APPOINTMENT,
-            trace_id=trace_id,
         )
         if response.status_code == 409 and response.headers.get("content-location"):
             # Our own earlier attempt (same X-Request-ID) already booked: fetch what it made.
@@ -332,17 +328,13 @@ class ProviderClient:
     async def _read_appointment(
         self, *, endpoint: str, to_asid: str, appointment_id: str, trace_id: str
     ) -> httpx.Response:
-        response = await self._send(
-            "GET",
+        return await self._send(
+            Interaction.READ_APPOINTMENT,
             endpoint=endpoint,
             to_asid=to_asid,
             path=f"Appointment/{appointment_id}",
-            interaction=Interaction.READ_APPOINTMENT,
-            trace_id=trace_id,
+            expect=200,
         )
-        if response.status_code != 200:
-            raise self._fail(response)
-        return response
 
     async def get_appointment(
         self, *, endpoint: str, to_asid: str, appointment_id: str, trace_id: str
@@ -361,15 +353,12 @@ class ProviderClient:
         )
         body = dict(current.json(), status="cancelled")
         response = await self._send(
-            "PUT",
+            Interaction.UPDATE_APPOINTMENT,
             endpoint=endpoint,
             to_asid=to_asid,
             path=f"Appointment/{appointment_id}",
             json_body=body,
             headers={"If-Match": current.headers.get("etag", "")},
-            interaction=Interaction.UPDATE_APPOINTMENT,
-            trace_id=trace_id,
+            expect=200,
         )
-        if response.status_code != 200:
-            raise self._fail(response)
         return dict(response.json())

@@ -9,22 +9,20 @@ debugging only and warns every time a client is made."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import math
-import ssl
 import time
 from urllib.parse import quote, urlsplit
 
-from ldap3 import BASE, SUBTREE, Connection, Server, Tls
+from ldap3 import BASE, SUBTREE
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
+from uec_booking import ldap_search
 from uec_booking.consumer.errors import (
     AsNotFound,
     NoEndpoint,
     SdsError,
-    ServiceUnavailable,
+    ServiceUnreachable,
     SeveralEndpoints,
 )
 from uec_booking.fhir.interactions import PREFIX, Interaction
@@ -33,13 +31,6 @@ from uec_booking.tls import describe_tls_error
 log = logging.getLogger("uec_booking.consumer.sds")
 GP_CONNECT = "urn:nhs:names:services:gpconnect:"
 URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
-
-
-def _values(value: object) -> list[str]:
-    """ldap3 gives a SINGLE-VALUE attribute (when it knows the schema) as a bare value."""
-    if isinstance(value, list | tuple):
-        return [str(v) for v in value]
-    return [str(value)]
 
 
 class SdsClient:
@@ -66,11 +57,14 @@ class SdsClient:
         self.start_tls = start_tls
         if not verify:
             log.warning("TLS verification of SDS is OFF (UEC_TLS_VERIFY=0): debugging only")
-        self._tls = Tls(
-            validate=ssl.CERT_REQUIRED if verify else ssl.CERT_NONE,
-            ca_certs_file=ca_file,
-            local_certificate_file=cert_file,
-            local_private_key_file=key_file,
+        self._directory = ldap_search.Directory.at(
+            url,
+            ca_file=ca_file,
+            cert_file=cert_file,
+            key_file=key_file,
+            verify=verify,
+            timeout=timeout,
+            start_tls=start_tls,
         )
         self.base = base
         self.timeout = timeout
@@ -94,41 +88,13 @@ class SdsClient:
         self, base: str, scope: str, search_filter: str, attributes: list[str]
     ) -> list[dict[str, list[str]]]:
         self.lookups += 1
-        server = Server(
-            self.url,
-            use_ssl=self.url.lower().startswith("ldaps://"),
-            tls=self._tls,
-            connect_timeout=self.timeout,
-        )
-        # ldap3 packs receive_timeout into SO_RCVTIMEO: whole seconds only.
-        conn = Connection(server, read_only=True, receive_timeout=max(1, math.ceil(self.timeout)))
         try:
-            conn.open()
-            if self.start_tls:
-                conn.start_tls()
-            conn.bind()
-            conn.search(base, search_filter, search_scope=scope, attributes=attributes)
-            if conn.result["result"] == 32:  # noSuchObject
-                return []
-            if conn.result["result"] not in (0, 4):
-                raise SdsError(
-                    f"SDS search failed: {conn.result['description']} {conn.result['message']}"
-                )
-            return [
-                {k: _values(vs) for k, vs in e["attributes"].items()}
-                for e in conn.response
-                if e.get("type") == "searchResEntry"
-            ]
+            return self._directory.search(base, scope, search_filter, attributes)
+        except ldap_search.SearchRefused as refused:
+            raise SdsError(f"SDS search failed: {refused}") from refused
         except (LDAPException, OSError) as exc:
             sentence = describe_tls_error(exc, "SDS")
-            raise ServiceUnavailable(sentence or f"SDS unreachable or failing: {exc}") from exc
-        finally:
-            # ldap3 leaves a failed connect's socket open: close whatever it holds.
-            with contextlib.suppress(Exception):
-                conn.unbind()
-            sock = getattr(conn, "socket", None)
-            if sock is not None:
-                sock.close()
+            raise ServiceUnreachable(sentence or f"SDS unreachable or failing: {exc}") from exc
 
     async def party_key(self, asid: str) -> str:
         """Step 1: the nhsAS object's nhsMHSPartyKey."""
@@ -179,14 +145,19 @@ class SdsClient:
     ) -> str:
         """The one FHIR endpoint root URL for `asid` and `interaction`, URL-encoded for use."""
         found = await self.endpoints(await self.party_key(asid), interaction)
-        if not found:
-            raise NoEndpoint(f"No nhsMHS endpoint for ASID {asid} and {interaction.short}")
-        if len(found) > 1:
-            raise SeveralEndpoints(
-                f"{len(found)} nhsMHS objects for ASID {asid} and {interaction.short}"
-            )
-        endpoint = quote(found[0].strip(), safe=URL_SAFE)
-        parts = urlsplit(endpoint)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise NoEndpoint(f"SDS endpoint {found[0]!r} for ASID {asid} is not a valid URL")
-        return endpoint.rstrip("/")
+        return one_endpoint(found, asid, interaction, held_in="nhsMHS object")
+
+
+def one_endpoint(found: list[str], asid: str, interaction: Interaction, *, held_in: str) -> str:
+    """The one endpoint SDS gave for `asid` and `interaction` (over LDAP or FHIR; `held_in`
+    names what it keeps them in), URL-encoded for use: none, several or one that is not an
+    http(s) URL is what SDS says about the service, its non-booking path."""
+    if not found:
+        raise NoEndpoint(f"No {held_in} with an endpoint for ASID {asid} and {interaction.short}")
+    if len(found) > 1:
+        raise SeveralEndpoints(f"{len(found)} {held_in}s for ASID {asid} and {interaction.short}")
+    endpoint = quote(found[0].strip(), safe=URL_SAFE)
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise NoEndpoint(f"SDS endpoint {found[0]!r} for ASID {asid} is not a valid URL")
+    return endpoint.rstrip("/")

@@ -11,23 +11,16 @@ from __future__ import annotations
 import time
 import uuid
 from typing import Any
-from urllib.parse import quote, urlsplit
 
 import httpx
 
-from uec_booking.consumer.errors import (
-    AsNotFound,
-    NoEndpoint,
-    SdsError,
-    ServiceUnavailable,
-    SeveralEndpoints,
-)
+from uec_booking.consumer.errors import AsNotFound, SdsError, ServiceUnreachable, SeveralEndpoints
+from uec_booking.consumer.sds import one_endpoint
 from uec_booking.fhir.interactions import Interaction
 
 INTERACTION = "https://fhir.nhs.uk/Id/nhsServiceInteractionId"
 PARTY_KEY = "https://fhir.nhs.uk/Id/nhsMhsPartyKey"
 ASID = "https://fhir.nhs.uk/Id/nhsSpineASID"
-URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
 
 
 def _identifier(resource: dict[str, Any], system: str) -> str | None:
@@ -74,9 +67,9 @@ class SdsFhirClient:
                     f"{self.base_url}/{path}", params=params, headers=headers
                 )
         except httpx.HTTPError as exc:
-            raise ServiceUnavailable(f"SDS (FHIR) unreachable: {exc}") from exc
+            raise ServiceUnreachable(f"SDS (FHIR) unreachable: {exc}") from exc
         if response.status_code >= 500:
-            raise ServiceUnavailable(f"SDS (FHIR) answered {response.status_code}")
+            raise ServiceUnreachable(f"SDS (FHIR) answered {response.status_code}")
         if response.status_code != 200:
             raise SdsError(f"SDS (FHIR) refused the lookup: {response.status_code}")
         try:
@@ -119,14 +112,4 @@ class SdsFhirClient:
     ) -> str:
         """The one FHIR endpoint root URL for `asid` and `interaction`, URL-encoded for use."""
         found = await self.endpoints(await self.party_key(asid, interaction), interaction)
-        if not found:
-            raise NoEndpoint(f"No Endpoint for ASID {asid} and {interaction.short}")
-        if len(found) > 1:
-            raise SeveralEndpoints(
-                f"{len(found)} Endpoints for ASID {asid} and {interaction.short}"
-            )
-        endpoint = quote(found[0].strip(), safe=URL_SAFE)
-        parts = urlsplit(endpoint)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise NoEndpoint(f"SDS endpoint {found[0]!r} for ASID {asid} is not a valid URL")
-        return endpoint.rstrip("/")
+        return one_endpoint(found, asid, interaction, held_in="Endpoint")

@@ -1,17 +1,18 @@
 """The booking workflow of the seed: verify the patient (PDS) → find services (DoS) → the
 booking ASID → the endpoint (SDS) → a token → free slots (via the SSP) → book, and on 422
-the next free slot. Every step is reported as a typed event."""
+the next free slot. Every step is reported as a typed event; what a journey is asked and
+answers (`BookingRequest`, `BookingResult`) is `consumer.request`."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from uec_booking.consumer import events
-from uec_booking.consumer.dos import case_age
+from uec_booking.consumer.dos import DosClient
 from uec_booking.consumer.errors import (
     AsNotFound,
     ConsumerError,
@@ -19,7 +20,7 @@ from uec_booking.consumer.errors import (
     NoEndpoint,
     SdsError,
     ServiceOutage,
-    ServiceUnavailable,
+    ServiceUnreachable,
     SeveralEndpoints,
     SlotTaken,
 )
@@ -32,101 +33,30 @@ from uec_booking.consumer.models import (
     FreeSlot,
     VerifiedPatient,
 )
+from uec_booking.consumer.pds import PdsClient
 from uec_booking.consumer.provider import ProviderClient
+from uec_booking.consumer.request import BookingRequest, BookingResult, case_for
 from uec_booking.fhir.interactions import Interaction
 
 SDS_NAME = "SDS (Spine Directory Service)"
-GENDER_FOR_DOS = {"male": "M", "female": "F"}
-
-
-class Pds(Protocol):
-    async def verify(
-        self,
-        *,
-        nhs_number: str,
-        postcode: str | None = None,
-        family: str | None = None,
-        birth_date: str | None = None,
-        correlation_id: str | None = None,
-    ) -> VerifiedPatient: ...
-
-
-class Dos(Protocol):
-    async def check_capacity_summary(self, case: DosCase) -> list[DosService]: ...
-    async def service_details_by_id(self, service_id: str) -> DosServiceDetails: ...
 
 
 class Sds(Protocol):
+    """SDS over LDAP (`SdsClient`) or FHIR (`SdsFhirClient`)."""
+
     async def endpoint_for(
         self, asid: str, interaction: Interaction = Interaction.CREATE_APPOINTMENT
     ) -> str: ...
 
 
-@dataclass(frozen=True)
-class BookingRequest:
-    """What the call handler knows: the patient, the call's outcome, and optionally the
-    service and slot they chose.
-
-        request = BookingRequest(nhs_number="9000000009", postcode="LS1 6AE",
-                                 disposition="Dx05", symptom_group=1010)
-    """
-
-    nhs_number: str
-    postcode: str | None = None
-    family: str | None = None
-    birth_date: str | None = None
-    disposition: str = "Dx05"
-    symptom_group: int = 1010
-    symptom_discriminators: tuple[int, ...] = (4003,)  # DoS needs one; the sandbox DoS knows 4003
-    search_distance: int | None = None  # km; None: DoS's own distance for the postcode
-    earliest: datetime | None = None
-    latest: datetime | None = None
-    description: str = "Booked by NHS 111"
-    # A slot the call handler picked from an earlier list: tried first; it may have gone.
-    preferred_slot: FreeSlot | None = None
-    # One Ssp-TraceID for the whole journey (a new one when not given).
-    trace_id: str | None = None
-    # Book only at this DoS service (it must be among DoS's answers), and only this slot.
-    service_id: str | None = None
-    slot_id: str | None = None
-
-
-@dataclass
-class BookingResult:
-    trace_id: str
-    appointment: BookedAppointment | None = None
-    service: DosService | None = None
-    slot: FreeSlot | None = None
-    provider_url: str | None = None
-    provider_asid: str | None = None
-    referral_only: list[DosService] = field(default_factory=list)
-    error: str | None = None
-
-
-def age_on(birth_date: str, today: date) -> int:
-    born = date.fromisoformat(birth_date)
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
-
-
-def case_for(request: BookingRequest, patient: VerifiedPatient) -> DosCase:
-    """The DoS Case for a verified patient and the call's clinical outcome."""
-    age, age_format = case_age(date.fromisoformat(patient.birth_date), datetime.now(UTC).date())
-    return DosCase(
-        postcode=request.postcode or patient.postcode or "",
-        age=age,
-        age_format=age_format,
-        gender=GENDER_FOR_DOS.get(patient.gender, "I"),
-        disposition=request.disposition,
-        symptom_group=request.symptom_group,
-        symptom_discriminators=list(request.symptom_discriminators),
-        search_distance=request.search_distance,
-    )
+def _unheard(event: events.WorkflowEvent) -> None:
+    """Where events go when nobody listens."""
 
 
 class BookingWorkflow:
     """The whole booking journey over the wire, from a verified patient to a booked slot.
 
-    workflow = build_workflow(load_config("consumer.toml"))  # uec_booking.consumer.cli
+    workflow = build_workflow(load_config("consumer.toml"))  # uec_booking.consumer.wiring
     result = asyncio.run(workflow.run(BookingRequest(nhs_number="9000000009")))
     print(result.appointment.id if result.appointment else result.error)
     """
@@ -134,8 +64,8 @@ class BookingWorkflow:
     def __init__(
         self,
         *,
-        pds: Pds,
-        dos: Dos,
+        pds: PdsClient,
+        dos: DosClient,
         sds: Sds,
         provider: ProviderClient,
         auth_mode: str = "signed",
@@ -152,33 +82,22 @@ class BookingWorkflow:
     ) -> BookingResult:
         """Verify, search, resolve the endpoint and book; never raises for a failed step:
         the result carries the appointment or the error, and `on_event` hears every step."""
-        emit = on_event or (lambda event: None)
+        emit = on_event or _unheard
         result = BookingResult(trace_id=request.trace_id or str(uuid.uuid4()))
         try:
-            patient = await self.pds.verify(
-                nhs_number=request.nhs_number,
-                postcode=request.postcode,
-                family=request.family,
-                birth_date=request.birth_date,
-                correlation_id=result.trace_id,  # X-Correlation-ID: one per journey
-            )
+            # X-Correlation-ID: one per journey.
+            patient = await self.verify_patient(request, correlation_id=result.trace_id)
         except ConsumerError as exc:
             emit(events.StepFailed("Patient verification (PDS)", str(exc)))
             result.error = f"Patient not verified: {exc}"
             return result
         emit(events.PatientVerified(patient.nhs_number, " ".join([*patient.given, patient.family])))
-        case = case_for(request, patient)
         try:
-            services = await self.dos.check_capacity_summary(case)
+            services = await self.find_services(case_for(request, patient), emit)
         except ConsumerError as exc:
             emit(events.StepFailed("Service search (DoS)", str(exc)))
             result.error = f"DoS search failed: {exc}"
             return result
-        emit(
-            events.ServicesFound(
-                tuple((s.id, s.name, s.distance_miles, s.requirebooking) for s in services)
-            )
-        )
         if request.service_id is not None:
             services = [s for s in services if s.id == request.service_id]
             if not services:
@@ -190,16 +109,7 @@ class BookingWorkflow:
                 return result
         for service in services:
             try:
-                asid, endpoint = await self._booking_endpoint(service, emit)
-            except NoBookingEndpoint as exc:
-                emit(
-                    events.NoBookingEndpoint(
-                        service.id, service.name, str(exc), not service.requirebooking
-                    )
-                )
-                if not service.requirebooking:
-                    result.referral_only.append(service)
-                continue
+                route = await self.booking_route(service, emit)
             except ServiceOutage as exc:
                 # Every service's endpoint needs SDS: report the outage, decide nothing.
                 emit(events.StepFailed(f"Endpoint lookup for {service.name}", str(exc)))
@@ -209,8 +119,11 @@ class BookingWorkflow:
             except ConsumerError as exc:
                 emit(events.StepFailed(f"Service details for {service.name}", str(exc)))
                 continue
-            booked = await self._book_at(service, asid, endpoint, patient, request, result, emit)
-            if booked:
+            if not route.bookable:
+                if not service.requirebooking:
+                    result.referral_only.append(service)
+                continue
+            if await self._book_at(route, patient, request, result, emit):
                 return result
         if result.error is None:
             result.error = "No service could take a booking" + (
@@ -223,10 +136,9 @@ class BookingWorkflow:
     async def _booking_endpoint(
         self,
         service: DosService,
+        details: DosServiceDetails,
         emit: Callable[[events.WorkflowEvent], None],
-        details: DosServiceDetails | None = None,  # already fetched: not asked of DoS again
     ) -> tuple[str, str]:
-        details = details or await self.dos.service_details_by_id(service.id)
         asids = details.booking_asids
         emit(events.ServiceDetails(service.id, service.name, tuple(asids)))
         if not asids:
@@ -240,7 +152,7 @@ class BookingWorkflow:
         except (AsNotFound, NoEndpoint, SeveralEndpoints) as exc:
             # What SDS says about this service: its non-booking path.
             raise NoBookingEndpoint(f"SDS: {exc}") from exc
-        except (SdsError, ServiceUnavailable) as exc:
+        except (SdsError, ServiceUnreachable) as exc:
             # SDS failing or unreachable says nothing about the service.
             raise ServiceOutage(SDS_NAME, str(exc)) from exc
         emit(events.EndpointResolved(asids[0], endpoint))
@@ -248,87 +160,87 @@ class BookingWorkflow:
 
     async def _book_at(
         self,
-        service: DosService,
-        asid: str,
-        endpoint: str,
+        route: BookingRoute,
         patient: VerifiedPatient,
         request: BookingRequest,
         result: BookingResult,
         emit: Callable[[events.WorkflowEvent], None],
     ) -> bool:
+        """Book at one bookable service: the slot chosen (or the first free one), and on 422
+        the next, up to `max_slot_attempts`; whether it booked (`result` says what)."""
+        assert route.endpoint is not None and route.asid is not None
+        name = route.service.name
         earliest = request.earliest or datetime.now(UTC)
         latest = request.latest or earliest + timedelta(hours=24)
         try:
-            await self.provider.tokens.token(audience=endpoint, interaction=Interaction.READ_SLOT)
-            emit(events.TokenObtained(endpoint, self.auth_mode))
+            await self.provider.tokens.token(
+                audience=route.endpoint, interaction=Interaction.READ_SLOT
+            )
+            emit(events.TokenObtained(route.endpoint, self.auth_mode))
             tried: set[str] = set()
             for _attempt in range(self.max_slot_attempts):
                 chosen = request.preferred_slot if request.preferred_slot and not tried else None
                 if chosen is None:
-                    slots = await self.provider.search_free_slots(
-                        endpoint=endpoint,
-                        to_asid=asid,
-                        healthcare_service_id=service.id,
+                    slots = await self.free_slots(
+                        route,
+                        disposition=request.disposition,
+                        trace_id=result.trace_id,
                         start=earliest,
                         end=latest,
-                        trace_id=result.trace_id,
+                        on_event=emit,
                     )
-                    starts = [s.start for s in slots]
-                    in_time = slots_in_time(starts, request.disposition, datetime.now(UTC))
-                    first = starts[0] if starts else None
-                    emit(events.SlotsFound(service.id, len(slots), first, in_time))
-                    chosen = next((s for s in slots if s.id not in tried), None)
-                    if request.slot_id is not None:
-                        chosen = next((s for s in slots if s.id == request.slot_id), None)
-                        if chosen is None:
-                            result.error = f"Slot {request.slot_id} is not free at {service.name}"
-                            emit(events.StepFailed(f"Booking at {service.name}", result.error))
-                            return False
+                    wanted = {request.slot_id} if request.slot_id else {s.id for s in slots} - tried
+                    chosen = next((s for s in slots if s.id in wanted), None)
+                    if chosen is None and request.slot_id is not None:
+                        result.error = f"Slot {request.slot_id} is not free at {name}"
+                        emit(events.StepFailed(f"Booking at {name}", result.error))
+                        return False
                 if chosen is None:
-                    emit(
-                        events.StepFailed(
-                            f"Booking at {service.name}", "no free slot in the window"
-                        )
-                    )
+                    emit(events.StepFailed(f"Booking at {name}", "no free slot in the window"))
                     return False
                 tried.add(chosen.id)
                 try:
-                    appointment = await self.provider.book(
-                        endpoint=endpoint,
-                        to_asid=asid,
-                        slot=chosen,
-                        patient=patient,
+                    appointment = await self.book_slot(
+                        route,
+                        chosen,
+                        patient,
                         trace_id=result.trace_id,
                         description=request.description,
+                        on_event=emit,
                     )
                 except SlotTaken:
-                    emit(events.SlotTaken(chosen.id))
                     if request.slot_id is not None:  # that slot, or none
                         result.error = f"Slot {request.slot_id} was taken meanwhile"
                         return False
                     continue
-                emit(events.Booked(appointment.id, appointment.slot_id, appointment.start))
-                result.appointment, result.service, result.slot = appointment, service, chosen
-                result.provider_url, result.provider_asid, result.error = endpoint, asid, None
+                except ConsumerError as exc:
+                    result.error = str(exc)  # book_slot has told on_event
+                    return False
+                result.appointment, result.service, result.slot = appointment, route.service, chosen
+                result.provider_url, result.provider_asid = route.endpoint, route.asid
+                result.error = None
                 return True
             result.error = (
-                f"Every slot tried at {service.name} was taken ({self.max_slot_attempts} attempts)"
+                f"Every slot tried at {name} was taken ({self.max_slot_attempts} attempts)"
             )
         except ConsumerError as exc:
-            emit(events.StepFailed(f"Booking at {service.name}", str(exc)))
+            emit(events.StepFailed(f"Booking at {name}", str(exc)))
             result.error = str(exc)
         return False
 
     # -- The workflow's steps, one at a time, for a person driving the journey (the console):
     # the same PDS, DoS, SDS and provider calls `run` makes, emitting the same events.
 
-    async def verify_patient(self, request: BookingRequest) -> VerifiedPatient:
+    async def verify_patient(
+        self, request: BookingRequest, *, correlation_id: str | None = None
+    ) -> VerifiedPatient:
         """Step 1, PDS: the NHS number and whatever demographics the caller gave."""
         return await self.pds.verify(
             nhs_number=request.nhs_number,
             postcode=request.postcode,
             family=request.family,
             birth_date=request.birth_date,
+            correlation_id=correlation_id,
         )
 
     async def find_services(
@@ -338,7 +250,7 @@ class BookingWorkflow:
     ) -> list[DosService]:
         """Step 2, DoS CheckCapacitySummary, in DoS's order."""
         services = await self.dos.check_capacity_summary(case)
-        (on_event or (lambda event: None))(
+        (on_event or _unheard)(
             events.ServicesFound(
                 tuple((s.id, s.name, s.distance_miles, s.requirebooking) for s in services)
             )
@@ -352,13 +264,13 @@ class BookingWorkflow:
     ) -> BookingRoute:
         """Steps 3-4, DoS ServiceDetailsById then SDS: where this service takes bookings, or
         why it cannot (a referral). An SDS outage is raised, never taken for a referral."""
-        emit = on_event or (lambda event: None)
+        emit = on_event or _unheard
         details = await self.dos.service_details_by_id(service.id)
         try:
-            asid, endpoint = await self._booking_endpoint(service, emit, details)
+            asid, endpoint = await self._booking_endpoint(service, details, emit)
         except NoBookingEndpoint as exc:
             emit(
-                events.NoBookingEndpoint(
+                events.ServiceNotBookable(
                     service.id, service.name, str(exc), not service.requirebooking
                 )
             )
@@ -386,7 +298,7 @@ class BookingWorkflow:
             trace_id=trace_id,
         )
         starts = [s.start for s in slots]
-        (on_event or (lambda event: None))(
+        (on_event or _unheard)(
             events.SlotsFound(
                 route.service.id,
                 len(slots),
@@ -408,7 +320,7 @@ class BookingWorkflow:
     ) -> BookedAppointment:
         """Step 6, book one chosen slot; `SlotTaken` when it went meanwhile (422)."""
         assert route.endpoint is not None and route.asid is not None
-        emit = on_event or (lambda event: None)
+        emit = on_event or _unheard
         try:
             appointment = await self.provider.book(
                 endpoint=route.endpoint,
@@ -419,7 +331,7 @@ class BookingWorkflow:
                 description=description,
             )
         except SlotTaken:
-            emit(events.SlotTaken(slot.id))
+            emit(events.SlotGone(slot.id))
             raise
         except ConsumerError as exc:
             emit(events.StepFailed(f"Booking at {route.service.name}", str(exc)))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from uec_booking.fhir.urls import NHS_NUMBER_SYSTEM, NHS_NUMBER_VERIFICATION_EXTENSION
+
 
 def check_digit(first_nine: str) -> int | None:
     """The modulus-11 check digit for nine digits, or None when no valid number exists."""
@@ -26,3 +30,26 @@ def is_valid(value: str) -> bool:
         return False
     expected = check_digit(number[:9])
     return expected is not None and expected == int(number[9])
+
+
+def verified_nhs_number(nhs_number: str) -> dict[str, Any]:
+    """A CareConnect Patient identifier: the NHS number, verified (PDS traced it: status 01)."""
+    return {
+        "extension": [
+            {
+                "url": NHS_NUMBER_VERIFICATION_EXTENSION,
+                "valueCodeableConcept": {
+                    "coding": [
+                        {
+                            "system": "https://fhir.hl7.org.uk/STU3/CodeSystem/CareConnect-NHSNumberVerificationStatus-1",
+                            "code": "01",
+                            "display": "Number present and verified",
+                        }
+                    ]
+                },
+            }
+        ],
+        "use": "official",
+        "system": NHS_NUMBER_SYSTEM,
+        "value": nhs_number,
+    }

@@ -46,3 +46,16 @@ CARECONNECT_PATIENT: Final = _CC_SD + "CareConnect-Patient-1"
 def profiles(resource_type: str) -> list[str]:
     """The `meta.profile` list for a resource type this implementation emits."""
     return list(PROFILES.get(resource_type, ()))
+
+
+IUC_REPORT_TYPE: Final = {
+    "coding": [
+        {
+            # The CDA document type of an Integrated Urgent Care report: what the booking's
+            # DocumentReference points the provider at.
+            "system": "urn:oid:2.16.840.1.113883.2.1.3.2.4.18.17",
+            "code": "POCD_MT200001GB02",
+            "display": "Integrated Urgent Care Report",
+        }
+    ]
+}

@@ -44,7 +44,7 @@ CANCELLATION_REASON_EXTENSIONS = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
-class BookingRequest:
+class RequestedAppointment:
     slot_id: str
     start: datetime  # naive UTC
     end: datetime
@@ -194,8 +194,8 @@ def slot_id_of(resource: dict[str, Any]) -> str:
 
 def booking_request(
     resource: dict[str, Any], *, start: datetime | None, end: datetime | None
-) -> BookingRequest:
-    """Check a new Appointment against the standard; the BookingRequest it makes."""
+) -> RequestedAppointment:
+    """Check a new Appointment against the standard; the RequestedAppointment it makes."""
     check_status_code(resource)
     if resource.get("status") != "booked":
         raise Unprocessable(
@@ -221,7 +221,7 @@ def booking_request(
         )
     nhs_number = patient_nhs_number(resource)
     _check_contact_ranks(resource)
-    return BookingRequest(
+    return RequestedAppointment(
         slot_id=slot_id,
         start=utc_naive(start),
         end=utc_naive(end),

@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from uec_booking.fhir.errors import (
@@ -27,11 +26,11 @@ from uec_booking.fhir.errors import (
 )
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.fhir.urls import profiles
-from uec_booking.provider.appointment_rules import BookingRequest, cancellation
+from uec_booking.provider.appointment_rules import RequestedAppointment, cancellation
 from uec_booking.provider.paging import Page
 from uec_booking.provider.representation import instant
 from uec_booking.provider.settings import AppointmentAccess
-from uec_booking.provider.store import Store, audit, directory, slots
+from uec_booking.provider.store import AlreadyStored, Store, audit, directory, slots
 from uec_booking.provider.store import appointments as rows
 from uec_booking.provider.store.appointments import Provenance, now_utc
 from uec_booking.provider.store.models import AppointmentRow, AppointmentVersion
@@ -111,7 +110,7 @@ class AppointmentService:
         return f"{self.base_url}/Appointment/{appointment_id}/_history/{version_id}"
 
     async def book(
-        self, request: BookingRequest, who: Provenance, *, check_visibility: bool = False
+        self, request: RequestedAppointment, who: Provenance, *, check_visibility: bool = False
     ) -> StoredAppointment:
         """Book the slot for the patient, or raise: the slot is claimed and the Appointment
         written in the same transaction. With `check_visibility`, a slot the caller may not
@@ -120,12 +119,12 @@ class AppointmentService:
         digest = request_hash(request.resource)
         try:
             return await self._book(request, who, digest, check_visibility)
-        except IntegrityError as exc:
+        except AlreadyStored as exc:
             # Another transaction got there first: same X-Request-ID, or the same slot.
             raise await self._explain_integrity(who, digest) from exc
 
     async def _book(
-        self, request: BookingRequest, who: Provenance, digest: str, check_visibility: bool
+        self, request: RequestedAppointment, who: Provenance, digest: str, check_visibility: bool
     ) -> StoredAppointment:
         appointment_id = str(uuid.uuid4())
         at = now_utc()

@@ -18,19 +18,30 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from uec_booking import sample_data
+from uec_booking.asgi_server import (
+    BODY_TIMEOUT_ENV,
+    HEAD_TIMEOUT_ENV,
+    RequestTimeouts,
+    protocol_for,
+)
 from uec_booking.cli_errors import UserError
 from uec_booking.provider.settings import DEFAULT_DB, AuthMode
 from uec_booking.provider.store import Store
 from uec_booking.provider.store.migrate import upgrade
+from uec_booking.serve_options import (
+    BodyTimeout,
+    HeadTimeout,
+    Host,
+    Port,
+    ProviderDb,
+    TlsCert,
+    TlsClientCa,
+    TlsKey,
+    check_tls_pair,
+)
 
 log = logging.getLogger("uec_booking.provider")
 
-DbOption = Annotated[
-    str,
-    typer.Option(
-        "--db", envvar="UEC_DB_URL", metavar="URL", help="sqlite:///file or postgresql://…"
-    ),
-]
 MAX_DAYS = 366  # every command that makes slots takes --days in 1..MAX_DAYS
 
 
@@ -94,9 +105,11 @@ def manifest_store(manifest: Path | None, db: str) -> str:
 
 
 def serve_provider(
-    host: Annotated[str, typer.Option(envvar="UEC_HOST")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar="UEC_PORT")] = 8020,
-    db: DbOption = DEFAULT_DB,
+    host: Host = "127.0.0.1",
+    port: Port = 8020,
+    request_head_timeout: HeadTimeout = None,
+    request_body_timeout: BodyTimeout = None,
+    db: ProviderDb = DEFAULT_DB,
     workers: Annotated[int, typer.Option(help="Processes (use PostgreSQL for more than 1)")] = 1,
     jwks_url: Annotated[
         str | None, typer.Option(envvar="UEC_JWKS_URL", help="JWKS of the NHS auth service")
@@ -132,21 +145,9 @@ def serve_provider(
     access_log: Annotated[
         bool, typer.Option(envvar="UEC_ACCESS_LOG", help="One JSON line per request (stderr)")
     ] = True,
-    tls_cert: Annotated[
-        Path | None,
-        typer.Option(envvar="UEC_TLS_CERT", exists=True, help="Serve HTTPS: certificate (PEM)"),
-    ] = None,
-    tls_key: Annotated[
-        Path | None, typer.Option(envvar="UEC_TLS_KEY", exists=True, help="... and its key")
-    ] = None,
-    tls_client_ca: Annotated[
-        Path | None,
-        typer.Option(
-            envvar="UEC_TLS_CLIENT_CA",
-            exists=True,
-            help="Require a client certificate from this CA (the SSP's: Spine's)",
-        ),
-    ] = None,
+    tls_cert: TlsCert = None,
+    tls_key: TlsKey = None,
+    tls_client_ca: TlsClientCa = None,
     behind_tls_proxy: Annotated[
         bool,
         typer.Option(
@@ -157,8 +158,7 @@ def serve_provider(
     ] = False,
 ) -> None:
     """Serve the provider FHIR API (migrates the database first)."""
-    if bool(tls_cert) != bool(tls_key):
-        raise typer.BadParameter("--tls-cert and --tls-key go together", param_hint="--tls-cert")
+    check_tls_pair(tls_cert, tls_key)
     if tls_client_ca and not tls_cert:
         raise typer.BadParameter("--tls-client-ca needs --tls-cert", param_hint="--tls-client-ca")
     mode = AuthMode.OFF if no_auth else auth_mode or (AuthMode.SIGNED if jwks_url else None)
@@ -190,6 +190,10 @@ def serve_provider(
         env["UEC_AVAILABILITY_FILE"] = str(availability.resolve())
         env["UEC_AVAILABILITY_HORIZON_DAYS"] = str(horizon)
     env["UEC_ACCESS_LOG"] = "true" if access_log else "false"
+    # Checked here, so a bad value is one sentence; each worker reads them again on import.
+    timeouts = RequestTimeouts.from_env(request_head_timeout, request_body_timeout)
+    env[HEAD_TIMEOUT_ENV] = str(timeouts.head)
+    env[BODY_TIMEOUT_ENV] = str(timeouts.body)
     if workers > 1 or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         env["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir()
     os.environ.update(env)
@@ -211,6 +215,7 @@ def serve_provider(
         # uvicorn's own request log (ours is UEC_ACCESS_LOG): off, not filtered per request.
         access_log=False,
         timeout_graceful_shutdown=10,
+        http=protocol_for(timeouts) if workers == 1 else "uec_booking.asgi_server:ProtocolFromEnv",
         **_tls_options(tls_cert, tls_key, tls_client_ca, behind_tls_proxy),
     )
 
@@ -270,7 +275,7 @@ def _tls_options(
 
 
 def seed(
-    db: DbOption = DEFAULT_DB,
+    db: ProviderDb = DEFAULT_DB,
     days: Annotated[int, days_option()] = 7,
     from_file: Annotated[
         Path | None, typer.Option(exists=True, help="Import a FHIR Bundle of Schedules/Slots")
@@ -331,7 +336,7 @@ def seed(
 
 
 def audit(
-    db: DbOption = DEFAULT_DB,
+    db: ProviderDb = DEFAULT_DB,
     manifest: ManifestOption = None,
     since: Annotated[
         datetime | None, typer.Option(help="Only events at or after this UTC time")

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import gzip
 import logging
+import re
 import zlib
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.responses import Response
 
 from uec_booking.fhir.errors import BadRequest, FhirError, PayloadTooLarge
 from uec_booking.fhir.formats import Format, ParsedResource, body_format, parse_resource
-from uec_booking.fhir.http import request_format
+from uec_booking.fhir.http import fhir_response, request_format
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.provider.booking import AppointmentService
+from uec_booking.provider.search import ParsedSearch, SearchSpec, parse_search
 from uec_booking.provider.settings import AuthMode, ProviderSettings
 from uec_booking.provider.slot_cache import SlotCache
 from uec_booking.provider.store import Store
@@ -103,6 +107,60 @@ def require(
             raise
         request.state.provenance = who
         return who
+
+    return dependency
+
+
+@dataclass(frozen=True, slots=True)
+class Exchange:
+    """What every FHIR handler works with: the request, the response format negotiated for
+    it, and the caller verified for the handler's interaction."""
+
+    request: Request
+    fmt: Format
+    who: Provenance
+
+    def respond(
+        self, resource: dict[str, Any], *, status: int = 200, headers: dict[str, str] | None = None
+    ) -> Response:
+        return fhir_response(self.request, resource, status=status, headers=headers, fmt=self.fmt)
+
+
+def exchange(
+    interaction: Interaction, resource_type: str | None = None
+) -> Callable[..., Awaitable[Exchange]]:
+    """A dependency that negotiates the format (415 first), then authorises `interaction`."""
+    authorised = require(interaction, resource_type)
+
+    async def dependency(
+        request: Request,
+        fmt: Format = Depends(response_format),
+        who: Provenance = Depends(authorised),
+    ) -> Exchange:
+        return Exchange(request, fmt, who)
+
+    return dependency
+
+
+def strict_handling(request: Request) -> bool:
+    """`Prefer: handling=strict` (RFC 7240; FHIR search): unknown parameters are refused.
+    Found whether written as a preference of its own or after a `;` (as clients do)."""
+    for header in request.headers.getlist("prefer"):
+        for preference in re.split("[,;]", header):
+            name, _, value = preference.partition("=")
+            if name.strip().lower() == "handling" and value.strip().strip('"').lower() == "strict":
+                return True
+    return False
+
+
+def search_parameters(spec: SearchSpec) -> Callable[[Request], Awaitable[ParsedSearch]]:
+    """A dependency that parses the query by `spec`: the one place every search is read,
+    leniently or, when the request asks, strictly. Declared after the caller's
+    dependency, so an unauthorised search is refused before its query is judged."""
+
+    async def dependency(request: Request) -> ParsedSearch:
+        items = list(request.query_params.multi_items())
+        return parse_search(spec, items, strict=strict_handling(request))
 
     return dependency
 

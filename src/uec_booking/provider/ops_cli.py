@@ -22,12 +22,10 @@ from uec_booking.provider.settings import DEFAULT_DB
 from uec_booking.provider.store import Store
 from uec_booking.provider.store.create_db import DatabaseSetupError, ensure_database
 from uec_booking.provider.store.migrate import upgrade
+from uec_booking.serve_options import ProviderDb
 
 T = TypeVar("T")
 
-DbOption = Annotated[
-    str, typer.Option("--db", envvar="UEC_DB_URL", help="sqlite:///file or postgresql://…")
-]
 
 availability_app = typer.Typer(no_args_is_help=True, help="Availability templates → slots.")
 slots_app = typer.Typer(
@@ -66,14 +64,14 @@ def _with_store(db: str, work: Callable[[Store], Awaitable[T]]) -> T:
 
 
 @db_app.command("create")
-def db_create(db: DbOption = DEFAULT_DB) -> None:
+def db_create(db: ProviderDb = DEFAULT_DB) -> None:
     """Create the PostgreSQL database if it is missing and bring its schema up to date."""
     prepare_database(db)
     typer.echo("database ready (schema at the newest migration)")
 
 
 @db_app.command("upgrade")
-def db_upgrade(db: DbOption = DEFAULT_DB) -> None:
+def db_upgrade(db: ProviderDb = DEFAULT_DB) -> None:
     """Apply the schema migrations (what `serve provider` does on start)."""
     prepare_database(db)
     typer.echo("schema at the newest migration")
@@ -92,7 +90,7 @@ def availability_check(file: Annotated[Path, typer.Argument(exists=True, dir_oka
 @availability_app.command("apply")
 def availability_apply(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
-    db: DbOption = DEFAULT_DB,
+    db: ProviderDb = DEFAULT_DB,
     horizon: Annotated[
         int, typer.Option(min=1, max=366, help="Days of slots from today")
     ] = DEFAULT_HORIZON_DAYS,
@@ -121,7 +119,10 @@ def availability_apply(
         typer.echo(f"  booked, left as it is: Slot/{slot.id} {slot.start.isoformat()}Z")
 
 
-Reason = Annotated[str | None, typer.Option(help="Why (recorded in the audit and the Slot)")]
+Reason = Annotated[
+    str | None,
+    typer.Option(help="Why (recorded in the audit; a block's also in the Slot's comment)"),
+]
 SlotIds = Annotated[list[str] | None, typer.Argument(help="Slot ids (or use --service)")]
 Service = Annotated[str | None, typer.Option("--service", help="HealthcareService id")]
 Schedule = Annotated[str | None, typer.Option("--schedule", help="Schedule id")]
@@ -171,28 +172,24 @@ def _change(
         typer.echo(f"  {slot.status}, left as it is: Slot/{slot.id} {slot.start.isoformat()}Z")
 
 
-@slots_app.command("block")
-def block(
-    slot_ids: SlotIds = None,
-    db: DbOption = DEFAULT_DB,
-    service: Service = None,
-    schedule: Schedule = None,
-    start: From = None,
-    end: To = None,
-    reason: Reason = None,
-) -> None:
-    """Block free slots (status busy-unavailable): never offered, never bookable."""
-    _change(True, db, slot_ids, service, schedule, start, end, reason)
+def _slots_command(blocked: bool) -> Callable[..., None]:
+    """`block` and `unblock`: the same selection of slots, moved one way or the other."""
+
+    def command(
+        slot_ids: SlotIds = None,
+        db: ProviderDb = DEFAULT_DB,
+        service: Service = None,
+        schedule: Schedule = None,
+        start: From = None,
+        end: To = None,
+        reason: Reason = None,
+    ) -> None:
+        _change(blocked, db, slot_ids, service, schedule, start, end, reason)
+
+    return command
 
 
-@slots_app.command("unblock")
-def unblock(
-    slot_ids: SlotIds = None,
-    db: DbOption = DEFAULT_DB,
-    service: Service = None,
-    schedule: Schedule = None,
-    start: From = None,
-    end: To = None,
-) -> None:
-    """Free blocked slots again."""
-    _change(False, db, slot_ids, service, schedule, start, end, None)
+slots_app.command(
+    "block", help="Block free slots (status busy-unavailable): never offered, never bookable."
+)(_slots_command(True))
+slots_app.command("unblock", help="Free blocked slots again.")(_slots_command(False))

@@ -9,11 +9,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, func, select
 
+from uec_booking.fhir.errors import SlotUnavailable
 from uec_booking.provider.search import utc_naive
 from uec_booking.provider.store import Store
 from uec_booking.provider.store.models import AppointmentRow, AuditEvent, SlotRow
-
-SLOT_GONE = "Slot no longer available"
 
 # Lead-time bands (upper bounds), the timeframes NHS Pathways dispositions name.
 LEAD_TIME_BANDS: tuple[tuple[str, timedelta | None], ...] = (
@@ -50,7 +49,8 @@ async def counts(store: Store, start: datetime, end: datetime) -> dict[str, int]
             AuditEvent.interaction == "create:appointment", AuditEvent.outcome == "success"
         )
         slot_gone = await audit(
-            AuditEvent.interaction == "create:appointment", AuditEvent.detail == SLOT_GONE
+            AuditEvent.interaction == "create:appointment",
+            AuditEvent.detail == SlotUnavailable.DIAGNOSTICS,
         )
         errors = (
             await audit(

@@ -1,8 +1,11 @@
 """Declared search parameters and the one parser that turns a query string into typed values.
 
 Each resource provider opens with a `SearchSpec` table (HAPI FHIR's @RequiredParam /
-@OptionalParam). Unknown parameters are ignored, as FHIR's lenient default says, unless the
-request carries `Prefer: handling=strict`; then they are refused with 400.
+@OptionalParam), each parameter carrying its documentation: the parser, the
+CapabilityStatement's `searchParam` and the OpenAPI description all read that one table.
+Unknown parameters are ignored, as FHIR's lenient default says, and reported in the Bundle's
+OperationOutcome entry (`search_outcome`); under `Prefer: handling=strict` they are refused
+with 400.
 """
 
 from __future__ import annotations
@@ -11,30 +14,78 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from typing import Any, NamedTuple
 
 from uec_booking.fhir.errors import BadRequest
+from uec_booking.fhir.outcome import issue, operation_outcome
+from uec_booking.fhir.reference import parse_reference
 
 SUMMARY_VALUES = frozenset({"true", "text", "data", "count", "false"})
 
 # Parameters that are about the response, not the search: always allowed.
 RESULT_PARAMETERS = frozenset({"_format", "_pretty", "_summary", "_elements"})
+INCLUDE_PARAMETERS = ("_include", "_include:recurse")
 
 
 class ParamType(StrEnum):
+    """The FHIR search parameter types this server declares."""
+
     DATE = "date"
     TOKEN = "token"
     REFERENCE = "reference"
+    NUMBER = "number"
+    STRING = "string"
 
 
 @dataclass(frozen=True, slots=True)
 class SearchParam:
     name: str
     type: ParamType
+    documentation: str
     aliases: tuple[str, ...] = ()
     required: bool = False
     repeats: bool = False
     prefixes: frozenset[str] = frozenset({"eq"})
     allowed: frozenset[str] | None = None  # allowed token values
+    system: str | None = None  # the one identifier system a token may name
+
+    def described(self) -> str:
+        aliases = f"; also spelt {', '.join(self.aliases)}" if self.aliases else ""
+        return self.documentation + aliases
+
+    def capability(self) -> dict[str, Any]:
+        """This parameter as a CapabilityStatement.rest.resource.searchParam."""
+        return {"name": self.name, "type": str(self.type), "documentation": self.described()}
+
+    def openapi(self) -> dict[str, Any]:
+        """This parameter as an OpenAPI Parameter Object."""
+        schema: dict[str, Any] = {"type": "integer" if self.type is ParamType.NUMBER else "string"}
+        if self.allowed is not None:
+            schema["enum"] = sorted(self.allowed)
+        return {
+            "name": self.name,
+            "in": "query",
+            "required": self.required,
+            "description": self.described(),
+            "schema": schema,
+        }
+
+
+# Paging and counting, the same for every search here (`provider/paging.py`); the parser
+# reads them by name.
+PAGING_PARAMS = (
+    SearchParam(
+        "_count",
+        ParamType.NUMBER,
+        "Page size; Bundle.total counts every match, link next/previous page",
+    ),
+    SearchParam("_summary", ParamType.TOKEN, "count: Bundle.total only", allowed=SUMMARY_VALUES),
+    SearchParam(
+        "_page",
+        ParamType.STRING,
+        "The page cursor of a next/previous/first link this server gave out",
+    ),
+)
 
 
 def include_spellings(*canonical: str) -> dict[str, str]:
@@ -63,6 +114,49 @@ class SearchSpec:
                 table[name] = param
         return table
 
+    def include_names(self) -> list[str]:
+        """The canonical `_include` values, as the CapabilityStatement's searchInclude."""
+        return sorted(set(self.includes.values()))
+
+    def capability(self) -> dict[str, Any]:
+        """The search part of this resource's CapabilityStatement entry."""
+        declared: dict[str, Any] = {
+            "searchParam": [p.capability() for p in (*self.params, *PAGING_PARAMS)]
+        }
+        if self.includes:
+            declared["searchInclude"] = self.include_names()
+        return declared
+
+    def openapi(self) -> dict[str, Any]:
+        """`openapi_extra` for the search route: its query parameters, documented."""
+        parameters = [p.openapi() for p in (*self.params, *PAGING_PARAMS)]
+        if self.includes:
+            parameters.append(
+                {
+                    "name": "_include",
+                    "in": "query",
+                    "required": False,
+                    "description": "Resources to add to the Bundle (also as _include:recurse; "
+                    "the first separator may be written as a dot)",
+                    "schema": {"type": "array", "items": {"enum": self.include_names()}},
+                }
+            )
+        return {"parameters": parameters}
+
+
+class Token(NamedTuple):
+    """One token value: `system|code`, `|code` (system "": none) or `code` (system None: any)."""
+
+    system: str | None
+    code: str
+
+
+class Reference(NamedTuple):
+    """One reference value (`Type/id`, an absolute URL, or a bare id)."""
+
+    resource_type: str | None
+    id: str
+
 
 @dataclass(frozen=True, slots=True)
 class DateBound:
@@ -81,9 +175,43 @@ class DateBound:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class DateWindow:
+    """Every bound on one date parameter folded into one window: the latest lower bound, the
+    earliest upper bound (`eq` bounds both; `gt`/`lt` exclude the instant they name)."""
+
+    ge: datetime | None = None
+    gt: datetime | None = None
+    le: datetime | None = None
+    lt: datetime | None = None
+
+    @classmethod
+    def of(cls, bounds: list[DateBound]) -> DateWindow:
+        lows: dict[str, list[datetime]] = {"ge": [], "gt": []}
+        highs: dict[str, list[datetime]] = {"le": [], "lt": []}
+        for bound in bounds:
+            if bound.prefix in ("eq", "ge"):
+                lows["ge"].append(bound.low)
+            if bound.prefix in ("eq", "le"):
+                highs["le"].append(bound.high)
+            if bound.prefix == "gt":
+                lows["gt"].append(bound.high)
+            if bound.prefix == "lt":
+                highs["lt"].append(bound.low)
+        return cls(
+            ge=max(lows["ge"], default=None),
+            gt=max(lows["gt"], default=None),
+            le=min(highs["le"], default=None),
+            lt=min(highs["lt"], default=None),
+        )
+
+
+SearchValue = Token | Reference | DateBound
+
+
 @dataclass(slots=True)
 class ParsedSearch:
-    values: dict[str, list[object]] = field(default_factory=dict)
+    values: dict[str, list[SearchValue]] = field(default_factory=dict)
     includes: set[str] = field(default_factory=set)
     count: int | None = None
     ignored: list[str] = field(default_factory=list)
@@ -91,10 +219,20 @@ class ParsedSearch:
     summary: str | None = None  # `_summary`
 
     def tokens(self, name: str) -> list[str]:
-        return [str(v) for v in self.values.get(name, [])]
+        """Each value's plain form: a token's code, a reference's id."""
+        return [v.code for v in self.token_values(name)] + [v.id for v in self.references(name)]
+
+    def token_values(self, name: str) -> list[Token]:
+        return [v for v in self.values.get(name, []) if isinstance(v, Token)]
+
+    def references(self, name: str) -> list[Reference]:
+        return [v for v in self.values.get(name, []) if isinstance(v, Reference)]
 
     def dates(self, name: str) -> list[DateBound]:
         return [v for v in self.values.get(name, []) if isinstance(v, DateBound)]
+
+    def window(self, name: str) -> DateWindow:
+        return DateWindow.of(self.dates(name))
 
 
 _DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
@@ -190,7 +328,7 @@ def parse_search(
             continue
         if key in RESULT_PARAMETERS:
             continue
-        if key in ("_include", "_include:recurse"):
+        if key in INCLUDE_PARAMETERS:
             canonical = spec.includes.get(raw)
             if canonical is None:
                 _unknown(parsed, f"{key}={raw}", strict)
@@ -221,13 +359,30 @@ def _unknown(parsed: ParsedSearch, what: str, strict: bool) -> None:
     parsed.ignored.append(what)
 
 
+def search_outcome(parsed: ParsedSearch, *issues: dict[str, Any]) -> dict[str, Any] | None:
+    """The searchset's OperationOutcome entry: `issues`, and a warning for each parameter the
+    lenient default ignored (so a consumer learns its criterion did not narrow the search);
+    None when there is nothing to say."""
+    ignored = [
+        issue(
+            severity="warning",
+            code="not-supported",
+            diagnostics=f"Search parameter '{what}' is not supported and was ignored",
+            expression=what,
+        )
+        for what in parsed.ignored
+    ]
+    everything = [*issues, *ignored]
+    return operation_outcome(*everything) if everything else None
+
+
 def _parse_count(raw: str, maximum: int) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise BadRequest(f"_count must be a positive whole number, not '{raw}'")
     return min(int(raw), maximum)
 
 
-def _values(param: SearchParam, raw: str) -> list[object]:
+def _values(param: SearchParam, raw: str) -> list[SearchValue]:
     if param.type is ParamType.DATE:
         return [parse_date_bound(raw, param.prefixes)]
     values = [v.strip() for v in raw.split(",")]
@@ -242,5 +397,26 @@ def _values(param: SearchParam, raw: str) -> list[object]:
                 expression=param.name,
             )
     if param.type is ParamType.REFERENCE:
-        return [v.rstrip("/").rsplit("/", 1)[-1] for v in values]
-    return list(values)
+        return [_reference(param, v) for v in values]
+    return [_token(param, v) for v in values]
+
+
+def _reference(param: SearchParam, value: str) -> Reference:
+    parsed = parse_reference(value)
+    if not parsed.id:
+        raise BadRequest(f"'{value}' names no resource for '{param.name}'", expression=param.name)
+    return Reference(parsed.resource_type, parsed.id)
+
+
+def _token(param: SearchParam, value: str) -> Token:
+    system, sep, code = value.rpartition("|")
+    token = Token(system if sep else None, code)
+    if param.system is not None and token.system is not None and token.system != param.system:
+        raise BadRequest(
+            f"'{param.name}' takes identifiers of {param.system}, not '{token.system}'",
+            spine_code="INVALID_IDENTIFIER_SYSTEM",
+            expression=param.name,
+        )
+    if not code:
+        raise BadRequest(f"Empty value in '{param.name}={value}'", expression=param.name)
+    return token

@@ -41,6 +41,24 @@ def _meta(resource_type: str) -> dict[str, Any]:
     return {"profile": profiles(resource_type)}
 
 
+def _identified(
+    resource_type: str, resource_id: str, identifier: tuple[str, str], **elements: Any
+) -> dict[str, Any]:
+    """A directory resource with its profile and its one identifier (system, value)."""
+    system, value = identifier
+    return {
+        "resourceType": resource_type,
+        "id": resource_id,
+        "meta": _meta(resource_type),
+        "identifier": [{"system": system, "value": value}],
+        **elements,
+    }
+
+
+def _work_phone(number: str) -> dict[str, str]:
+    return {"system": "phone", "value": number, "use": "work"}
+
+
 def schedule_id(service_id: str, practitioner_id: str) -> str:
     return f"sch-{service_id}-{practitioner_id}"
 
@@ -55,33 +73,28 @@ def directory_resources(sample: dict[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for org in sample["organizations"]:
         out.append(
-            {
-                "resourceType": "Organization",
-                "id": org["id"],
-                "meta": _meta("Organization"),
-                "identifier": [{"system": ODS_ORGANIZATION_SYSTEM, "value": org["ods"]}],
-                "active": True,
-                "name": org["name"],
-                "telecom": [{"system": "phone", "value": org["phone"], "use": "work"}],
-                "address": [{"postalCode": org["postcode"]}],
-            }
+            _identified(
+                "Organization",
+                org["id"],
+                (ODS_ORGANIZATION_SYSTEM, org["ods"]),
+                active=True,
+                name=org["name"],
+                telecom=[_work_phone(org["phone"])],
+                address=[{"postalCode": org["postcode"]}],
+            )
         )
     for loc in sample["locations"]:
+        address = {"line": loc["lines"], "city": loc["city"], "postalCode": loc["postcode"]}
         out.append(
-            {
-                "resourceType": "Location",
-                "id": loc["id"],
-                "meta": _meta("Location"),
-                "identifier": [{"system": ODS_SITE_SYSTEM, "value": loc["ods_site"]}],
-                "status": "active",
-                "name": loc["name"],
-                "address": {
-                    "line": loc["lines"],
-                    "city": loc["city"],
-                    "postalCode": loc["postcode"],
-                },
-                "position": {"latitude": loc["latitude"], "longitude": loc["longitude"]},
-            }
+            _identified(
+                "Location",
+                loc["id"],
+                (ODS_SITE_SYSTEM, loc["ods_site"]),
+                status="active",
+                name=loc["name"],
+                address=address,
+                position={"latitude": loc["latitude"], "longitude": loc["longitude"]},
+            )
         )
     practitioners = {p["id"]: p for p in sample["practitioners"]}
     # A Practitioner's SDS role profile ids are the ids of its PractitionerRoles (the NHS test
@@ -113,17 +126,16 @@ def directory_resources(sample: dict[str, Any]) -> list[dict[str, Any]]:
         availability = service.get("availability")
         if not availability:
             continue
-        hs: dict[str, Any] = {
-            "resourceType": "HealthcareService",
-            "id": service["id"],
-            "meta": _meta("HealthcareService"),
-            "identifier": [{"system": DOS_SERVICE_SYSTEM, "value": service["id"]}],
-            "active": True,
-            "providedBy": reference("Organization", service["organization"]),
-            "type": [{"text": service["type"]}],
-            "name": service["name"],
-            "telecom": [{"system": "phone", "value": service["phone"], "use": "work"}],
-        }
+        hs = _identified(
+            "HealthcareService",
+            service["id"],
+            (DOS_SERVICE_SYSTEM, service["id"]),
+            active=True,
+            providedBy=reference("Organization", service["organization"]),
+            type=[{"text": service["type"]}],
+            name=service["name"],
+            telecom=[_work_phone(service["phone"])],
+        )
         if service.get("location"):
             hs["location"] = [reference("Location", service["location"])]
         out.append(hs)

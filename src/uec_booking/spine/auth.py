@@ -53,7 +53,6 @@ __all__ = [
     "create_app",
     "hash_secret",
     "new_client_secret",
-    "serve_auth",
 ]
 
 TOKEN_LIFETIME_S = 3600
@@ -289,31 +288,3 @@ def create_app(
 
 def new_client_secret() -> str:
     return secrets.token_urlsafe(32)
-
-
-def serve_auth(
-    host: str,
-    port: int,
-    *,
-    issuer: str | None = None,
-    clients_file: str | None = None,
-    keys_dir: str | None = None,
-    providers: Sequence[str] = ("http://127.0.0.1:8020/fhir",),
-) -> None:
-    """Run the service until interrupted: clients from `clients_file` (hashed secrets) or the
-    sample directory; signing keys from `keys_dir` (see `KeySet.from_directory`) or new ones;
-    tokens for the registered `providers` (and any the clients file registers)."""
-    import uvicorn
-
-    from uec_booking import sample_data
-
-    clients = (
-        ClientRegistry.from_file(clients_file)
-        if clients_file
-        else ClientRegistry.from_directory(sample_data.load())
-    )
-    for url in providers:
-        clients.register_provider(url)
-    keys = KeySet.from_directory(keys_dir) if keys_dir else KeySet()
-    app = create_app(issuer=issuer or f"http://{host}:{port}", clients=clients, keys=keys)
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)

@@ -6,36 +6,40 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import uvicorn
 
 from uec_booking import sample_data
+from uec_booking.asgi_server import RequestTimeouts, serve
+from uec_booking.serve_options import (
+    BodyTimeout,
+    HeadTimeout,
+    Host,
+    Port,
+    TlsCa,
+    TlsCert,
+    TlsClientCa,
+    TlsKey,
+    check_tls_pair,
+)
 
-Host = Annotated[str, typer.Option(envvar="UEC_HOST", help="Interface to listen on")]
 Directory = Annotated[
     Path | None, typer.Option("--directory", exists=True, help="Sample directory JSON")
 ]
-TlsCert = Annotated[
-    Path | None, typer.Option(envvar="UEC_TLS_CERT", exists=True, help="Certificate (PEM)")
-]
-TlsKey = Annotated[Path | None, typer.Option(envvar="UEC_TLS_KEY", exists=True, help="Its key")]
-TlsCa = Annotated[
-    Path | None,
-    typer.Option(
-        envvar="UEC_TLS_CA_FILE",
-        exists=True,
-        help="The CA clients' and servers' certificates come from (Spine's)",
-    ),
-]
 
 
-def _run(app: Any, host: str, port: int, what: str) -> None:
+def _load(directory: Path | None) -> dict[str, Any]:
+    """The directory file given, else the sample directory."""
+    return sample_data.load(str(directory) if directory else None)
+
+
+def _run(app: Any, host: str, port: int, what: str, head: float | None, body: float | None) -> None:
+    timeouts = RequestTimeouts.from_env(head, body)
     typer.echo(f"{what} on http://{host}:{port}")
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+    serve(app, host=host, port=port, timeouts=timeouts)
 
 
 def serve_auth(
     host: Host = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar="UEC_PORT")] = 8030,
+    port: Port = 8030,
     issuer: Annotated[
         str | None, typer.Option(help="Token issuer URL (default: this server's URL)")
     ] = None,
@@ -59,6 +63,8 @@ def serve_auth(
             help="Signing keys: active.key.pem + active.cert.pem (next.* optional)",
         ),
     ] = None,
+    request_head_timeout: HeadTimeout = None,
+    request_body_timeout: BodyTimeout = None,
 ) -> None:
     """NHS authentication: OAuth2 client credentials → RS256 JWT; JWKS."""
     from uec_booking.spine.auth import ClientRegistry, create_app
@@ -67,7 +73,7 @@ def serve_auth(
     clients = (
         ClientRegistry.from_file(clients_file)
         if clients_file
-        else ClientRegistry.from_directory(sample_data.load(str(directory) if directory else None))
+        else ClientRegistry.from_directory(_load(directory))
     )
     # Without a registry file, the provider of the default sandbox layout is registered.
     default = [] if clients_file else ["http://127.0.0.1:8020/fhir"]
@@ -75,12 +81,12 @@ def serve_auth(
         clients.register_provider(url)
     keys = KeySet.from_directory(keys_dir) if keys_dir else None
     app = create_app(issuer=issuer or f"http://{host}:{port}", clients=clients, keys=keys)
-    _run(app, host, port, "NHS auth")
+    _run(app, host, port, "NHS auth", request_head_timeout, request_body_timeout)
 
 
 def serve_pds(
     host: Host = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar="UEC_PORT")] = 8040,
+    port: Port = 8040,
     directory: Directory = None,
     jwks_url: Annotated[
         str | None,
@@ -92,6 +98,8 @@ def serve_pds(
     open_sandbox: Annotated[
         bool, typer.Option("--open", help="No token required (as the public PDS sandbox)")
     ] = False,
+    request_head_timeout: HeadTimeout = None,
+    request_body_timeout: BodyTimeout = None,
 ) -> None:
     """PDS: FHIR R4 Patient read/search (X-Request-ID and a platform token required)."""
     from uec_booking.spine.pds import create_app
@@ -106,16 +114,16 @@ def serve_pds(
         None if open_sandbox else TokenVerifier(jwks_url=jwks_url, issuer=issuer, audience=issuer)
     )
     app = create_app(
-        sample_data.load(str(directory) if directory else None),
+        _load(directory),
         verifier=verifier,
         open_sandbox=open_sandbox,
     )
-    _run(app, host, port, "PDS")
+    _run(app, host, port, "PDS", request_head_timeout, request_body_timeout)
 
 
 def serve_dos(
     host: Host = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar="UEC_PORT")] = 8050,
+    port: Port = 8050,
     username: Annotated[
         str, typer.Option(envvar="UEC_DOS_USERNAME", help="The account DoS accepts")
     ] = "sandbox-111",
@@ -123,21 +131,19 @@ def serve_dos(
         str, typer.Option(envvar="UEC_DOS_PASSWORD", help="Its password")
     ] = "sandbox-dos-password",
     directory: Directory = None,
+    request_head_timeout: HeadTimeout = None,
+    request_body_timeout: BodyTimeout = None,
 ) -> None:
     """DoS: the v1.5 SOAP API (WSDL at /app/api/webservices?wsdl)."""
     from uec_booking.spine.dos import create_app
 
-    app = create_app(
-        sample_data.load(str(directory) if directory else None),
-        username=username,
-        password=password,
-    )
-    _run(app, host, port, "DoS")
+    app = create_app(_load(directory), username=username, password=password)
+    _run(app, host, port, "DoS", request_head_timeout, request_body_timeout)
 
 
 def serve_sds(
     host: Host = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar="UEC_PORT")] = 8389,
+    port: Port = 8389,
     provider_endpoint: Annotated[
         str, typer.Option(help="The provider FHIR base URL SDS registers")
     ] = "http://127.0.0.1:8020/fhir",
@@ -147,10 +153,7 @@ def serve_sds(
     directory: Directory = None,
     tls_cert: TlsCert = None,
     tls_key: TlsKey = None,
-    tls_client_ca: Annotated[
-        Path | None,
-        typer.Option(exists=True, help="Require a client certificate from this CA (TLS-MA)"),
-    ] = None,
+    tls_client_ca: TlsClientCa = None,
     starttls: Annotated[
         bool, typer.Option("--starttls", help="Plain LDAP offering StartTLS instead of ldaps")
     ] = False,
@@ -160,18 +163,15 @@ def serve_sds(
     from uec_booking.spine.sds import serve_sds as serve
     from uec_booking.spine.sds_ldif import build_ldif
 
-    ldif = build_ldif(
-        sample_data.load(str(directory) if directory else None), provider_endpoint=provider_endpoint
-    )
-    if bool(tls_cert) != bool(tls_key):
-        raise typer.BadParameter("--tls-cert and --tls-key go together", param_hint="--tls-cert")
+    ldif = build_ldif(_load(directory), provider_endpoint=provider_endpoint)
+    check_tls_pair(tls_cert, tls_key)
     tls = SdsTLS(tls_cert, tls_key, tls_client_ca, starttls) if tls_cert and tls_key else None
     serve(host, port, ldif_text=ldif, slapd=slapd, tls=tls)
 
 
 def serve_ssp(
     host: Host = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar="UEC_PORT")] = 8010,
+    port: Port = 8010,
     sds_url: Annotated[
         str, typer.Option(envvar="UEC_SDS_URL", help="SDS the SSP checks targets against")
     ] = "ldap://127.0.0.1:8389",
@@ -184,17 +184,17 @@ def serve_ssp(
     tls_cert: TlsCert = None,
     tls_key: TlsKey = None,
     tls_ca: TlsCa = None,
+    request_head_timeout: HeadTimeout = None,
+    request_body_timeout: BodyTimeout = None,
 ) -> None:
     """SSP: the forward proxy checking Ssp-* headers against SDS. With --tls-cert/--tls-key
     (and --tls-ca): HTTPS with TLS mutual authentication, the same certificate presented to
     SDS and providers; without, plain HTTP for debugging (no client certificate checked)."""
-    from uec_booking.asgi_server import uvicorn_config
     from uec_booking.spine.ssp import create_app, upstream_context
     from uec_booking.spine.ssp_registry import LdapRegistry
     from uec_booking.tls import ServerTLS, client_context
 
-    if bool(tls_cert) != bool(tls_key):
-        raise typer.BadParameter("--tls-cert and --tls-key go together", param_hint="--tls-cert")
+    check_tls_pair(tls_cert, tls_key)
     ca = str(tls_ca) if tls_ca else None
     registry = LdapRegistry(
         url=sds_url,
@@ -208,16 +208,15 @@ def serve_ssp(
     if tls_cert and tls_key:
         tls = ServerTLS(tls_cert, tls_key, client_ca=tls_ca, require_client=False)
         upstream_context(app, client_context(ca_file=ca, cert_file=tls_cert, key_file=tls_key))
-    config = uvicorn_config(
+    timeouts = RequestTimeouts.from_env(request_head_timeout, request_body_timeout)
+    typer.echo(f"SSP on {'https' if tls else 'http'}://{host}:{port}")
+    serve(
         app,
         host=host,
         port=port,
         tls=tls,
+        timeouts=timeouts,
         hsts=False,  # the SSP adds HSTS itself when the provider sent none
         server_header=False,
         date_header=False,
-        log_level="warning",
-        timeout_graceful_shutdown=10,
     )
-    typer.echo(f"SSP on {'https' if tls else 'http'}://{host}:{port}")
-    uvicorn.Server(config).run()

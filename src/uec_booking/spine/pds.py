@@ -203,16 +203,13 @@ def create_app(
             raise PdsError(401, "ACCESS_DENIED", "Invalid Access Token") from exc
 
     async def read(request: Request) -> Response:
-        try:
-            await guard(request)
-            number = request.path_params["nhs_number"]
-            if not is_valid(normalise(number)) or normalise(number) != number:
-                raise PdsError(400, "INVALID_RESOURCE_ID")
-            patient = patients.get(number)
-            if patient is None:
-                raise PdsError(404, "RESOURCE_NOT_FOUND")
-        except PdsError as error:
-            return _json(request, outcome(error.code, error.diagnostics), error.status)
+        await guard(request)
+        number = request.path_params["nhs_number"]
+        if not is_valid(normalise(number)) or normalise(number) != number:
+            raise PdsError(400, "INVALID_RESOURCE_ID")
+        patient = patients.get(number)
+        if patient is None:
+            raise PdsError(404, "RESOURCE_NOT_FOUND")
         resource = patient_resource(patient)
         return _json(request, resource, 200, ETag=f'W/"{resource["meta"]["versionId"]}"')
 
@@ -229,42 +226,39 @@ def create_app(
 
     async def search(request: Request) -> Response:
         q = request.query_params
-        try:
-            await guard(request)
-            if not q:
-                raise PdsError(400, "UNSUPPORTED_SERVICE")
-            unexpected = sorted(set(q.keys()) - SEARCH_PARAMETERS)
-            if unexpected:
-                raise PdsError(
-                    400,
-                    "ADDITIONAL_PROPERTIES",
-                    "Invalid request with error - Additional properties are not allowed "
-                    f"('{unexpected[0][:64]}' was unexpected)",
-                )
-            if "address-postcode" in q and "address-postalcode" in q:
-                raise PdsError(
-                    400,
-                    "INVALID_SEARCH_DATA",
-                    "Use address-postalcode or address-postcode, not both",
-                )
-            birth = (q.get("birthdate") or "").removeprefix("eq")
-            if not birth:
-                raise PdsError(
-                    400,
-                    "MISSING_VALUE",
-                    "Missing value - 'birth_date/birth_date_range_start/birth_date_range_end'",
-                )
-            family = q.get("family")
-            if not family:
-                raise PdsError(400, "INVALID_SEARCH_DATA", "Missing value - 'family'")
-            if q.get("_max-results", "1") != "1":
-                raise PdsError(
-                    400,
-                    "INVALID_VALUE",
-                    "Invalid value - '_max-results' must be 1 for application-restricted access",
-                )
-        except PdsError as error:
-            return _json(request, outcome(error.code, error.diagnostics), error.status)
+        await guard(request)
+        if not q:
+            raise PdsError(400, "UNSUPPORTED_SERVICE")
+        unexpected = sorted(set(q.keys()) - SEARCH_PARAMETERS)
+        if unexpected:
+            raise PdsError(
+                400,
+                "ADDITIONAL_PROPERTIES",
+                "Invalid request with error - Additional properties are not allowed "
+                f"('{unexpected[0][:64]}' was unexpected)",
+            )
+        if "address-postcode" in q and "address-postalcode" in q:
+            raise PdsError(
+                400,
+                "INVALID_SEARCH_DATA",
+                "Use address-postalcode or address-postcode, not both",
+            )
+        birth = (q.get("birthdate") or "").removeprefix("eq")
+        if not birth:
+            raise PdsError(
+                400,
+                "MISSING_VALUE",
+                "Missing value - 'birth_date/birth_date_range_start/birth_date_range_end'",
+            )
+        family = q.get("family")
+        if not family:
+            raise PdsError(400, "INVALID_SEARCH_DATA", "Missing value - 'family'")
+        if q.get("_max-results", "1") != "1":
+            raise PdsError(
+                400,
+                "INVALID_VALUE",
+                "Invalid value - '_max-results' must be 1 for application-restricted access",
+            )
         base = f"{str(request.base_url).rstrip('/')}{BASE_PATH}"
         entries = [
             {
@@ -291,5 +285,13 @@ def create_app(
             Route(f"{BASE_PATH}/Patient/{{nhs_number}}", read),
             Route(f"{BASE_PATH}/Patient", search),
             Route("/_health", health),
-        ]
+        ],
+        exception_handlers={PdsError: _refused},
     )
+
+
+async def _refused(request: Request, error: Exception) -> Response:
+    """The one handler: every refusal, whichever route raised it, as PDS's OperationOutcome."""
+    if not isinstance(error, PdsError):  # registered for PdsError only
+        raise error
+    return _json(request, outcome(error.code, error.diagnostics), error.status)

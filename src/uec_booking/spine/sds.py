@@ -69,6 +69,17 @@ class SdsHandle:
             return ""
         return self.log.read_text(encoding="utf-8", errors="replace")[-4000:]
 
+    def started(self, host: str, port: int, what: str) -> SdsHandle:
+        """This handle once the server accepts connections; stopped, with what it printed in
+        the error, when it never does."""
+        try:
+            wait_for_port(host, port, timeout=30)
+        except TimeoutError:
+            output = self.output()
+            self.stop()
+            raise RuntimeError(f"{what} did not start: {output}") from None
+        return self
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -111,13 +122,7 @@ def start_embedded_sds(
     log_file.close()  # the child holds its own descriptor
     scheme = tls.scheme() if tls else "ldap"
     handle = SdsHandle(f"{scheme}://{host}:{port}", process, workdir, log_path)
-    try:
-        wait_for_port(host, port, timeout=30)
-    except TimeoutError:
-        output = handle.output()
-        handle.stop()
-        raise RuntimeError(f"the embedded SDS did not start: {output}") from None
-    return handle
+    return handle.started(host, port, "the embedded SDS")
 
 
 def serve_sds(

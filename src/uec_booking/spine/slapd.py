@@ -11,7 +11,6 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from uec_booking.netutil import wait_for_port
 from uec_booking.spine.sds import SdsHandle, SdsTLS
 
 SLAPD = "/usr/sbin/slapd"
@@ -94,13 +93,7 @@ def start_slapd(
             stderr=subprocess.STDOUT,
         )
     handle = SdsHandle(f"{scheme}://{host}:{port}", process, workdir, log_path)
-    try:
-        wait_for_port(host, port, timeout=30)
-    except TimeoutError:
-        output = handle.output()
-        handle.stop()
-        raise RuntimeError(f"slapd did not start: {output}") from None
-    return handle
+    return handle.started(host, port, "slapd")
 
 
 def ldapsearch_available() -> bool:

@@ -10,16 +10,14 @@ key → nhsMHSEndPoint (for an interaction, nhsMhsSvcIA) and nhsMhsFQDN.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import math
-import ssl
 import time
 from typing import Protocol
 
-from ldap3 import BASE, SUBTREE, Connection, Server, Tls
+from ldap3 import BASE, SUBTREE
 from ldap3.core.exceptions import LDAPException
 from ldap3.utils.conv import escape_filter_chars
 
+from uec_booking import ldap_search
 from uec_booking.fhir.interactions import Interaction
 
 
@@ -53,53 +51,28 @@ class LdapRegistry:
     ) -> None:
         self.url, self.base, self.timeout, self.cache_ttl = url, base, timeout, cache_ttl
         self.start_tls = start_tls
-        self._tls = Tls(
-            validate=ssl.CERT_REQUIRED,
-            ca_certs_file=ca_file,
-            local_certificate_file=cert_file,
-            local_private_key_file=key_file,
+        self._directory = ldap_search.Directory.at(
+            url,
+            ca_file=ca_file,
+            cert_file=cert_file,
+            key_file=key_file,
+            timeout=timeout,
+            start_tls=start_tls,
         )
         self._cache: dict[tuple[str, ...], tuple[list[dict[str, list[str]]], float]] = {}
 
     def _search_now(self, base: str, scope: str, query: str) -> list[dict[str, list[str]]]:
-        server = Server(
-            self.url,
-            use_ssl=self.url.startswith("ldaps://"),
-            tls=self._tls,
-            connect_timeout=self.timeout,
-        )
-        conn = Connection(server, read_only=True, receive_timeout=max(1, math.ceil(self.timeout)))
         try:
-            conn.open()
-            if self.start_tls:
-                conn.start_tls()
-            conn.search(
+            return self._directory.search(
                 base,
+                scope,
                 query,
-                search_scope=scope,
-                attributes=["nhsMHSPartyKey", "nhsMHSEndPoint", "nhsMhsFQDN", "nhsMhsSvcIA"],
+                ["nhsMHSPartyKey", "nhsMHSEndPoint", "nhsMhsFQDN", "nhsMhsSvcIA"],
             )
-            if conn.result["result"] == 32:  # noSuchObject
-                return []
-            if conn.result["result"] not in (0, 4):
-                raise RegistryUnavailable(f"SDS search failed: {conn.result['description']}")
-            return [
-                {
-                    k: [str(v) for v in (vs if isinstance(vs, list | tuple) else [vs])]
-                    for k, vs in e["attributes"].items()
-                }
-                for e in conn.response
-                if e.get("type") == "searchResEntry"
-            ]
+        except ldap_search.SearchRefused as exc:
+            raise RegistryUnavailable(f"SDS search failed: {exc.description}") from exc
         except (LDAPException, OSError) as exc:
             raise RegistryUnavailable(f"SDS unreachable or failing: {exc}") from exc
-        finally:
-            # ldap3 leaves a failed connect's socket open: close whatever it holds.
-            with contextlib.suppress(Exception):
-                conn.unbind()
-            sock = getattr(conn, "socket", None)
-            if sock is not None:
-                sock.close()
 
     async def _search(self, base: str, scope: str, query: str) -> list[dict[str, list[str]]]:
         key = (base, scope, query)

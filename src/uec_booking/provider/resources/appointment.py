@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from uec_booking.fhir.bundle import history as history_bundle
 from uec_booking.fhir.bundle import searchset
-from uec_booking.fhir.errors import BadRequest
-from uec_booking.fhir.formats import Format
-from uec_booking.fhir.http import fhir_response, request_format
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.fhir.urls import NHS_NUMBER_SYSTEM
 from uec_booking.provider import deps, paging
 from uec_booking.provider.appointment_rules import booking_request
 from uec_booking.provider.booking import AppointmentService, StoredAppointment
+from uec_booking.provider.deps import Exchange
 from uec_booking.provider.paging import Cursor, Key
 from uec_booking.provider.representation import etag, http_date
-from uec_booking.provider.search import ParamType, SearchParam, SearchSpec, parse_search, utc_naive
+from uec_booking.provider.search import (
+    ParamType,
+    ParsedSearch,
+    SearchParam,
+    SearchSpec,
+    search_outcome,
+    utc_naive,
+)
 from uec_booking.provider.store.appointments import Provenance
 
 APPOINTMENT_SEARCH = SearchSpec(
@@ -28,13 +36,23 @@ APPOINTMENT_SEARCH = SearchSpec(
         SearchParam(
             "patient:identifier",
             ParamType.TOKEN,
+            "The patient's NHS number, with or without its system "
+            f"({NHS_NUMBER_SYSTEM}|9000000009); only the caller's own bookings match",
             aliases=("patient.identifier",),
             required=True,
+            system=NHS_NUMBER_SYSTEM,
         ),
-        SearchParam("start", ParamType.DATE, repeats=True, prefixes=frozenset({"eq", "ge", "le"})),
+        SearchParam(
+            "start",
+            ParamType.DATE,
+            "Appointment start; prefixes eq, ge, le",
+            repeats=True,
+            prefixes=frozenset({"eq", "ge", "le"}),
+        ),
         SearchParam(
             "status",
             ParamType.TOKEN,
+            "booked or cancelled",
             allowed=frozenset({"booked", "cancelled"}),
         ),
     ),
@@ -44,139 +62,118 @@ APPOINTMENT_SEARCH = SearchSpec(
 router = APIRouter()
 
 
-def _version_headers(service: AppointmentService, stored: StoredAppointment) -> dict[str, str]:
-    url = service.version_url(stored.id, stored.version_id)
-    return {
-        "ETag": etag(stored.version_id),
-        "Last-Modified": http_date(stored.updated_at),
-        "Content-Location": url,
-    }
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One attempt at an Appointment interaction: the exchange, the service, and the
+    interaction a refusal is audited as (`AppointmentService.attempt`)."""
+
+    call: Exchange
+    service: AppointmentService
+    interaction: Interaction
+
+    @property
+    def who(self) -> Provenance:
+        return self.call.who
+
+    def audited(self) -> AbstractAsyncContextManager[None]:
+        return self.service.attempt(self.interaction, self.call.who)
+
+    def version(self, stored: StoredAppointment, *, created: bool = False) -> Response:
+        """The version's representation with its ETag, Last-Modified and Content-Location
+        (and Location, when it was just created)."""
+        url = self.service.version_url(stored.id, stored.version_id)
+        headers = {
+            "ETag": etag(stored.version_id),
+            "Last-Modified": http_date(stored.updated_at),
+            "Content-Location": url,
+            **({"Location": url} if created else {}),
+        }
+        return self.call.respond(stored.resource, status=201 if created else 200, headers=headers)
 
 
-_AUTHORISE_BOOKING = deps.require(Interaction.CREATE_APPOINTMENT)
+def _attempt(interaction: Interaction) -> Any:
+    exchange = Depends(deps.exchange(interaction))
+
+    async def dependency(
+        call: Exchange = exchange,
+        service: AppointmentService = Depends(deps.appointment_service),
+    ) -> Attempt:
+        return Attempt(call, service, interaction)
+
+    return Depends(dependency)
 
 
-async def book(request: Request) -> Response:
-    """POST /Appointment on a plain Starlette route (FastAPI's dependency resolution was a
-    tenth of a booking): the format negotiated first, then the caller authorised, as the
-    dependencies did."""
-    fmt = request_format(request)
-    who = await _AUTHORISE_BOOKING(request)
-    service = await deps.appointment_service(request)
-    async with service.attempt(Interaction.CREATE_APPOINTMENT, who):
-        parsed = await deps.parse_body(request, "Appointment")
+# Every read of a booking is the same interaction, audited like a write.
+_READ = _attempt(Interaction.READ_APPOINTMENT)
+
+
+@router.post("/Appointment")
+async def book(at: Attempt = _attempt(Interaction.CREATE_APPOINTMENT)) -> Response:
+    async with at.audited():
+        parsed = await deps.parse_body(at.call.request, "Appointment")
         wanted = booking_request(parsed.data, start=parsed.model.start, end=parsed.model.end)
-        stored = await service.book(
-            wanted, who, check_visibility=deps.caller(request, who) is not None
-        )
-    headers = _version_headers(service, stored)
-    headers["Location"] = headers["Content-Location"]
-    return fhir_response(request, stored.resource, status=201, headers=headers, fmt=fmt)
-
-
-router.add_route("/Appointment", book, methods=["POST"])
+        visible = deps.caller(at.call.request, at.who) is not None
+        stored = await at.service.book(wanted, at.who, check_visibility=visible)
+    return at.version(stored, created=True)
 
 
 @router.get("/Appointment/{appointment_id}")
-async def read(
-    appointment_id: str,
-    request: Request,
-    fmt: Format = Depends(deps.response_format),
-    who: Provenance = Depends(deps.require(Interaction.READ_APPOINTMENT)),
-    service: AppointmentService = Depends(deps.appointment_service),
-) -> Response:
-    async with service.attempt(Interaction.READ_APPOINTMENT, who):
-        stored = await service.read(appointment_id, who)
-    return fhir_response(
-        request, stored.resource, headers=_version_headers(service, stored), fmt=fmt
-    )
+async def read(appointment_id: str, at: Attempt = _READ) -> Response:
+    async with at.audited():
+        stored = await at.service.read(appointment_id, at.who)
+    return at.version(stored)
 
 
 @router.get("/Appointment/{appointment_id}/_history/{version_id}")
-async def vread(
-    appointment_id: str,
-    version_id: str,
-    request: Request,
-    fmt: Format = Depends(deps.response_format),
-    who: Provenance = Depends(deps.require(Interaction.READ_APPOINTMENT)),
-    service: AppointmentService = Depends(deps.appointment_service),
-) -> Response:
-    async with service.attempt(Interaction.READ_APPOINTMENT, who):
-        stored = await service.vread(appointment_id, version_id, who)
-    return fhir_response(
-        request, stored.resource, headers=_version_headers(service, stored), fmt=fmt
-    )
+async def vread(appointment_id: str, version_id: str, at: Attempt = _READ) -> Response:
+    async with at.audited():
+        stored = await at.service.vread(appointment_id, version_id, at.who)
+    return at.version(stored)
 
 
 @router.get("/Appointment/{appointment_id}/_history")
-async def history(
-    appointment_id: str,
-    request: Request,
-    fmt: Format = Depends(deps.response_format),
-    who: Provenance = Depends(deps.require(Interaction.READ_APPOINTMENT)),
-    service: AppointmentService = Depends(deps.appointment_service),
-) -> Response:
-    async with service.attempt(Interaction.READ_APPOINTMENT, who):
-        versions = await service.history(appointment_id, who)
-    bundle = history_bundle(
-        base_url=deps.base_url(request), resources=[v.resource for v in versions]
-    )
-    return fhir_response(request, bundle, fmt=fmt)
+async def history(appointment_id: str, at: Attempt = _READ) -> Response:
+    async with at.audited():
+        versions = await at.service.history(appointment_id, at.who)
+    base = deps.base_url(at.call.request)
+    return at.call.respond(history_bundle(base_url=base, resources=[v.resource for v in versions]))
 
 
 @router.put("/Appointment/{appointment_id}")
 async def cancel(
-    appointment_id: str,
-    request: Request,
-    fmt: Format = Depends(deps.response_format),
-    who: Provenance = Depends(deps.require(Interaction.UPDATE_APPOINTMENT)),
-    service: AppointmentService = Depends(deps.appointment_service),
+    appointment_id: str, at: Attempt = _attempt(Interaction.UPDATE_APPOINTMENT)
 ) -> Response:
-    async with service.attempt(Interaction.UPDATE_APPOINTMENT, who):
-        parsed = await deps.parse_body(request, "Appointment")
-        if_match = request.headers.get("if-match")
-        stored = await service.cancel(appointment_id, parsed.data, if_match, who)
-    return fhir_response(
-        request, stored.resource, headers=_version_headers(service, stored), fmt=fmt
-    )
+    async with at.audited():
+        parsed = await deps.parse_body(at.call.request, "Appointment")
+        if_match = at.call.request.headers.get("if-match")
+        stored = await at.service.cancel(appointment_id, parsed.data, if_match, at.who)
+    return at.version(stored)
 
 
-@router.get("/Appointment")
+@router.get("/Appointment", openapi_extra=APPOINTMENT_SEARCH.openapi())
 async def search(
-    request: Request,
-    fmt: Format = Depends(deps.response_format),
-    who: Provenance = Depends(deps.require(Interaction.SEARCH_APPOINTMENT)),
+    call: Exchange = Depends(deps.exchange(Interaction.SEARCH_APPOINTMENT)),
+    parsed: ParsedSearch = Depends(deps.search_parameters(APPOINTMENT_SEARCH)),
     service: AppointmentService = Depends(deps.appointment_service),
 ) -> Response:
-    parsed = parse_search(APPOINTMENT_SEARCH, list(request.query_params.multi_items()))
-    numbers = []
-    for token in parsed.tokens("patient:identifier"):
-        system, sep, value = token.rpartition("|")
-        if sep and system != NHS_NUMBER_SYSTEM:
-            raise BadRequest(
-                f"Patients are found by NHS number ({NHS_NUMBER_SYSTEM}), not '{system}'",
-                spine_code="INVALID_IDENTIFIER_SYSTEM",
-                expression="patient:identifier",
-            )
-        numbers.append(value.replace(" ", ""))
-    ge = [b.low for b in parsed.dates("start") if b.prefix in ("ge", "eq")]
-    le = [b.high for b in parsed.dates("start") if b.prefix in ("le", "eq")]
+    window = parsed.window("start")
     found = await service.search_page(
-        who,
-        nhs_numbers=numbers,
-        start_ge=utc_naive(max(ge)) if ge else None,
-        start_le=utc_naive(min(le)) if le else None,
+        call.who,
+        nhs_numbers=[t.code.replace(" ", "") for t in parsed.token_values("patient:identifier")],
+        start_ge=utc_naive(window.ge) if window.ge else None,
+        start_le=utc_naive(window.le) if window.le else None,
         statuses=parsed.tokens("status"),
         cursor=Cursor.decode(parsed.page) if parsed.page else None,
         size=0 if parsed.summary == "count" else parsed.count or APPOINTMENT_SEARCH.max_count,
     )
     bundle = searchset(
-        base_url=deps.base_url(request),
+        base_url=deps.base_url(call.request),
         matches=[s.resource for s in found.items],
         total=found.total,
-        links=paging.links(deps.search_url(request, "Appointment"), found, _key).as_fhir(),
+        links=paging.links(deps.search_url(call.request, "Appointment"), found, _key).as_fhir(),
+        outcome=search_outcome(parsed),
     )
-    return fhir_response(request, bundle, fmt=fmt)
+    return call.respond(bundle)
 
 
 def _key(stored: StoredAppointment) -> Key:

@@ -3,14 +3,15 @@ PractitionerRole, Location, HealthcareService, Organization."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from typing import Any
+
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from uec_booking.fhir.errors import NotFound
-from uec_booking.fhir.formats import Format
-from uec_booking.fhir.http import fhir_response
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.provider import deps
+from uec_booking.provider.deps import Exchange
 from uec_booking.provider.representation import etag, slot_resource
 from uec_booking.provider.store import directory, slots
 
@@ -26,42 +27,34 @@ READABLE_TYPES = (
 router = APIRouter()
 
 
-def _read_headers(request: Request, resource: dict[str, object]) -> dict[str, str]:
+def _read(call: Exchange, resource: dict[str, Any]) -> Response:
     meta = resource.get("meta")
     version = str(meta.get("versionId", "1")) if isinstance(meta, dict) else "1"
-    location = (
-        f"{deps.base_url(request)}/{resource['resourceType']}/{resource['id']}/_history/{version}"
-    )
-    return {"ETag": etag(version), "Content-Location": location}
+    base = deps.base_url(call.request)
+    location = f"{base}/{resource['resourceType']}/{resource['id']}/_history/{version}"
+    return call.respond(resource, headers={"ETag": etag(version), "Content-Location": location})
 
 
 @router.get("/Slot/{slot_id}")
 async def read_slot(
-    slot_id: str,
-    request: Request,
-    fmt: Format = Depends(deps.response_format),
-    _who: object = Depends(deps.require(Interaction.READ_DIRECTORY, "Slot")),
+    slot_id: str, call: Exchange = Depends(deps.exchange(Interaction.READ_DIRECTORY, "Slot"))
 ) -> Response:
-    async with deps.store(request).read() as session:
+    async with deps.store(call.request).read() as session:
         row = await slots.get(session, slot_id)
     if row is None:
         raise NotFound(f"No Slot with id '{slot_id}'")
-    resource = slot_resource(row)
-    return fhir_response(request, resource, headers=_read_headers(request, resource), fmt=fmt)
+    return _read(call, slot_resource(row))
 
 
 def _reader(resource_type: str):  # type: ignore[no-untyped-def]
-    async def read(
-        resource_id: str,
-        request: Request,
-        fmt: Format = Depends(deps.response_format),
-        _who: object = Depends(deps.require(Interaction.READ_DIRECTORY, resource_type)),
-    ) -> Response:
-        async with deps.store(request).read() as session:
+    reader = Depends(deps.exchange(Interaction.READ_DIRECTORY, resource_type))
+
+    async def read(resource_id: str, call: Exchange = reader) -> Response:
+        async with deps.store(call.request).read() as session:
             resource = await directory.get(session, resource_type, resource_id)
         if resource is None:
             raise NotFound(f"No {resource_type} with id '{resource_id}'")
-        return fhir_response(request, resource, headers=_read_headers(request, resource), fmt=fmt)
+        return _read(call, resource)
 
     read.__name__ = f"read_{resource_type.lower()}"
     return read

@@ -5,54 +5,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
 from uec_booking import __version__
-from uec_booking.fhir.formats import Format
-from uec_booking.fhir.http import fhir_response
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.fhir.urls import PROFILES
 from uec_booking.provider import deps
+from uec_booking.provider.deps import Exchange
 from uec_booking.provider.resources.appointment import APPOINTMENT_SEARCH
 from uec_booking.provider.resources.directory import READABLE_TYPES
 from uec_booking.provider.resources.slot import SLOT_SEARCH
-from uec_booking.provider.search import SearchSpec
 
 router = APIRouter()
-
-_DOCS = {
-    "schedule.actor:healthcareservice": "The HealthcareService (its DoS service id); also "
-    "accepted as `service` and `schedule.actor:HealthcareService`",
-    "start": "Slot/Appointment start; prefixes ge, gt, le, lt (an upper bound is required for Slot)",
-}
-
-
-# Paging and counting, the same for every search here (`provider/paging.py`).
-_RESULT_PARAMS: list[dict[str, Any]] = [
-    {
-        "name": "_count",
-        "type": "number",
-        "documentation": "Page size; Bundle.total counts every match, link next/previous page",
-    },
-    {"name": "_summary", "type": "token", "documentation": "count: Bundle.total only"},
-    {
-        "name": "_page",
-        "type": "string",
-        "documentation": "The page cursor of a next/previous/first link this server gave out",
-    },
-]
-
-
-def _search_params(spec: SearchSpec) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": p.name,
-            "type": "reference" if p.type == "reference" else str(p.type),
-            **({"documentation": _DOCS[p.name]} if p.name in _DOCS else {}),
-        }
-        for p in spec.params
-    ] + _RESULT_PARAMS
 
 
 def capability_statement(base_url: str) -> dict[str, Any]:
@@ -69,8 +34,7 @@ def capability_statement(base_url: str) -> dict[str, Any]:
                     "status busy-unavailable (reason in comment) or free",
                 },
             ],
-            "searchInclude": sorted(set(SLOT_SEARCH.includes.values())),
-            "searchParam": _search_params(SLOT_SEARCH),
+            **SLOT_SEARCH.capability(),
         },
         {
             "type": "Appointment",
@@ -87,7 +51,7 @@ def capability_statement(base_url: str) -> dict[str, Any]:
             "readHistory": True,
             "updateCreate": False,
             "conditionalUpdate": False,
-            "searchParam": _search_params(APPOINTMENT_SEARCH),
+            **APPOINTMENT_SEARCH.capability(),
         },
     ]
     resources += [
@@ -131,9 +95,5 @@ def capability_statement(base_url: str) -> dict[str, Any]:
 
 
 @router.get("/metadata")
-async def metadata(
-    request: Request,
-    fmt: Format = Depends(deps.response_format),
-    _who: object = Depends(deps.require(Interaction.READ_METADATA)),
-) -> Response:
-    return fhir_response(request, capability_statement(deps.base_url(request)), fmt=fmt)
+async def metadata(call: Exchange = Depends(deps.exchange(Interaction.READ_METADATA))) -> Response:
+    return call.respond(capability_statement(deps.base_url(call.request)))

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from uec_booking.fhir.errors import BadRequest, ServiceUnavailable
+from uec_booking.fhir.errors import BadRequest, Conflict, ServiceUnavailable
 from uec_booking.provider.store import epochs
 from uec_booking.provider.store.direct import DirectPool
 
@@ -79,6 +79,15 @@ def _sqlite_engine(url: str, *, immediate: bool) -> AsyncEngine:
     return engine
 
 
+class AlreadyStored(Conflict):
+    """A write broke a unique constraint: what it writes is stored already (a request id
+    used before, a slot booked meanwhile by another transaction). 409 unless the caller,
+    which knows what it was writing, explains it better; no SQL reaches a response."""
+
+    def __init__(self) -> None:
+        super().__init__("The request conflicts with what is already stored")
+
+
 def _is_data_error(exc: DBAPIError) -> bool:
     """The statement's values, not the database, are at fault: SQLSTATE class 22 (a NUL in a
     string, an integer out of range, a string too long), whatever the driver calls it."""
@@ -95,11 +104,11 @@ def _is_data_error(exc: DBAPIError) -> bool:
 async def _unavailable_as_503() -> AsyncIterator[None]:
     """A database that is down or restarting is the server's trouble, not the client's:
     503 with Retry-After. A value the database cannot take is the client's: 400, never
-    retried. Constraint violations pass through (callers decide on those)."""
+    retried. A constraint violation is `AlreadyStored`, for the caller to explain."""
     try:
         yield
-    except IntegrityError:
-        raise
+    except IntegrityError as exc:
+        raise AlreadyStored() from exc
     except OverflowError as exc:  # SQLite: an integer beyond 64 bits
         raise BadRequest(
             "A value in the request is out of range", spine_code="BAD_REQUEST"

@@ -28,6 +28,14 @@ def table_of(model: type[Base]) -> Table:
     return Base.metadata.tables[model.__tablename__]
 
 
+class Traced:
+    """The request's trace (Ssp-TraceID) and the consumer's X-Request-ID, kept alike on a
+    booking and on the audit of every attempt, so one can be followed to the other."""
+
+    trace_id: Mapped[str | None] = mapped_column(String(128))
+    request_id: Mapped[str | None] = mapped_column(String(128))
+
+
 class DirectoryResource(Base):
     """Organization, Location, Practitioner, PractitionerRole, HealthcareService, Schedule."""
 
@@ -74,7 +82,7 @@ class SlotRow(Base):
     )
 
 
-class AppointmentRow(Base):
+class AppointmentRow(Traced, Base):
     __tablename__ = "appointment"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     slot_id: Mapped[str] = mapped_column(String(64), ForeignKey("slot.id"), nullable=False)
@@ -82,16 +90,15 @@ class AppointmentRow(Base):
     version_id: Mapped[int] = mapped_column(Integer, nullable=False)
     nhs_number: Mapped[str | None] = mapped_column(String(10), index=True)
     start: Mapped[datetime] = mapped_column(DateTime, nullable=False)
-    # The consumer's X-Request-ID: a repeat must not book twice (fs_xti). Unique per
-    # consumer (`consumer_key`), not globally; `request_hash` tells a repeat from a reuse.
-    request_id: Mapped[str | None] = mapped_column(String(128))
+    # The consumer's X-Request-ID (`request_id`): a repeat must not book twice (fs_xti).
+    # Unique per consumer (`consumer_key`), not globally; `request_hash` tells a repeat
+    # from a reuse.
     consumer_key: Mapped[str | None] = mapped_column(String(256))
     request_hash: Mapped[str | None] = mapped_column(String(64))
     # Who booked (from the verified token): only they may read, search and cancel it.
     consumer_ods: Mapped[str | None] = mapped_column(String(32))
     consumer_asid: Mapped[str | None] = mapped_column(String(64))
     consumer_client: Mapped[str | None] = mapped_column(String(128))
-    trace_id: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime, nullable=False)
     body: Mapped[str] = mapped_column(Text, nullable=False)
@@ -121,7 +128,7 @@ class AppointmentVersion(Base):
     body: Mapped[str] = mapped_column(Text, nullable=False)
 
 
-class AuditEvent(Base):
+class AuditEvent(Traced, Base):
     """Who did what, when, under which trace, and how it ended."""
 
     __tablename__ = "audit_event"
@@ -133,8 +140,6 @@ class AuditEvent(Base):
     client_id: Mapped[str | None] = mapped_column(String(128))
     asid: Mapped[str | None] = mapped_column(String(64))
     ods: Mapped[str | None] = mapped_column(String(32))
-    trace_id: Mapped[str | None] = mapped_column(String(128))
-    request_id: Mapped[str | None] = mapped_column(String(128))
     resource_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(Text)
 

@@ -1,17 +1,10 @@
-"""Booking store: directory resources, slots, appointments with history, audit events.
-
-Revision ID: 0001_booking_store
-Revises:
-Create Date: 2026-11-24
-"""
+"""Booking store: directory resources, slots, appointments with history, audit events."""
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0001_booking_store"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,17 +1,10 @@
-"""Change epochs: what lets a worker keep a read model and still never serve a stale one.
-
-Revision ID: 0002_change_epoch
-Revises: 0001_booking_store
-Create Date: 2026-11-26
-"""
+"""Change epochs: what lets a worker keep a read model and still never serve a stale one."""
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_change_epoch"
 down_revision = "0001_booking_store"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,18 +1,11 @@
 """Slot visibility: which consumers may see a Schedule's slots, and the consumer
-organisations' types those restrictions name (fs_slotmanagement).
-
-Revision ID: 0003_slot_visibility
-Revises: 0002_change_epoch
-Create Date: 2026-12-02
-"""
+organisations' types those restrictions name (fs_slotmanagement)."""
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_slot_visibility"
 down_revision = "0002_change_epoch"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,18 +1,11 @@
 """Who booked: the consumer's organisation on every Appointment, and X-Request-ID unique per
-consumer (with a hash of the request, to tell a retry from a reuse) instead of globally.
-
-Revision ID: 0004_booking_owner
-Revises: 0003_slot_visibility
-Create Date: 2026-12-02
-"""
+consumer (with a hash of the request, to tell a retry from a reuse) instead of globally."""
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0004_booking_owner"
 down_revision = "0003_slot_visibility"
-branch_labels = None
-depends_on = None
 
 # 0001 left the request_id unique constraint unnamed; on SQLite batch mode needs a name for
 # it, which this convention gives the reflected constraint.

@@ -1,0 +1,137 @@
+"""Provider staff block and free slots from the console's diary (issue 16 item 2), over real
+sockets against the sandbox: a blocked slot is at once never offered and cannot be booked
+(the provider refuses it), the change is audited with the person, call handlers are refused,
+and the form passes the Origin and CSRF checks as every other POST."""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from tests.console.support import post, title
+
+JANE = {"nhs_number": "9000000009", "location_postcode": "LS1 6AE"}
+REASON = "Clinician off sick (test)"
+
+
+def _offered(client: httpx.Client, console: str, token: str) -> tuple[str, list[str]]:
+    """A new journey for Jane at the first bookable service: its id and the slots offered."""
+    services = post(
+        client,
+        console,
+        "/services",
+        csrf_token=token,
+        disposition="Dx05",
+        symptom_group="1010",
+        **JANE,
+    )
+    assert services.status_code == 200, title(services)
+    journey = re.search(r'name="journey" value="([^"]+)"', services.text)
+    service = re.search(r'name="service_id" value="([^"]+)"', services.text)
+    assert journey and service
+    slots = post(
+        client, console, "/slots", csrf_token=token, journey=journey[1], service_id=service[1]
+    )
+    assert slots.status_code == 200, title(slots)
+    return journey[1], re.findall(r'name="slot_id" type="radio" value="([^"]+)"', slots.text)
+
+
+def _diary_row(client: httpx.Client, console: str, slot_id: str) -> str:
+    """The diary's row for this slot (today or the next two UK days), as text."""
+    today = datetime.now(ZoneInfo("Europe/London")).date()
+    for offset in range(3):
+        page = client.get(f"{console}/provider?day={today + timedelta(days=offset)}").text
+        row = re.search(rf'<tr[^>]*data-slot="{re.escape(slot_id)}".*?</tr>', page, re.S)
+        if row:
+            return html.unescape(re.sub(r"<[^>]+>", " ", row[0]))
+    raise AssertionError(f"slot {slot_id} is in no diary day")
+
+
+def _change(client: httpx.Client, console: str, token: str, **data: str) -> httpx.Response:
+    return post(client, console, "/provider/slots", csrf_token=token, **data)
+
+
+def test_staff_block_and_unblock_a_slot(console: str, sign_in: Any) -> None:
+    handler, handler_token = sign_in("call.handler")
+    staff, staff_token = sign_in("receptionist")
+    old_journey, offered = _offered(handler, console, handler_token)
+    slot = offered[0]
+    assert " free " in _diary_row(staff, console, slot)
+
+    blocked = _change(staff, console, staff_token, slot_id=slot, action="block", reason=REASON)
+    assert blocked.status_code == 200 and "/provider" in str(blocked.url), title(blocked)
+    assert " blocked " in _diary_row(staff, console, slot)
+    assert REASON in html.unescape(blocked.text), "the audit trail has the reason"
+    trail = html.unescape(blocked.text[blocked.text.index('id="audit"') :])
+    assert "admin:block-slot" in trail and "console:" in trail, "audited with the person"
+
+    # At once: a new search does not offer it, and the journey that was offered it cannot
+    # book it (the provider refuses: 422, shown as the slot being gone).
+    _, offered_now = _offered(handler, console, handler_token)
+    assert slot not in offered_now and offered_now
+    refused = post(
+        handler, console, "/book", csrf_token=handler_token, journey=old_journey, slot_id=slot
+    )
+    assert refused.status_code == 409 and 'id="slot-taken"' in refused.text, title(refused)
+
+    freed = _change(staff, console, staff_token, slot_id=slot, action="unblock")
+    assert freed.status_code == 200, title(freed)
+    assert " free " in _diary_row(staff, console, slot)
+    assert "admin:unblock-slot" in html.unescape(freed.text)
+    _, offered_again = _offered(handler, console, handler_token)
+    assert slot in offered_again
+
+
+def test_slot_changes_are_refused_when_they_should_be(console: str, sign_in: Any) -> None:
+    handler, handler_token = sign_in("call.handler")
+    staff, staff_token = sign_in("receptionist")
+    _, offered = _offered(handler, console, handler_token)
+    slot = offered[0]
+
+    as_handler = _change(handler, console, handler_token, slot_id=slot, action="block", reason="x")
+    assert as_handler.status_code == 403, "call handlers cannot change the diary"
+    no_reason = _change(staff, console, staff_token, slot_id=slot, action="block", reason=" ")
+    assert no_reason.status_code == 400 and "reason" in title(no_reason).lower()
+    unknown = _change(staff, console, staff_token, slot_id="no-such-slot", action="unblock")
+    assert unknown.status_code == 404
+    nonsense = _change(staff, console, staff_token, slot_id=slot, action="delete")
+    assert nonsense.status_code == 400
+    cross_site = staff.post(
+        console + "/provider/slots",
+        data={"csrf_token": staff_token, "slot_id": slot, "action": "block", "reason": "x"},
+        headers={"Origin": "http://127.0.0.1:1"},
+    )
+    no_token = staff.post(
+        console + "/provider/slots",
+        data={"slot_id": slot, "action": "block", "reason": "x"},
+        headers={"Origin": console},
+    )
+    assert cross_site.status_code == 403 and no_token.status_code == 403
+    assert " free " in _diary_row(staff, console, slot), "nothing refused changed anything"
+
+    # A booked slot is never blocked: cancel the appointment first.
+    journey, offered = _offered(handler, console, handler_token)
+    booked = post(
+        handler, console, "/book", csrf_token=handler_token, journey=journey, slot_id=offered[-1]
+    )
+    assert booked.status_code == 200 and "Appointment booked" in booked.text, title(booked)
+    taken = _change(staff, console, staff_token, slot_id=offered[-1], action="block", reason="x")
+    assert taken.status_code == 409 and "cancel" in taken.text
+    assert " booked " in _diary_row(staff, console, offered[-1])
+    appointment = re.search(r'id="appointment-id">([^<]+)<', booked.text)
+    assert appointment
+    cancelled = post(
+        handler,
+        console,
+        "/cancel",
+        csrf_token=handler_token,
+        journey=journey,
+        appointment_id=appointment[1],
+        confirm="yes",
+    )
+    assert cancelled.status_code == 200, "the slot is left free for the other tests"
