@@ -80,33 +80,39 @@ async def claim_slot(session: AsyncSession, slot_id: str, start: datetime, end: 
     return True
 
 
-async def insert(
-    session: AsyncSession,
-    *,
-    appointment_id: str,
-    slot_id: str,
-    start: datetime,
-    nhs_number: str | None,
-    resource: dict[str, Any],
-    who: Provenance,
-    at: datetime,
-    request_hash: str | None = None,
-) -> None:
+@dataclass(frozen=True, slots=True)
+class NewAppointment:
+    """An Appointment about to be booked, as both ways of writing it (`insert` in a session,
+    `book_directly` in one statement) take it."""
+
+    appointment_id: str
+    slot_id: str
+    start: datetime
+    end: datetime
+    nhs_number: str | None
+    resource: dict[str, Any]
+    who: Provenance
+    at: datetime
+    request_hash: str | None = None
+
+
+async def insert(session: AsyncSession, new: NewAppointment) -> None:
     """The Appointment and its first version. Core inserts: the ORM's unit of work cost more
     than the statements on the booking path."""
-    body = orjson.dumps(resource).decode()
+    who, at = new.who, new.at
+    body = orjson.dumps(new.resource).decode()
     await session.execute(
         _INSERT_APPOINTMENT,
         {
-            "id": appointment_id,
-            "slot_id": slot_id,
-            "status": resource["status"],
+            "id": new.appointment_id,
+            "slot_id": new.slot_id,
+            "status": new.resource["status"],
             "version_id": 1,
-            "nhs_number": nhs_number,
-            "start": start,
+            "nhs_number": new.nhs_number,
+            "start": new.start,
             "request_id": who.request_id,
             "consumer_key": who.consumer_key if who.request_id else None,
-            "request_hash": request_hash,
+            "request_hash": new.request_hash,
             "consumer_ods": who.ods,
             "consumer_asid": who.system or who.asid,
             "consumer_client": who.client_id,
@@ -118,7 +124,7 @@ async def insert(
     )
     await session.execute(
         _INSERT_VERSION,
-        {"appointment_id": appointment_id, "version_id": 1, "recorded_at": at, "body": body},
+        {"appointment_id": new.appointment_id, "version_id": 1, "recorded_at": at, "body": body},
     )
 
 
@@ -162,39 +168,28 @@ SELECT count(*) FROM claimed
 
 
 async def book_directly(
-    direct: DirectPool,
-    *,
-    appointment_id: str,
-    slot_id: str,
-    start: datetime,
-    end: datetime,
-    nhs_number: str | None,
-    resource: dict[str, Any],
-    who: Provenance,
-    at: datetime,
-    request_hash: str,
-    check_visibility: bool,
-    interaction: str,
+    direct: DirectPool, new: NewAppointment, *, check_visibility: bool, interaction: str
 ) -> bool:
     """The booking as `BOOK_STATEMENT`; False when it claimed nothing (nothing written).
     A unique index refusing it (the same X-Request-ID or slot, concurrently) raises
     IntegrityError, as the session's statements do."""
-    body = orjson.dumps(resource).decode()
+    who = new.who
+    body = orjson.dumps(new.resource).decode()
     try:
         async with direct.connection() as conn:
             claimed = await conn.fetchval(
                 BOOK_STATEMENT,
-                at,
-                slot_id,
-                start,
-                end,
+                new.at,
+                new.slot_id,
+                new.start,
+                new.end,
                 who.request_id,
                 who.consumer_key if who.request_id else None,
                 check_visibility,
-                appointment_id,
-                resource["status"],
-                nhs_number,
-                request_hash,
+                new.appointment_id,
+                new.resource["status"],
+                new.nhs_number,
+                new.request_hash,
                 who.ods,
                 who.system or who.asid,
                 who.client_id,
@@ -202,7 +197,7 @@ async def book_directly(
                 body,
                 interaction,
                 who.asid,
-                f"slot {slot_id}",
+                f"slot {new.slot_id}",
             )
     except asyncpg.IntegrityConstraintViolationError as exc:
         raise IntegrityError(BOOK_STATEMENT, None, exc) from exc
@@ -316,17 +311,14 @@ async def search_page(
 ) -> Page[AppointmentRow]:
     """One page of the patient's appointments by (start, id), with the number of all;
     with `owner`, only those that organisation or system booked."""
-    query = select(AppointmentRow)
-    if owner is not None:
-        query = query.where(owned_by(owner))
-    if nhs_numbers:
-        query = query.where(AppointmentRow.nhs_number.in_(nhs_numbers))
-    if statuses:
-        query = query.where(AppointmentRow.status.in_(statuses))
-    if start_ge is not None:
-        query = query.where(AppointmentRow.start >= start_ge)
-    if start_le is not None:
-        query = query.where(AppointmentRow.start <= start_le)
+    query = paging.where_given(
+        select(AppointmentRow),
+        owned_by(owner) if owner is not None else None,
+        AppointmentRow.nhs_number.in_(nhs_numbers) if nhs_numbers else None,
+        AppointmentRow.status.in_(statuses) if statuses else None,
+        AppointmentRow.start >= start_ge if start_ge is not None else None,
+        AppointmentRow.start <= start_le if start_le is not None else None,
+    )
     return await paging.keyset_page(
         session,
         query,
