@@ -146,14 +146,6 @@ async def _forward(
     chunked = any(k.lower() == "transfer-encoding" and "chunked" in v.lower() for k, v in incoming)
     if chunked and not has_length:
         headers.append(("transfer-encoding", "chunked"))  # streamed on as it came
-    declared = _content_length(incoming)
-    body: bytes | AsyncIterable[bytes] = b""
-    if declared is not None and declared <= BUFFERED:
-        # A small body (a booking) read whole and sent with its headers: streamed, it went
-        # as separate writes, the provider waiting on the second.
-        body = await request.body()
-    elif has_length or chunked:
-        body = request.stream()  # streams through in bounded memory, whatever its size
     parts = urlsplit(target)
     upstream = httpcore.Request(
         request.method,
@@ -164,7 +156,8 @@ async def _forward(
             target=(parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
         ),
         headers=[("host", parts.netloc), *headers],
-        content=body,
+        # The body streams through in the server's chunks: memory is bounded, size is not.
+        content=request.stream() if (has_length or chunked) else b"",
         extensions={"timeout": dict.fromkeys(("connect", "read", "write", "pool"), timeout)},
     )
     try:
