@@ -80,7 +80,13 @@ class DirectPool:
             raise ServiceUnavailable(
                 f"The booking store is unavailable: {type(exc).__name__}"
             ) from exc
-        except (TimeoutError, asyncpg.InterfaceError, OSError) as exc:
+        except (
+            TimeoutError,
+            EOFError,  # the server went away mid-message (asyncio.IncompleteReadError)
+            asyncpg.InterfaceError,
+            asyncpg.InternalClientError,
+            OSError,
+        ) as exc:
             raise ServiceUnavailable(
                 f"The booking store is unavailable: {type(exc).__name__}"
             ) from exc
