@@ -17,6 +17,7 @@ class LoadResult:
     seconds: float
     statuses: Counter[int]
     latencies: list[float] = field(repr=False)
+    cpu_ms: float = float("nan")  # the server's CPU time per request (bench.scenarios)
 
     @property
     def rps(self) -> float:

@@ -13,6 +13,28 @@ from contextlib import contextmanager
 from uec_booking.netutil import free_port, wait_for_port
 from uec_booking.processes import start_provider, stop
 
+# The process serving each port, for `cpu_seconds`.
+SERVING: dict[int, int] = {}
+
+
+def cpu_seconds(port: int) -> float:
+    """CPU time used so far by the server on `port` and its worker processes: a figure a
+    machine shared with other work does not move the way it moves throughput."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pending, total = [SERVING[port]], 0
+    while pending:
+        pid = pending.pop()
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/task/{pid}/children") as f:
+                pending += [int(c) for c in f.read().split()]
+        except OSError:
+            continue  # gone meanwhile
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
 HELLO_APP = """
 from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
@@ -28,6 +50,7 @@ def process(args: list[str], port: int, env: dict[str, str] | None = None) -> It
     proc = subprocess.Popen(
         args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env={**os.environ, **(env or {})}
     )
+    SERVING[port] = proc.pid
     try:
         wait_for_port("127.0.0.1", port, timeout=60)
         time.sleep(0.5)
@@ -47,8 +70,10 @@ def provider(db_url: str, workers: int = 1, *, views: bool = True) -> Iterator[i
     proc, base = start_provider(
         db_url, workers, env=None if views else {"UEC_SLOT_CACHE_VIEWS": "0"}
     )
+    port = int(base.split(":")[2].split("/")[0])
+    SERVING[port] = proc.pid
     try:
-        yield int(base.split(":")[2].split("/")[0])
+        yield port
     finally:
         stop(proc)
 
@@ -77,3 +102,29 @@ def hello(workers: int = 1) -> Iterator[int]:
         ]
         with process(args, port, env={"PYTHONPATH": tmp}):
             yield port
+
+
+@contextmanager
+def ceiling(factory: str, env: dict[str, str], workers: int = 1) -> Iterator[int]:
+    """A ceiling app of `bench/ceilings.py` under uvicorn, as the provider runs (uvloop,
+    httptools, no access log)."""
+    port = free_port()
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    args = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        f"bench.ceilings:{factory}",
+        "--factory",
+        "--app-dir",
+        root,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    with process(args, port, env=env):
+        yield port

@@ -1,7 +1,8 @@
+import orjson
 from fhir.resources.STU3.bundle import Bundle
 from fhir.resources.STU3.operationoutcome import OperationOutcome
 
-from uec_booking.fhir.bundle import searchset
+from uec_booking.fhir.bundle import searchset, searchset_entries, searchset_json
 from uec_booking.fhir.errors import Forbidden, SlotUnavailable, Unauthorized
 from uec_booking.fhir.outcome import outcome_for
 from uec_booking.fhir.reference import parse_reference, reference
@@ -55,3 +56,44 @@ def test_references() -> None:
     assert parse_reference("#slot005") == (None, "slot005", True)
     assert parse_reference("http://x/fhir/Slot/9/_history/2") == ("Slot", "9", False)
     assert parse_reference("Slot/9") == ("Slot", "9", False)
+
+
+def test_searchset_from_rendered_entries_is_the_same_json() -> None:
+    """The bytes a view's search joins are exactly what serialising the Bundle gives."""
+    slots = [
+        {
+            "resourceType": "Slot",
+            "id": f"s{i}",
+            "schedule": {"reference": "Schedule/sch1"},
+            "status": "free",
+            "start": "2026-01-01T09:00:00Z",
+            "end": "2026-01-01T09:10:00Z",
+        }
+        for i in range(3)
+    ]
+    schedule = {
+        "resourceType": "Schedule",
+        "id": "sch1",
+        "actor": [{"reference": 'HealthcareService/hs"1'}],
+        "comment": "é \u2028 <x>",
+    }
+    links = [
+        {"relation": "self", "url": "http://h/fhir/Slot?a=1&b=%3A"},
+        {"relation": "next", "url": "http://h/fhir/Slot?a=1&_page=x"},
+    ]
+    base = "http://h/fhir"
+    entries = searchset_entries(
+        base_url=base,
+        matches=slots,
+        matches_json=[orjson.dumps(s) for s in slots],
+        includes=[schedule],
+        includes_json=[orjson.dumps(schedule)],
+    )
+    rendered = orjson.loads(searchset_json(entries_json=entries, total=7, links=links))
+    expected = searchset(base_url=base, matches=slots, includes=[schedule], total=7, links=links)
+    assert rendered.pop("id") != expected.pop("id")  # each response its own Bundle id
+    assert rendered == expected
+    assert list(rendered) == list(expected)  # element order too
+    Bundle.model_validate(orjson.loads(searchset_json(entries_json=entries, total=7)))
+    empty = orjson.loads(searchset_json(entries_json=b"", total=0, links=links))
+    assert "entry" not in empty and empty["total"] == 0

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
+
+import orjson
 
 
 def searchset(
@@ -39,19 +41,68 @@ def searchset(
                 "search": {"mode": "outcome"},
             }
         )
+    bundle = _searchset_head(counted if total is None else total, self_link, links)
+    if entries:  # FHIR JSON has no empty arrays
+        bundle["entry"] = entries
+    return bundle
+
+
+def searchset_json(
+    *,
+    entries_json: bytes,
+    total: int,
+    links: list[dict[str, str]] | None = None,
+) -> bytes:
+    """The JSON of `searchset(...)` with its entries already rendered (`searchset_entries`):
+    the same bytes, without serialising ~100 resources again. No outcome entry: a search
+    with something to say goes through `searchset`."""
+    head = orjson.dumps(_searchset_head(total, None, links))
+    if not entries_json:
+        return head
+    return b"".join((head[:-1], b',"entry":[', entries_json, b"]}"))
+
+
+def searchset_entries(
+    *,
+    base_url: str,
+    matches: Sequence[dict[str, Any]],
+    matches_json: Sequence[bytes],
+    includes: Sequence[dict[str, Any]] = (),
+    includes_json: Sequence[bytes] = (),
+) -> bytes:
+    """A searchset's entries as JSON (comma-separated, as in `Bundle.entry`), each `*_json`
+    item the orjson form of the resource beside it."""
+    entries = [
+        _entry_json(base_url, r, j, b"match") for r, j in zip(matches, matches_json, strict=True)
+    ]
+    entries += [
+        _entry_json(base_url, r, j, b"include")
+        for r, j in zip(includes, includes_json, strict=True)
+    ]
+    return b",".join(entries)
+
+
+def _searchset_head(
+    total: int, self_link: str | None, links: list[dict[str, str]] | None
+) -> dict[str, Any]:
     bundle: dict[str, Any] = {
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
         "type": "searchset",
-        "total": counted if total is None else total,
+        "total": total,
     }
     if links:
         bundle["link"] = links
     elif self_link:
         bundle["link"] = [{"relation": "self", "url": self_link}]
-    if entries:  # FHIR JSON has no empty arrays
-        bundle["entry"] = entries
     return bundle
+
+
+def _entry_json(base_url: str, resource: dict[str, Any], rendered: bytes, mode: bytes) -> bytes:
+    full_url = orjson.dumps(f"{base_url}/{resource['resourceType']}/{resource['id']}")
+    return b"".join(
+        (b'{"fullUrl":', full_url, b',"resource":', rendered, b',"search":{"mode":"', mode, b'"}}')
+    )
 
 
 def _entry(base_url: str, resource: dict[str, Any], mode: str) -> dict[str, Any]:

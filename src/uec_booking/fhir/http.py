@@ -36,14 +36,25 @@ def fhir_response(
             fmt = request_format(request)
         except UnsupportedMediaType:
             fmt = Format.JSON
-    out = {"Cache-Control": NO_STORE, **(headers or {})}
-    gzip_ok = "gzip" in request.headers.get("accept-encoding", "").lower()
     if fmt is Format.XML:
         # XML costs ~15 times JSON: rendered in a worker thread, so a big searchset never
         # holds up the event loop (and every other request on it, /_health included).
+        gzip_ok = "gzip" in request.headers.get("accept-encoding", "").lower()
+        out = {"Cache-Control": NO_STORE, **(headers or {})}
         return _XmlResponse(resource, gzip_ok=gzip_ok, status_code=status, headers=out)
-    body, extra = _encoded(dumps(resource, fmt), gzip_ok)
-    return Response(body, status_code=status, headers={**out, **extra}, media_type=_media_type(fmt))
+    return fhir_json_response(request, dumps(resource, fmt), status=status, headers=headers)
+
+
+def fhir_json_response(
+    request: Request, body: bytes, *, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    """A FHIR JSON resource already serialised, with the headers `fhir_response` sends."""
+    out = {"Cache-Control": NO_STORE, **(headers or {})}
+    gzip_ok = "gzip" in request.headers.get("accept-encoding", "").lower()
+    body, extra = _encoded(body, gzip_ok)
+    return Response(
+        body, status_code=status, headers={**out, **extra}, media_type=_media_type(Format.JSON)
+    )
 
 
 def _media_type(fmt: Format) -> str:

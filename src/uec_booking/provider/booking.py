@@ -129,6 +129,25 @@ class AppointmentService:
         appointment_id = str(uuid.uuid4())
         at = now_utc()
         resource = _with_meta(request.resource, appointment_id, 1, at)
+        new = rows.NewAppointment(
+            appointment_id,
+            request.slot_id,
+            request.start,
+            request.end,
+            request.nhs_number,
+            resource,
+            who,
+            at,
+            digest,
+        )
+        if self.store.direct is not None and await rows.book_directly(
+            self.store.direct,
+            new,
+            check_visibility=check_visibility,
+            interaction=Interaction.CREATE_APPOINTMENT.short,
+        ):
+            return StoredAppointment(appointment_id, 1, at, resource)
+        # Not booked in one statement: the session decides, and says why when it refuses.
         async with self.store.write() as session:
             if check_visibility and await _hidden_from(session, request.slot_id, who):
                 raise SlotUnavailable()
@@ -151,24 +170,14 @@ class AppointmentService:
                         expression="Appointment.start",
                     )
                 raise SlotUnavailable()
-            await rows.insert(
+            await rows.insert(session, new)
+            await audit.success(
                 session,
-                appointment_id=appointment_id,
-                slot_id=request.slot_id,
-                start=request.start,
-                nhs_number=request.nhs_number,
-                resource=resource,
-                who=who,
-                at=at,
-                request_hash=digest,
-            )
-            await audit.record(
-                session,
-                interaction=Interaction.CREATE_APPOINTMENT.short,
-                status_code=201,
-                who=who,
-                resource_id=appointment_id,
-                detail=f"slot {request.slot_id}",
+                Interaction.CREATE_APPOINTMENT.short,
+                201,
+                who,
+                appointment_id,
+                f"slot {request.slot_id}",
             )
         return StoredAppointment(appointment_id, 1, at, resource)
 
@@ -285,13 +294,13 @@ class AppointmentService:
                 session, row, expected_version=row.version_id, resource=resource, at=at
             ):
                 raise Conflict("The Appointment changed meanwhile: read it again")
-            await audit.record(
+            await audit.success(
                 session,
-                interaction=Interaction.UPDATE_APPOINTMENT.short,
-                status_code=200,
-                who=who,
-                resource_id=appointment_id,
-                detail=f"cancelled; slot {row.slot_id} freed",
+                Interaction.UPDATE_APPOINTMENT.short,
+                200,
+                who,
+                appointment_id,
+                f"cancelled; slot {row.slot_id} freed",
             )
         return StoredAppointment(appointment_id, new_version, at, resource)
 

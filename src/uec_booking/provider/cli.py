@@ -212,6 +212,8 @@ def serve_provider(
         port=port,
         workers=workers,
         log_level="warning",
+        # uvicorn's own request log (ours is UEC_ACCESS_LOG): off, not filtered per request.
+        access_log=False,
         timeout_graceful_shutdown=10,
         http=protocol_for(timeouts) if workers == 1 else "uec_booking.asgi_server:ProtocolFromEnv",
         **_tls_options(tls_cert, tls_key, tls_client_ca, behind_tls_proxy),

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote_plus, urlencode, urlsplit, urlunsplit
 
 import orjson
 
@@ -61,17 +61,30 @@ def page_of(
     matches: Sequence[T], key: Callable[[T], Key], cursor: Cursor | None, size: int
 ) -> Page[T]:
     """The page of `matches` (sorted by `key`) that `cursor` names."""
-    keys = [key(m) for m in matches]
+    return page_in(matches, [key(m) for m in matches], cursor, size)
+
+
+def page_in(
+    items: Sequence[T],
+    keys: Sequence[Key],
+    cursor: Cursor | None,
+    size: int,
+    lo: int = 0,
+    hi: int | None = None,
+) -> Page[T]:
+    """The page of the matches `items[lo:hi]` (sorted, `keys` theirs) that `cursor` names:
+    a view's sorted slots are paged in place, without copying or keying every match."""
+    hi = len(items) if hi is None else hi
     if cursor is None:
-        first = 0
+        first = lo
     elif cursor.after:
-        first = bisect_right(keys, cursor.key)
+        first = bisect_right(keys, cursor.key, lo, hi)
     else:
-        first = max(0, bisect_left(keys, cursor.key) - size)
-    last = first + size
+        first = max(lo, bisect_left(keys, cursor.key, lo, hi) - size)
+    last = min(first + size, hi)
     if cursor is not None and not cursor.after:
-        last = min(last, bisect_left(keys, cursor.key))
-    return Page(list(matches[first:last]), len(matches), first)
+        last = min(last, bisect_left(keys, cursor.key, lo, hi))
+    return Page(list(items[first:last]), hi - lo, first - lo)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,14 +109,21 @@ class Links:
 def links(url: str, page: Page[T], key: Callable[[T], Key]) -> Links:
     """`self`, `first`, `next` and `previous` for a page of a search made at `url`."""
 
+    parts = urlsplit(url)
+    # The query as the client encoded it, but for its page cursor: decoding and encoding it
+    # again cost more than the rest of a search answered from a view.
+    kept = "&".join(
+        p
+        for p in parts.query.split("&")
+        if p and unquote_plus(p.partition("=")[0]) != PAGE_PARAMETER
+    )
+
     def at(cursor: Cursor | None) -> str:
-        parts = urlsplit(url)
-        query = [
-            (k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != PAGE_PARAMETER
-        ]
+        query = kept
         if cursor is not None:
-            query.append((PAGE_PARAMETER, cursor.encode()))
-        return urlunsplit(parts._replace(query=urlencode(query)))
+            page = urlencode([(PAGE_PARAMETER, cursor.encode())])
+            query = f"{kept}&{page}" if kept else page
+        return urlunsplit(parts._replace(query=query))
 
     following = page.before + len(page.items) < page.total and page.items
     preceding = page.before > 0 and page.items

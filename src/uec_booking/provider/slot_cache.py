@@ -12,14 +12,15 @@ the epochs are read before the rows, so a view is never labelled newer than its 
 from __future__ import annotations
 
 import asyncio
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import OrderedDict
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
+import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from uec_booking.provider.representation import slot_resource
@@ -29,6 +30,7 @@ from uec_booking.provider.visibility import Visibility
 
 DirectoryKey = tuple[str, str]
 ViewKey = tuple[str, datetime, datetime]
+SlotKey = tuple[datetime, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,42 @@ class CachedSlot:
     start: datetime
     status: str
     resource: dict[str, Any]
+    # The resource as JSON, rendered once: a search's Bundle is these fragments joined.
+    json: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class SlotRun:
+    """Slots sorted by (start, id) with their keys and starts: a time window is two
+    bisections into it, its page a slice, its count a subtraction."""
+
+    slots: list[CachedSlot]
+    keys: list[SlotKey]
+    starts: list[datetime]
+
+    @classmethod
+    def of(cls, slots: list[CachedSlot]) -> SlotRun:
+        return cls(slots, [(s.start, s.id) for s in slots], [s.start for s in slots])
+
+    def bounds(
+        self,
+        *,
+        ge: datetime | None,
+        gt: datetime | None,
+        le: datetime | None,
+        lt: datetime | None,
+    ) -> tuple[int, int]:
+        """The range [lo, hi) of the slots starting in the window."""
+        lo, hi = 0, len(self.starts)
+        if ge is not None:
+            lo = max(lo, bisect_left(self.starts, ge))
+        if gt is not None:
+            lo = max(lo, bisect_right(self.starts, gt))
+        if le is not None:
+            hi = min(hi, bisect_right(self.starts, le))
+        if lt is not None:
+            hi = min(hi, bisect_left(self.starts, lt))
+        return lo, max(lo, hi)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +90,10 @@ class ServiceSlots:
     starts: list[datetime]
     directory: dict[DirectoryKey, dict[str, Any]]
     service_exists: bool
+    # The directory resources as JSON, rendered once (as `CachedSlot.json`).
+    directory_json: dict[DirectoryKey, bytes] = field(default_factory=dict)
+    # The slots of each status ("": every slot), for searches by one status or none.
+    runs: dict[str, SlotRun] = field(default_factory=dict)
     # False: more slots than the cache may hold. Such a view holds none and only remembers,
     # until the epochs move, that its searches must read the tables.
     complete: bool = True
@@ -89,12 +131,50 @@ class ServiceSlots:
         """Directory resources in the order given, each once (as `directory.get_many`)."""
         return [self.directory[k] for k in dict.fromkeys(keys) if k in self.directory]
 
+    def json_of(self, resources: Iterable[dict[str, Any]]) -> list[bytes]:
+        """The JSON fragments of directory resources this view holds."""
+        return [self.directory_json[(r["resourceType"], r["id"])] for r in resources]
+
 
 def day_range(lo: datetime, hi: datetime) -> tuple[datetime, datetime]:
     """Whole days around [lo, hi], so that searches made through a day share one view."""
     first = lo.replace(hour=0, minute=0, second=0, microsecond=0)
     last = hi.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
     return first, last
+
+
+class PageCache:
+    """What a view's pages render to (their includes, their Bundle entries as JSON), by a
+    key naming the view's epochs, so a view that moves on is never answered from here.
+    Least recently used out first, bounded in entries and in bytes held."""
+
+    def __init__(self, max_entries: int = 4096, max_bytes: int = 32 * 1024 * 1024) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.bytes_held = 0
+        self._items: OrderedDict[Hashable, Any] = OrderedDict()
+
+    def get(self, key: Hashable) -> Any:
+        found = self._items.get(key)
+        if found is not None:
+            self._items.move_to_end(key)
+        return found
+
+    def put(self, key: Hashable, value: Any) -> None:
+        old = self._items.pop(key, None)
+        self.bytes_held -= _size(old)
+        self._items[key] = value
+        self.bytes_held += _size(value)
+        while len(self._items) > self.max_entries or self.bytes_held > self.max_bytes:
+            _, evicted = self._items.popitem(last=False)
+            self.bytes_held -= _size(evicted)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def _size(value: Any) -> int:
+    return len(value) if isinstance(value, bytes) else 0
 
 
 class SlotCache:
@@ -109,6 +189,7 @@ class SlotCache:
         self.max_slots = max_slots
         self.slots_held = 0
         self._views: OrderedDict[ViewKey, ServiceSlots] = OrderedDict()
+        self.pages = PageCache()
         self._building: dict[tuple[ViewKey, tuple[int, ...]], asyncio.Task[ServiceSlots]] = {}
 
     async def view(self, service_id: str, lo: datetime, hi: datetime) -> ServiceSlots:
@@ -174,12 +255,20 @@ async def _build(
     )
     if len(rows) > max_slots:
         return ServiceSlots(current, [], [], {}, service_exists=True, complete=False)
-    cached = [
-        CachedSlot(
-            r.id, r.schedule_id, r.healthcare_service_id, r.start, r.status, slot_resource(r)
+    cached = []
+    for r in rows:
+        resource = slot_resource(r)
+        cached.append(
+            CachedSlot(
+                r.id,
+                r.schedule_id,
+                r.healthcare_service_id,
+                r.start,
+                r.status,
+                resource,
+                orjson.dumps(resource),
+            )
         )
-        for r in rows
-    ]
     schedule_ids = dict.fromkeys(
         [s.schedule_id for s in cached]
         + await directory.schedule_ids_for_service(session, service_id)
@@ -198,5 +287,14 @@ async def _build(
         starts=[s.start for s in cached],
         directory={(r["resourceType"], r["id"]): r for r in named},
         service_exists=exists,
+        directory_json={(r["resourceType"], r["id"]): orjson.dumps(r) for r in named},
+        runs=_runs(cached),
         visibility=await directory.visibility(session),
     )
+
+
+def _runs(cached: list[CachedSlot]) -> dict[str, SlotRun]:
+    by_status: dict[str, list[CachedSlot]] = {"": cached}
+    for slot in cached:
+        by_status.setdefault(slot.status, []).append(slot)
+    return {status: SlotRun.of(members) for status, members in by_status.items()}

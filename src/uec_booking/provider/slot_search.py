@@ -3,7 +3,8 @@ slots of one HealthcareService (the DoS id), and the `_include`s that describe t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Hashable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from sqlalchemy import Row
 
 from uec_booking.fhir.errors import BadRequest, NotFound
-from uec_booking.provider.paging import Cursor, Key, Page, page_of
+from uec_booking.provider.paging import Cursor, Key, Page, page_in, page_of
 from uec_booking.provider.representation import slot_resource
 from uec_booking.provider.search import ParsedSearch
 from uec_booking.provider.slot_cache import CachedSlot, SlotCache, day_range
@@ -30,6 +31,14 @@ class SlotSearchResult:
     page: Page[Key]  # the page's (start, id) keys, every match counted
     # The caller may see none of the named HealthcareServices' slots (`provider/visibility.py`).
     none_allowed: bool = False
+    # From a view: `matches` and `includes` as JSON already rendered (the Bundle joins them).
+    # Not compared: the same answer whether it came from a view or from the tables.
+    matches_json: list[bytes] | None = field(default=None, compare=False)
+    includes_json: list[bytes] | None = field(default=None, compare=False)
+    # From a view with nothing hidden: what names this page's content (the view, its epochs,
+    # the slots' range, the includes), the same for every search the page answers whatever
+    # its window's exact bounds; the key its rendered entries are kept by (`cache.pages`).
+    page_key: Hashable | None = field(default=None, compare=False)
 
 
 def _key(slot: CachedSlot | Row[Any]) -> Key:
@@ -88,22 +97,43 @@ async def search(
         if hi - lo <= timedelta(days=MAX_VIEW_DAYS):
             view = await cache.view(service_ids[0], lo, hi)
             if view.complete:
-                every = view.select(
-                    statuses=parsed.tokens("status"), limit=len(view.slots), **window
-                )
+                statuses = parsed.tokens("status")
                 schedules = [k[1] for k in view.directory if k[0] == "Schedule"]
                 hidden = view.visibility.hidden_for(caller, schedules)
-                if hidden:
-                    every = [s for s in every if s.schedule_id not in hidden]
-                if not every and not view.service_exists:
+                run = None if len(statuses) > 1 else view.runs.get(statuses[0] if statuses else "")
+                page_key: Hashable | None = None
+                if run is not None and not hidden:
+                    # The standard's search: one status, nothing hidden from the caller.
+                    lo_i, hi_i = run.bounds(**window)
+                    found = page_in(
+                        run.slots, run.keys, cursor, 0 if only_count else size, lo_i, hi_i
+                    )
+                    first = lo_i + found.before
+                    page_key = (
+                        (service_ids[0], lo, hi, view.epochs, tuple(statuses)),
+                        (lo_i, hi_i, first, first + len(found.items)),
+                        frozenset(parsed.includes),
+                    )
+                else:
+                    every = view.select(statuses=statuses, limit=len(view.slots), **window)
+                    if hidden:
+                        every = [s for s in every if s.schedule_id not in hidden]
+                    found = page_of(every, _key, cursor, 0 if only_count else size)
+                if not found.total and not view.service_exists:
                     raise _unknown_service(service_ids[0])
-                found = page_of(every, _key, cursor, 0 if only_count else size)
-                included = await includes_for(view.fetch, found.items, parsed.includes)
+                included = cache.pages.get(page_key) if page_key is not None else None
+                if included is None:
+                    included = await includes_for(view.fetch, found.items, parsed.includes)
+                    if page_key is not None:
+                        cache.pages.put(page_key, included)
                 return SlotSearchResult(
                     [s.resource for s in found.items],
                     included,
                     Page([_key(s) for s in found.items], found.total, found.before),
                     none_allowed=bool(schedules) and hidden >= set(schedules),
+                    matches_json=[s.json for s in found.items],
+                    includes_json=view.json_of(included),
+                    page_key=page_key,
                 )
     async with store.read() as session:
         hidden = (await directory.visibility(session)).hidden_for(caller)

@@ -7,13 +7,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import orjson
 from sqlalchemy import ColumnElement, and_, bindparam, or_, select, update
 from sqlalchemy import insert as table_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from uec_booking.provider.paging import Cursor, Page
 from uec_booking.provider.store import epochs, paging
+from uec_booking.provider.store.direct import DirectPool
 from uec_booking.provider.store.models import (
     AppointmentRow,
     AppointmentVersion,
@@ -77,33 +80,39 @@ async def claim_slot(session: AsyncSession, slot_id: str, start: datetime, end: 
     return True
 
 
-async def insert(
-    session: AsyncSession,
-    *,
-    appointment_id: str,
-    slot_id: str,
-    start: datetime,
-    nhs_number: str | None,
-    resource: dict[str, Any],
-    who: Provenance,
-    at: datetime,
-    request_hash: str | None = None,
-) -> None:
+@dataclass(frozen=True, slots=True)
+class NewAppointment:
+    """An Appointment about to be booked, as both ways of writing it (`insert` in a session,
+    `book_directly` in one statement) take it."""
+
+    appointment_id: str
+    slot_id: str
+    start: datetime
+    end: datetime
+    nhs_number: str | None
+    resource: dict[str, Any]
+    who: Provenance
+    at: datetime
+    request_hash: str | None = None
+
+
+async def insert(session: AsyncSession, new: NewAppointment) -> None:
     """The Appointment and its first version. Core inserts: the ORM's unit of work cost more
     than the statements on the booking path."""
-    body = orjson.dumps(resource).decode()
+    who, at = new.who, new.at
+    body = orjson.dumps(new.resource).decode()
     await session.execute(
         _INSERT_APPOINTMENT,
         {
-            "id": appointment_id,
-            "slot_id": slot_id,
-            "status": resource["status"],
+            "id": new.appointment_id,
+            "slot_id": new.slot_id,
+            "status": new.resource["status"],
             "version_id": 1,
-            "nhs_number": nhs_number,
-            "start": start,
+            "nhs_number": new.nhs_number,
+            "start": new.start,
             "request_id": who.request_id,
             "consumer_key": who.consumer_key if who.request_id else None,
-            "request_hash": request_hash,
+            "request_hash": new.request_hash,
             "consumer_ods": who.ods,
             "consumer_asid": who.system or who.asid,
             "consumer_client": who.client_id,
@@ -115,8 +124,84 @@ async def insert(
     )
     await session.execute(
         _INSERT_VERSION,
-        {"appointment_id": appointment_id, "version_id": 1, "recorded_at": at, "body": body},
+        {"appointment_id": new.appointment_id, "version_id": 1, "recorded_at": at, "body": body},
     )
+
+
+# A whole booking in one statement (PostgreSQL, through the driver: `store/direct.py`): the
+# slot claimed if, and only if, it is free, not started, as the request names it, not yet
+# booked under the consumer's X-Request-ID and (when visibility is checked) of a Schedule
+# open to every consumer; then the Appointment, its first version, the audit event and the
+# slots' change epoch, all from the claim's row, so nothing is written unless it is made.
+# One round trip, one implicit transaction. Any other case claims nothing and the caller
+# books through the session, which decides and explains it (`booking.py`).
+BOOK_STATEMENT = """
+WITH claimed AS (
+    UPDATE slot SET status = 'busy', version_id = slot.version_id + 1, updated_at = $1
+    WHERE slot.id = $2 AND slot.status = 'free' AND slot.start = $3 AND slot."end" = $4
+      AND slot.start > $1
+      AND ($5::varchar IS NULL OR NOT EXISTS (
+          SELECT 1 FROM appointment a WHERE a.consumer_key = $6 AND a.request_id = $5))
+      AND (NOT $7::boolean OR NOT EXISTS (
+          SELECT 1 FROM directory_resource d
+          WHERE d.resource_type = 'Schedule' AND d.id = slot.schedule_id
+            AND d.visible_to IS NOT NULL))
+    RETURNING slot.healthcare_service_id
+), booked AS (
+    INSERT INTO appointment (id, slot_id, status, version_id, nhs_number, start, request_id,
+        consumer_key, request_hash, consumer_ods, consumer_asid, consumer_client, trace_id,
+        created_at, updated_at, body)
+    SELECT $8, $2, $9, 1, $10, $3, $5, $6, $11, $12, $13, $14, $15, $1, $1, $16 FROM claimed
+), versioned AS (
+    INSERT INTO appointment_version (appointment_id, version_id, recorded_at, body)
+    SELECT $8, 1, $1, $16 FROM claimed
+), audited AS (
+    INSERT INTO audit_event (recorded_at, interaction, outcome, status_code, client_id, asid,
+        ods, trace_id, request_id, resource_id, detail)
+    SELECT $1, $17, 'success', 201, $14, $18, $12, $15, $5, $8, $19 FROM claimed
+), bumped AS (
+    INSERT INTO change_epoch (scope, epoch) SELECT 'slots:' || healthcare_service_id, 1
+    FROM claimed ON CONFLICT (scope) DO UPDATE SET epoch = change_epoch.epoch + 1
+)
+SELECT count(*) FROM claimed
+"""
+
+
+async def book_directly(
+    direct: DirectPool, new: NewAppointment, *, check_visibility: bool, interaction: str
+) -> bool:
+    """The booking as `BOOK_STATEMENT`; False when it claimed nothing (nothing written).
+    A unique index refusing it (the same X-Request-ID or slot, concurrently) raises
+    IntegrityError, as the session's statements do."""
+    who = new.who
+    body = orjson.dumps(new.resource).decode()
+    try:
+        async with direct.connection() as conn:
+            claimed = await conn.fetchval(
+                BOOK_STATEMENT,
+                new.at,
+                new.slot_id,
+                new.start,
+                new.end,
+                who.request_id,
+                who.consumer_key if who.request_id else None,
+                check_visibility,
+                new.appointment_id,
+                new.resource["status"],
+                new.nhs_number,
+                new.request_hash,
+                who.ods,
+                who.system or who.asid,
+                who.client_id,
+                who.trace_id,
+                body,
+                interaction,
+                who.asid,
+                f"slot {new.slot_id}",
+            )
+    except asyncpg.IntegrityConstraintViolationError as exc:
+        raise IntegrityError(BOOK_STATEMENT, None, exc) from exc
+    return bool(claimed)
 
 
 async def get(session: AsyncSession, appointment_id: str) -> AppointmentRow | None:
@@ -226,17 +311,14 @@ async def search_page(
 ) -> Page[AppointmentRow]:
     """One page of the patient's appointments by (start, id), with the number of all;
     with `owner`, only those that organisation or system booked."""
-    query = select(AppointmentRow)
-    if owner is not None:
-        query = query.where(owned_by(owner))
-    if nhs_numbers:
-        query = query.where(AppointmentRow.nhs_number.in_(nhs_numbers))
-    if statuses:
-        query = query.where(AppointmentRow.status.in_(statuses))
-    if start_ge is not None:
-        query = query.where(AppointmentRow.start >= start_ge)
-    if start_le is not None:
-        query = query.where(AppointmentRow.start <= start_le)
+    query = paging.where_given(
+        select(AppointmentRow),
+        owned_by(owner) if owner is not None else None,
+        AppointmentRow.nhs_number.in_(nhs_numbers) if nhs_numbers else None,
+        AppointmentRow.status.in_(statuses) if statuses else None,
+        AppointmentRow.start >= start_ge if start_ge is not None else None,
+        AppointmentRow.start <= start_le if start_le is not None else None,
+    )
     return await paging.keyset_page(
         session,
         query,

@@ -49,3 +49,22 @@ async def events(
         query = query.where(AuditEvent.recorded_at >= since)
     query = query.order_by(AuditEvent.id).limit(limit)
     return list((await session.scalars(query)).all())
+
+
+async def success(
+    session: AsyncSession,
+    interaction: str,
+    status_code: int,
+    who: Provenance,
+    resource_id: str,
+    detail: str,
+) -> None:
+    """A write that succeeded, audited in its own transaction."""
+    await record(
+        session,
+        interaction=interaction,
+        status_code=status_code,
+        who=who,
+        resource_id=resource_id,
+        detail=detail,
+    )

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
 
 from uec_booking.fhir.errors import BadRequest, Conflict, ServiceUnavailable
 from uec_booking.provider.store import epochs
+from uec_booking.provider.store.direct import DirectPool
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
@@ -139,6 +140,10 @@ class Store:
                 async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False
             )
             self._read_engine = self._write_engine = engine
+        # PostgreSQL's hottest statements go to the driver directly (`store/direct.py`).
+        self.direct: DirectPool | None = (
+            None if is_sqlite(url) else DirectPool(url, max_size=pool_size)
+        )
         self._autocommit_engine = (
             None
             if is_sqlite(url)
@@ -169,6 +174,8 @@ class Store:
             await epochs.flush(session)
 
     async def dispose(self) -> None:
+        if self.direct is not None:
+            await self.direct.close()
         await self._read_engine.dispose()
         if self._write_engine is not self._read_engine:
             await self._write_engine.dispose()

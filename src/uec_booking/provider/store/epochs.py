@@ -80,6 +80,19 @@ async def read(session: AsyncSession | AsyncConnection, scopes: Iterable[str]) -
     return tuple(found.get(scope, 0) for scope in wanted)
 
 
+# The same read for the driver directly (PostgreSQL): prepared once per connection.
+_READ_DIRECT = "SELECT scope, epoch FROM change_epoch WHERE scope = ANY($1::text[])"
+
+
+async def _read_now(store: Store, scopes: list[str]) -> tuple[int, ...]:
+    if store.direct is None:
+        async with store.statement() as conn:
+            return await read(conn, scopes)
+    async with store.direct.connection() as direct:
+        found = {r["scope"]: r["epoch"] for r in await direct.fetch(_READ_DIRECT, scopes)}
+    return tuple(found.get(scope, 0) for scope in scopes)
+
+
 class EpochReader:
     """Epoch reads for many concurrent requests answered by one query.
 
@@ -110,8 +123,7 @@ class EpochReader:
             self.queries += 1
             scopes = sorted(batch.scopes)
             try:
-                async with self._store.statement() as conn:
-                    values = await read(conn, scopes)
+                values = await _read_now(self._store, scopes)
             except Exception as exc:  # every waiter of this batch re-raises it
                 batch.future.set_exception(exc)
                 continue

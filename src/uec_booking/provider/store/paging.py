@@ -12,6 +12,12 @@ from sqlalchemy.orm import InstrumentedAttribute
 from uec_booking.provider.paging import Cursor, Key, Page
 
 
+def where_given(query: Select[Any], *conditions: ColumnElement[bool] | None) -> Select[Any]:
+    """`query` narrowed by each condition given (a filter the caller left out is None)."""
+    given = [c for c in conditions if c is not None]
+    return query.where(*given) if given else query
+
+
 def _after(
     start: InstrumentedAttribute[Any], ident: InstrumentedAttribute[Any], key: Key
 ) -> ColumnElement[bool]:

@@ -5,16 +5,16 @@ change epochs in the same transaction (`epochs.touch`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select, text, update
+from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from uec_booking.provider.store import epochs
+from uec_booking.provider.store import epochs, slots
 from uec_booking.provider.store.appointments import now_utc
 from uec_booking.provider.store.models import SlotRow
 
@@ -64,26 +64,9 @@ async def lock_availability(session: AsyncSession, *, wait: bool) -> bool:
     return wait or bool(value)
 
 
-async def slots_from(
-    session: AsyncSession,
-    *,
-    service_ids: Sequence[str] = (),
-    schedule_ids: Sequence[str] = (),
-    slot_ids: Sequence[str] = (),
-    start_ge: datetime | None = None,
-    start_lt: datetime | None = None,
-) -> list[SlotState]:
-    query = select(*SlotRow.__table__.columns)
-    if service_ids:
-        query = query.where(SlotRow.healthcare_service_id.in_(service_ids))
-    if schedule_ids:
-        query = query.where(SlotRow.schedule_id.in_(schedule_ids))
-    if slot_ids:
-        query = query.where(SlotRow.id.in_(slot_ids))
-    if start_ge is not None:
-        query = query.where(SlotRow.start >= start_ge)
-    if start_lt is not None:
-        query = query.where(SlotRow.start < start_lt)
+async def slots_from(session: AsyncSession, **criteria: Any) -> list[SlotState]:
+    """The slots `criteria` name (the filters of `slots.slot_query`), by (start, id)."""
+    query = slots.slot_query(**criteria)
     rows = (await session.execute(query.order_by(SlotRow.start, SlotRow.id))).all()
     return [_state(r) for r in rows]
 

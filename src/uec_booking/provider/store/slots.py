@@ -18,40 +18,37 @@ from uec_booking.provider.store import epochs, paging
 from uec_booking.provider.store.models import SlotRow
 
 
-def _query(
+def slot_query(
     *,
-    statuses: Sequence[str],
-    start_ge: datetime | None,
-    start_gt: datetime | None,
-    start_le: datetime | None,
-    start_lt: datetime | None,
+    statuses: Sequence[str] = (),
+    start_ge: datetime | None = None,
+    start_gt: datetime | None = None,
+    start_le: datetime | None = None,
+    start_lt: datetime | None = None,
     service_ids: Sequence[str] = (),
     schedule_ids: Sequence[str] = (),
+    slot_ids: Sequence[str] = (),
     hidden_schedule_ids: Collection[str] = (),
 ) -> Select[Any]:
-    query = select(*SlotRow.__table__.columns)
-    if statuses:
-        query = query.where(SlotRow.status.in_(statuses))
-    if service_ids:
-        query = query.where(SlotRow.healthcare_service_id.in_(service_ids))
-    if schedule_ids:
-        query = query.where(SlotRow.schedule_id.in_(schedule_ids))
-    if hidden_schedule_ids:
-        query = query.where(SlotRow.schedule_id.not_in(sorted(hidden_schedule_ids)))
-    if start_ge is not None:
-        query = query.where(SlotRow.start >= start_ge)
-    if start_gt is not None:
-        query = query.where(SlotRow.start > start_gt)
-    if start_le is not None:
-        query = query.where(SlotRow.start <= start_le)
-    if start_lt is not None:
-        query = query.where(SlotRow.start < start_lt)
-    return query
+    """Slots as plain rows, by every filter given (the store's one slot query)."""
+    hidden = sorted(hidden_schedule_ids)
+    return paging.where_given(
+        select(*SlotRow.__table__.columns),
+        SlotRow.status.in_(statuses) if statuses else None,
+        SlotRow.healthcare_service_id.in_(service_ids) if service_ids else None,
+        SlotRow.schedule_id.in_(schedule_ids) if schedule_ids else None,
+        SlotRow.id.in_(slot_ids) if slot_ids else None,
+        SlotRow.schedule_id.not_in(hidden) if hidden else None,
+        SlotRow.start >= start_ge if start_ge is not None else None,
+        SlotRow.start > start_gt if start_gt is not None else None,
+        SlotRow.start <= start_le if start_le is not None else None,
+        SlotRow.start < start_lt if start_lt is not None else None,
+    )
 
 
 async def search(session: AsyncSession, *, limit: int, **criteria: Any) -> list[Row[Any]]:
     """Matching slots as plain rows (no ORM instances: a search reads ~100 of them)."""
-    query = _query(**criteria).order_by(SlotRow.start, SlotRow.id).limit(limit)
+    query = slot_query(**criteria).order_by(SlotRow.start, SlotRow.id).limit(limit)
     return list((await session.execute(query)).all())
 
 
@@ -59,7 +56,7 @@ async def search_page(
     session: AsyncSession, *, cursor: Cursor | None, size: int, **criteria: Any
 ) -> Page[Row[Any]]:
     """One page of matching slots by (start, id), with the number of all matches."""
-    query = _query(**criteria)
+    query = slot_query(**criteria)
     return await paging.keyset_page(
         session, query, SlotRow.start, SlotRow.id, cursor=cursor, size=size
     )
