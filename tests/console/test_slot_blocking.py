@@ -52,6 +52,24 @@ def _diary_row(client: httpx.Client, console: str, slot_id: str) -> str:
     raise AssertionError(f"slot {slot_id} is in no diary day")
 
 
+def _cancel(
+    client: httpx.Client, console: str, token: str, journey: str, booked: httpx.Response
+) -> None:
+    """Cancel what the confirmation page booked, leaving the slot free for the other tests."""
+    appointment = re.search(r'id="appointment-id">([^<]+)<', booked.text)
+    assert appointment
+    cancelled = post(
+        client,
+        console,
+        "/cancel",
+        csrf_token=token,
+        journey=journey,
+        appointment_id=appointment[1],
+        confirm="yes",
+    )
+    assert cancelled.status_code == 200, title(cancelled)
+
+
 def _change(client: httpx.Client, console: str, token: str, **data: str) -> httpx.Response:
     return post(client, console, "/provider/slots", csrf_token=token, **data)
 
@@ -123,18 +141,7 @@ def test_slot_changes_are_refused_when_they_should_be(console: str, sign_in: Any
     taken = _change(staff, console, staff_token, slot_id=offered[-1], action="block", reason="x")
     assert taken.status_code == 409 and "cancel" in taken.text
     assert " booked " in _diary_row(staff, console, offered[-1])
-    appointment = re.search(r'id="appointment-id">([^<]+)<', booked.text)
-    assert appointment
-    cancelled = post(
-        handler,
-        console,
-        "/cancel",
-        csrf_token=handler_token,
-        journey=journey,
-        appointment_id=appointment[1],
-        confirm="yes",
-    )
-    assert cancelled.status_code == 200, "the slot is left free for the other tests"
+    _cancel(handler, console, handler_token, journey, booked)
 
 
 def test_staff_block_and_unblock_a_range_leaving_booked_slots(console: str, sign_in: Any) -> None:
@@ -208,15 +215,4 @@ def test_staff_block_and_unblock_a_range_leaving_booked_slots(console: str, sign
         )
         assert refused.status_code == 400 and why in title(refused), title(refused)
 
-    appointment = re.search(r'id="appointment-id">([^<]+)<', booked.text)
-    assert appointment
-    cancelled = post(
-        handler,
-        console,
-        "/cancel",
-        csrf_token=handler_token,
-        journey=journey,
-        appointment_id=appointment[1],
-        confirm="yes",
-    )
-    assert cancelled.status_code == 200, "the slot is left free for the other tests"
+    _cancel(handler, console, handler_token, journey, booked)
