@@ -48,6 +48,9 @@ REQUEST_TIMEOUT = (
 )
 
 
+LINGER = 2.0  # seconds a sent-away connection's late bytes are drained before it is closed
+
+
 @dataclass(frozen=True)
 class RequestTimeouts:
     """How long a client may take to send a request, in seconds. A client that trickles its
@@ -97,6 +100,7 @@ class PeerCertProtocol(_Base):
     timeouts: ClassVar[RequestTimeouts] = RequestTimeouts()
     _deadline: asyncio.TimerHandle | None = None
     _head_begun = False
+    _lingering = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         ssl_object = transport.get_extra_info("ssl_object")
@@ -108,6 +112,11 @@ class PeerCertProtocol(_Base):
         # A connection that never sends a byte is bounded too: uvicorn's keep-alive timer
         # only starts after a first response.
         self._arm(self.timeouts.head, self._head_too_slow)
+
+    def data_received(self, data: bytes) -> None:
+        if self._lingering:  # the client was sent away: what it still sends is not read
+            return
+        super().data_received(data)
 
     def on_message_begin(self) -> None:
         # A later request on a kept-alive connection: its head's time starts at its first byte.
@@ -149,9 +158,7 @@ class PeerCertProtocol(_Base):
             self._arm(self.timeouts.head, self._head_too_slow)
             return
         self.logger.info("closed a connection: no request head within %ss", self.timeouts.head)
-        if self._head_begun:  # a connection that sent nothing is just closed
-            self.transport.write(REQUEST_TIMEOUT)
-        self.transport.close()
+        self._send_away(REQUEST_TIMEOUT if self._head_begun else None)
 
     def _body_too_slow(self) -> None:
         self._deadline = None
@@ -162,8 +169,27 @@ class PeerCertProtocol(_Base):
             # The app is still waiting on the body; whatever it sends now is dropped, the 408
             # being the answer (uvicorn tells it the client is gone once the socket closes).
             self.cycle.disconnected = True
-            self.transport.write(REQUEST_TIMEOUT)
-        self.transport.close()
+            self.cycle.message_event.set()
+            self._send_away(REQUEST_TIMEOUT)
+        else:
+            self._send_away(None)
+
+    def _send_away(self, answer: bytes | None) -> None:
+        """Answer (a connection that sent nothing gets no answer) and close, lingering.
+
+        A client still sending when the socket closes would be answered with a TCP reset,
+        and a reset can throw away the 408 before the client reads it. So, as nginx's
+        lingering close does, we half-close (the client reads the answer, then end of
+        stream), drop what it still sends, and close for good `LINGER` seconds later."""
+        if answer is not None:
+            self.transport.write(answer)
+        if not self.transport.can_write_eof():  # TLS: close_notify is its end of stream
+            self.transport.close()
+            return
+        self.transport.write_eof()
+        self._lingering = True
+        self.transport.resume_reading()  # keep draining, or a full window would stall it
+        self.loop.call_later(LINGER, self.transport.close)
 
 
 def protocol_for(timeouts: RequestTimeouts) -> type[PeerCertProtocol]:
