@@ -1,11 +1,14 @@
 import orjson
 from fhir.resources.STU3.bundle import Bundle
 from fhir.resources.STU3.operationoutcome import OperationOutcome
+from lxml import etree
 
-from uec_booking.fhir.bundle import searchset, searchset_entries, searchset_json
+from uec_booking.fhir.bundle import searchset, searchset_entries, searchset_json, searchset_xml
 from uec_booking.fhir.errors import Forbidden, SlotUnavailable, Unauthorized
+from uec_booking.fhir.formats import Format
 from uec_booking.fhir.outcome import outcome_for
 from uec_booking.fhir.reference import parse_reference, reference
+from uec_booking.fhir.xml import resource_xml, to_xml
 
 
 def test_slot_unavailable_outcome_is_exactly_the_standards() -> None:
@@ -85,9 +88,9 @@ def test_searchset_from_rendered_entries_is_the_same_json() -> None:
     entries = searchset_entries(
         base_url=base,
         matches=slots,
-        matches_json=[orjson.dumps(s) for s in slots],
+        matches_rendered=[orjson.dumps(s) for s in slots],
         includes=[schedule],
-        includes_json=[orjson.dumps(schedule)],
+        includes_rendered=[orjson.dumps(schedule)],
     )
     rendered = orjson.loads(searchset_json(entries_json=entries, total=7, links=links))
     expected = searchset(base_url=base, matches=slots, includes=[schedule], total=7, links=links)
@@ -97,3 +100,19 @@ def test_searchset_from_rendered_entries_is_the_same_json() -> None:
     Bundle.model_validate(orjson.loads(searchset_json(entries_json=entries, total=7)))
     empty = orjson.loads(searchset_json(entries_json=b"", total=0, links=links))
     assert "entry" not in empty and empty["total"] == 0
+    xml_entries = searchset_entries(
+        base_url=base,
+        matches=slots,
+        matches_rendered=[resource_xml(s) for s in slots],
+        includes=[schedule],
+        includes_rendered=[resource_xml(schedule)],
+        fmt=Format.XML,
+    )
+    joined = etree.fromstring(searchset_xml(entries_xml=xml_entries, total=7, links=links))
+    whole = etree.fromstring(to_xml(expected))
+    joined.remove(joined.find("{http://hl7.org/fhir}id"))  # `expected` has had its id taken
+    # Canonical XML: the fragments' repeated xmlns are no difference.
+    assert etree.tostring(joined, method="c14n") == etree.tostring(whole, method="c14n")
+    assert Bundle.model_validate_xml(etree.tostring(joined)).total == 7
+    empty_xml = etree.fromstring(searchset_xml(entries_xml=b"", total=0, links=links))
+    assert empty_xml.find("{http://hl7.org/fhir}entry") is None

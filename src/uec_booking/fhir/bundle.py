@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
+from html import escape
 from typing import Any
 
 import orjson
+
+from uec_booking.fhir.formats import Format
+from uec_booking.fhir.xml import to_xml, xml_text
 
 
 def searchset(
@@ -62,24 +66,43 @@ def searchset_json(
     return b"".join((head[:-1], b',"entry":[', entries_json, b"]}"))
 
 
+def searchset_xml(
+    *,
+    entries_xml: bytes,
+    total: int,
+    links: list[dict[str, str]] | None = None,
+) -> bytes:
+    """`searchset_json` in FHIR XML: the head rendered, the entries (`searchset_entries` with
+    `Format.XML`) put in before its end tag, where `Bundle.entry` comes last."""
+    head = to_xml(_searchset_head(total, None, links))
+    end = b"</Bundle>"
+    if not head.endswith(end):  # to_xml writes the head's id, type and total as children
+        raise ValueError("a searchset head must render with an end tag")
+    return b"".join((head[: -len(end)], entries_xml, end))
+
+
 def searchset_entries(
     *,
     base_url: str,
     matches: Sequence[dict[str, Any]],
-    matches_json: Sequence[bytes],
+    matches_rendered: Sequence[bytes],
     includes: Sequence[dict[str, Any]] = (),
-    includes_json: Sequence[bytes] = (),
+    includes_rendered: Sequence[bytes] = (),
+    fmt: Format = Format.JSON,
 ) -> bytes:
-    """A searchset's entries as JSON (comma-separated, as in `Bundle.entry`), each `*_json`
-    item the orjson form of the resource beside it."""
+    """A searchset's entries in `fmt` (JSON: comma-separated, as in `Bundle.entry`; XML: the
+    `entry` elements), each `*_rendered` item the resource beside it already in `fmt`
+    (`dumps` for JSON, `resource_xml` for XML)."""
+    entry = _entry_json if fmt is Format.JSON else _entry_xml
     entries = [
-        _entry_json(base_url, r, j, b"match") for r, j in zip(matches, matches_json, strict=True)
+        entry(base_url, r, rendered, b"match")
+        for r, rendered in zip(matches, matches_rendered, strict=True)
     ]
     entries += [
-        _entry_json(base_url, r, j, b"include")
-        for r, j in zip(includes, includes_json, strict=True)
+        entry(base_url, r, rendered, b"include")
+        for r, rendered in zip(includes, includes_rendered, strict=True)
     ]
-    return b",".join(entries)
+    return (b"," if fmt is Format.JSON else b"").join(entries)
 
 
 def _searchset_head(
@@ -99,15 +122,34 @@ def _searchset_head(
 
 
 def _entry_json(base_url: str, resource: dict[str, Any], rendered: bytes, mode: bytes) -> bytes:
-    full_url = orjson.dumps(f"{base_url}/{resource['resourceType']}/{resource['id']}")
+    full_url = orjson.dumps(_full_url(base_url, resource))
     return b"".join(
         (b'{"fullUrl":', full_url, b',"resource":', rendered, b',"search":{"mode":"', mode, b'"}}')
     )
 
 
+def _entry_xml(base_url: str, resource: dict[str, Any], rendered: bytes, mode: bytes) -> bytes:
+    full_url = escape(xml_text(_full_url(base_url, resource)), quote=True).encode()
+    return b"".join(
+        (
+            b'<entry><fullUrl value="',
+            full_url,
+            b'"/><resource>',
+            rendered,
+            b'</resource><search><mode value="',
+            mode,
+            b'"/></search></entry>',
+        )
+    )
+
+
+def _full_url(base_url: str, resource: dict[str, Any]) -> str:
+    return f"{base_url}/{resource['resourceType']}/{resource['id']}"
+
+
 def _entry(base_url: str, resource: dict[str, Any], mode: str) -> dict[str, Any]:
     return {
-        "fullUrl": f"{base_url}/{resource['resourceType']}/{resource['id']}",
+        "fullUrl": _full_url(base_url, resource),
         "resource": resource,
         "search": {"mode": mode},
     }

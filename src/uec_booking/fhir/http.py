@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import anyio
@@ -37,12 +39,25 @@ def fhir_response(
         except UnsupportedMediaType:
             fmt = Format.JSON
     if fmt is Format.XML:
-        # XML costs ~15 times JSON: rendered in a worker thread, so a big searchset never
-        # holds up the event loop (and every other request on it, /_health included).
-        gzip_ok = "gzip" in request.headers.get("accept-encoding", "").lower()
-        out = {"Cache-Control": NO_STORE, **(headers or {})}
-        return _XmlResponse(resource, gzip_ok=gzip_ok, status_code=status, headers=out)
+        return fhir_xml_response(
+            request, partial(dumps, resource, Format.XML), status=status, headers=headers
+        )
     return fhir_json_response(request, dumps(resource, fmt), status=status, headers=headers)
+
+
+def fhir_xml_response(
+    request: Request,
+    render: Callable[[], bytes],
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A FHIR XML response, `render` giving its body. XML costs several times JSON, so it is
+    rendered in a worker thread: a big searchset never holds up the event loop (and every
+    other request on it, /_health included)."""
+    gzip_ok = "gzip" in request.headers.get("accept-encoding", "").lower()
+    out = {"Cache-Control": NO_STORE, **(headers or {})}
+    return _XmlResponse(render, gzip_ok=gzip_ok, status_code=status, headers=out)
 
 
 def fhir_json_response(
@@ -75,13 +90,13 @@ class _XmlResponse(Response):
 
     def __init__(
         self,
-        resource: dict[str, Any],
+        render: Callable[[], bytes],
         *,
         gzip_ok: bool,
         status_code: int,
         headers: dict[str, str],
     ) -> None:
-        self._resource = resource
+        self._render_body = render
         self._gzip_ok = gzip_ok
         self._given_headers = headers
         super().__init__(
@@ -89,7 +104,7 @@ class _XmlResponse(Response):
         )
 
     def _render(self) -> tuple[bytes, dict[str, str]]:
-        return _encoded(dumps(self._resource, Format.XML), self._gzip_ok)
+        return _encoded(self._render_body(), self._gzip_ok)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         body, extra = await anyio.to_thread.run_sync(self._render)

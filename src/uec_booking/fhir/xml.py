@@ -146,11 +146,22 @@ def _fill(element: etree._Element, data: dict[str, Any], type_name: str) -> None
 def to_xml(resource: dict[str, Any]) -> bytes:
     """FHIR XML for a FHIR JSON resource dict (elements the type does not define are left
     out, as a reader that ignores unknown elements would)."""
+    out: bytes = etree.tostring(_element(resource), xml_declaration=True, encoding="UTF-8")
+    return out
+
+
+def resource_xml(resource: dict[str, Any]) -> bytes:
+    """`to_xml` without the XML declaration: a fragment to put inside a Bundle's `resource`
+    (its own `xmlns` repeats the Bundle's, which changes nothing)."""
+    out: bytes = etree.tostring(_element(resource), encoding="UTF-8")
+    return out
+
+
+def _element(resource: dict[str, Any]) -> etree._Element:
     type_name = str(resource.get("resourceType", ""))
     root = etree.Element(_q(type_name), nsmap={None: FHIR_NS})
     _fill(root, resource, type_name)
-    out: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-    return out
+    return root
 
 
 def drop_unknown_elements(root: etree._Element) -> None:

@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from uec_booking.fhir.xml import resource_xml
 from uec_booking.provider.representation import slot_resource
 from uec_booking.provider.slot_includes import ALL_INCLUDES, includes_for
 from uec_booking.provider.store import Store, directory, epochs, slots
@@ -100,6 +101,9 @@ class ServiceSlots:
     # Who may see which Schedules' slots, as of the same directory epoch: the view is shared
     # by every consumer, each search filters it for its caller.
     visibility: Visibility = field(default_factory=Visibility)
+    # Slots and directory resources as XML fragments, each rendered the first time an XML
+    # search shows it (most consumers ask for JSON; the view's memory stays as it was for them).
+    xml: dict[DirectoryKey, bytes] = field(default_factory=dict)
 
     def select(
         self,
@@ -134,6 +138,19 @@ class ServiceSlots:
     def json_of(self, resources: Iterable[dict[str, Any]]) -> list[bytes]:
         """The JSON fragments of directory resources this view holds."""
         return [self.directory_json[(r["resourceType"], r["id"])] for r in resources]
+
+    def xml_of(self, resources: Iterable[dict[str, Any]]) -> list[bytes]:
+        """The XML fragments of resources this view holds (slots or directory resources),
+        rendered once each. Called from worker threads: a race renders a fragment twice and
+        keeps either, the same bytes."""
+        out = []
+        for resource in resources:
+            key = (resource["resourceType"], resource["id"])
+            fragment = self.xml.get(key)
+            if fragment is None:
+                fragment = self.xml[key] = resource_xml(resource)
+            out.append(fragment)
+        return out
 
 
 def day_range(lo: datetime, hi: datetime) -> tuple[datetime, datetime]:

@@ -15,7 +15,7 @@ from uec_booking.fhir.errors import BadRequest, NotFound
 from uec_booking.provider.paging import Cursor, Key, Page, page_in, page_of
 from uec_booking.provider.representation import slot_resource
 from uec_booking.provider.search import ParsedSearch
-from uec_booking.provider.slot_cache import CachedSlot, SlotCache, day_range
+from uec_booking.provider.slot_cache import CachedSlot, ServiceSlots, SlotCache, day_range
 from uec_booking.provider.slot_includes import includes_for
 from uec_booking.provider.store import Store, directory, slots
 from uec_booking.provider.store.appointments import Provenance
@@ -39,6 +39,8 @@ class SlotSearchResult:
     # the slots' range, the includes), the same for every search the page answers whatever
     # its window's exact bounds; the key its rendered entries are kept by (`cache.pages`).
     page_key: Hashable | None = field(default=None, compare=False)
+    # The view it came from, which renders (and keeps) its resources' XML fragments.
+    view: ServiceSlots | None = field(default=None, compare=False)
 
 
 def _key(slot: CachedSlot | Row[Any]) -> Key:
@@ -134,6 +136,7 @@ async def search(
                     matches_json=[s.json for s in found.items],
                     includes_json=view.json_of(included),
                     page_key=page_key,
+                    view=view,
                 )
     async with store.read() as session:
         hidden = (await directory.visibility(session)).hidden_for(caller)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
-from uec_booking.fhir.bundle import searchset, searchset_entries, searchset_json
+from uec_booking.fhir.bundle import searchset, searchset_entries, searchset_json, searchset_xml
 from uec_booking.fhir.formats import Format
-from uec_booking.fhir.http import fhir_json_response
+from uec_booking.fhir.http import fhir_json_response, fhir_xml_response
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.fhir.outcome import issue
 from uec_booking.provider import deps, paging, slot_search
@@ -21,6 +23,7 @@ from uec_booking.provider.search import (
     include_spellings,
     search_outcome,
 )
+from uec_booking.provider.slot_cache import SlotCache
 from uec_booking.provider.slot_includes import ALL_INCLUDES
 from uec_booking.provider.visibility import NOT_ALLOWED_ANY
 
@@ -72,28 +75,42 @@ async def search_slots(
         notes.append(issue(severity="information", code="suppressed", diagnostics=NOT_ALLOWED_ANY))
     outcome = search_outcome(parsed, *notes)
     links = paging.links(deps.search_url(request, "Slot"), found.page, _same).as_fhir()
-    if (
-        call.fmt is Format.JSON
-        and outcome is None
-        and found.matches_json is not None
-        and found.includes_json is not None
-    ):
-        # From a view: the JSON its resources were rendered to once, joined.
+    if outcome is None and found.matches_json is not None and found.includes_json is not None:
+        # From a view: its resources' fragments, rendered once, joined (and the page's entries
+        # kept for the searches the same page answers).
         base = deps.base_url(request)
-        key = (found.page_key, base) if cache is not None and found.page_key else None
+        key = (found.page_key, base, call.fmt) if cache is not None and found.page_key else None
         entries = cache.pages.get(key) if cache is not None and key is not None else None
-        if entries is None:
-            entries = searchset_entries(
-                base_url=base,
-                matches=found.matches,
-                matches_json=found.matches_json,
-                includes=found.includes,
-                includes_json=found.includes_json,
-            )
-            if cache is not None and key is not None:
-                cache.pages.put(key, entries)
-        body = searchset_json(entries_json=entries, total=found.page.total, links=links)
-        return fhir_json_response(request, body)
+        if call.fmt is Format.JSON:
+            if entries is None:
+                entries = searchset_entries(
+                    base_url=base,
+                    matches=found.matches,
+                    matches_rendered=found.matches_json,
+                    includes=found.includes,
+                    includes_rendered=found.includes_json,
+                )
+                _keep_page(cache, key, entries)
+            body = searchset_json(entries_json=entries, total=found.page.total, links=links)
+            return fhir_json_response(request, body)
+        if found.view is not None:
+            view, kept = found.view, entries
+
+            def render() -> bytes:  # in a worker thread: fragments not yet made cost ~1 ms each
+                entries = kept
+                if entries is None:
+                    entries = searchset_entries(
+                        base_url=base,
+                        matches=found.matches,
+                        matches_rendered=view.xml_of(found.matches),
+                        includes=found.includes,
+                        includes_rendered=view.xml_of(found.includes),
+                        fmt=Format.XML,
+                    )
+                    _keep_page(cache, key, entries)
+                return searchset_xml(entries_xml=entries, total=found.page.total, links=links)
+
+            return fhir_xml_response(request, render)
     bundle = searchset(
         base_url=deps.base_url(request),
         matches=found.matches,
@@ -103,6 +120,11 @@ async def search_slots(
         outcome=outcome,
     )
     return call.respond(bundle)
+
+
+def _keep_page(cache: SlotCache | None, key: Hashable | None, entries: bytes) -> None:
+    if cache is not None and key is not None:
+        cache.pages.put(key, entries)
 
 
 def _same(key: Key) -> Key:
