@@ -2,21 +2,26 @@
 in the same run as the provider. Slot search: a Starlette endpoint answering the bytes the
 provider answered, already built. Booking: a Starlette endpoint running the provider's own
 booking statement (`store.appointments.BOOK_STATEMENT`) through asyncpg and answering bytes
-the size of the provider's answer. Each runs under uvicorn as its own process(es)."""
+the size of the provider's answer. The SSP: a forward proxy on the SSP's own stack relaying
+as it does, checking nothing. Each runs under uvicorn as its own process(es)."""
 
 from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import httpcore
 import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from uec_booking.provider.store.appointments import BOOK_STATEMENT
 from uec_booking.provider.store.direct import driver_dsn
@@ -77,3 +82,37 @@ def booking_app() -> Starlette:
         return Response(body, status_code=201 if claimed else 409, media_type=MEDIA)
 
     return Starlette(routes=[Route("/fhir/Appointment", book, methods=["POST"])])
+
+
+def relay_app() -> Starlette:
+    """What the SSP is held to: Starlette under uvicorn and an httpcore pool, as the SSP, taking
+    the provider's URL from the path, relaying the request and the answer whole, and doing
+    nothing else (no Ssp-* checks, no SDS, no header rewriting)."""
+    pools: dict[str, httpcore.AsyncConnectionPool] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with httpcore.AsyncConnectionPool(max_connections=200) as pool:
+            pools["pool"] = pool
+            yield
+
+    async def relay(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        target = scope["raw_path"].decode("ascii")[1:]
+        query = scope["query_string"].decode("ascii")
+        host = target.split("/")[2]
+        answer = await pools["pool"].request(
+            scope["method"],
+            target + (f"?{query}" if query else ""),
+            headers=[(k, v) for k, v in scope["headers"] if k != b"host"] + [(b"host", host)],
+            content=await request.body(),
+        )
+        response = Response(answer.content, status_code=answer.status)
+        response.raw_headers = [(k.lower(), v) for k, v in answer.headers]
+        await response(scope, receive, send)
+
+    app = Starlette(lifespan=lifespan)
+    app.router.default = relay
+    return app

@@ -156,8 +156,7 @@ async def _forward(
             target=(parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
         ),
         headers=[("host", parts.netloc), *headers],
-        # The body streams through in the server's chunks: memory is bounded, size is not.
-        content=request.stream() if (has_length or chunked) else b"",
+        content=await _request_content(request, headers, chunked),
         extensions={"timeout": dict.fromkeys(("connect", "read", "write", "pool"), timeout)},
     )
     try:
@@ -199,6 +198,17 @@ async def _forward(
         out.append(("strict-transport-security", HSTS))  # the guide: HSTS SHALL be employed
     result.raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in out]
     return result
+
+
+async def _request_content(
+    request: Request, headers: list[tuple[str, str]], chunked: bool
+) -> bytes | AsyncIterable[bytes]:
+    """A small body (most FHIR requests) read whole and sent in one write with the head; any
+    other streams through in the server's chunks: memory is bounded, size is not."""
+    length = _content_length(headers)
+    if length is not None and length <= BUFFERED and not chunked:
+        return await request.body()
+    return request.stream() if (length is not None or chunked) else b""
 
 
 def _content_length(headers: list[tuple[str, str]]) -> int | None:
