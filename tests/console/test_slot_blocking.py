@@ -83,7 +83,7 @@ def test_staff_block_and_unblock_a_slot(console: str, sign_in: Any) -> None:
 
     blocked = _change(staff, console, staff_token, slot_id=slot, action="block", reason=REASON)
     assert blocked.status_code == 200 and "/provider" in str(blocked.url), title(blocked)
-    assert " blocked " in _diary_row(staff, console, slot)
+    assert f" blocked: {REASON} " in _diary_row(staff, console, slot), "the row says why"
     assert REASON in html.unescape(blocked.text), "the audit trail has the reason"
     trail = html.unescape(blocked.text[blocked.text.index('id="audit"') :])
     assert "admin:block-slot" in trail and "console:" in trail, "audited with the person"
@@ -99,7 +99,7 @@ def test_staff_block_and_unblock_a_slot(console: str, sign_in: Any) -> None:
 
     freed = _change(staff, console, staff_token, slot_id=slot, action="unblock")
     assert freed.status_code == 200, title(freed)
-    assert " free " in _diary_row(staff, console, slot)
+    assert " free " in (row := _diary_row(staff, console, slot)) and REASON not in row
     assert "admin:unblock-slot" in html.unescape(freed.text)
     _, offered_again = _offered(handler, console, handler_token)
     assert slot in offered_again
@@ -188,7 +188,7 @@ def test_staff_block_and_unblock_a_range_leaving_booked_slots(console: str, sign
     for slot_id in chosen:
         row = re.search(rf'<tr[^>]*data-slot="{re.escape(slot_id)}".*?</tr>', page, re.S)
         assert row, slot_id
-        expected = " booked " if slot_id == chosen[0] else " blocked "
+        expected = " booked " if slot_id == chosen[0] else f" blocked: {REASON} "
         assert expected in html.unescape(re.sub(r"<[^>]+>", " ", row[0])), slot_id
     new_journey, _ = _offered(handler, console, handler_token)
     again = handler.get(f"{console}/journeys/{new_journey}/slots?day={tomorrow}").text

@@ -53,6 +53,8 @@ class DiarySlot:
     status: str  # the receptionist's word
     practitioner: str | None
     appointments: tuple[DiaryAppointment, ...] = ()
+    # Why a blocked slot is blocked (the Slot's `comment`, which blocking requires).
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,7 @@ class Diary:
                     SLOT_WORDS.get(s.status, s.status),
                     practitioner_of.get(s.schedule_id),
                     tuple(by_slot.get(s.id, [])),
+                    _block_reason(s),
                 )
                 for s in slots
             ],
@@ -223,3 +226,10 @@ class Diary:
     async def counts(self, start: datetime, end: datetime) -> dict[str, int]:
         """The provider side of the reporting metrics over this window."""
         return await counts(self.store, start, end)
+
+
+def _block_reason(slot: SlotRow) -> str | None:
+    if slot.status != "busy-unavailable" or not slot.extra:
+        return None
+    comment = orjson.loads(slot.extra).get("comment")
+    return comment if isinstance(comment, str) else None
