@@ -41,7 +41,7 @@ $(AXE): tests/console/package.json | system-deps
 
 ## Lint, type-check and run the whole test suite.
 test: $(STAMP) system-deps validator axe lint
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider --durations=20
 
 ## The fast tier: pure unit tests, no servers, no databases (seconds).
 unit: $(STAMP)
