@@ -78,6 +78,25 @@ def provider(db_url: str, workers: int = 1, *, views: bool = True) -> Iterator[i
         stop(proc)
 
 
+def _uvicorn(app: str, port: int, workers: int, *more: str) -> list[str]:
+    """uvicorn as the provider runs it (uvloop, httptools, no access log): the baselines and
+    ceilings are measured on the same server settings as the figure they stand against."""
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        *more,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+
+
 @contextmanager
 def hello(workers: int = 1) -> Iterator[int]:
     """The baseline: a hello-world JSON endpoint on the same framework, server and workers."""
@@ -87,20 +106,7 @@ def hello(workers: int = 1) -> Iterator[int]:
         with open(os.path.join(tmp, "bench_hello.py"), "w") as f:
             f.write(HELLO_APP)
         port = free_port()
-        args = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bench_hello:app",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ]
-        with process(args, port, env={"PYTHONPATH": tmp}):
+        with process(_uvicorn("bench_hello:app", port, workers), port, env={"PYTHONPATH": tmp}):
             yield port
 
 
@@ -110,21 +116,6 @@ def ceiling(factory: str, env: dict[str, str], workers: int = 1) -> Iterator[int
     httptools, no access log)."""
     port = free_port()
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    args = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        f"bench.ceilings:{factory}",
-        "--factory",
-        "--app-dir",
-        root,
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--log-level",
-        "warning",
-        "--no-access-log",
-    ]
+    args = _uvicorn(f"bench.ceilings:{factory}", port, workers, "--factory", "--app-dir", root)
     with process(args, port, env=env):
         yield port

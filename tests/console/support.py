@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -49,3 +50,48 @@ def csrf(text: str) -> str:
 def post(client: httpx.Client, console: str, path: str, **data: Any) -> httpx.Response:
     """A POST as the console's own pages send it (same Origin)."""
     return client.post(console + path, data=data, headers={"Origin": console})
+
+
+@dataclass(frozen=True)
+class Journey:
+    """A journey taken as far as the slot list: the pages on the way, and what they offer."""
+
+    id: str
+    services: httpx.Response
+    slots: httpx.Response
+
+    @property
+    def slot_ids(self) -> list[str]:
+        return re.findall(r'name="slot_id" type="radio" value="([^"]+)"', self.slots.text)
+
+
+def journey_to_slots(
+    client: httpx.Client,
+    console: str,
+    token: str,
+    *,
+    nhs_number: str,
+    location_postcode: str,
+    disposition: str = "Dx05",
+    symptom_group: str = "1010",
+) -> Journey:
+    """A new journey for the patient, at the first service offered, as far as its slots."""
+    services = post(
+        client,
+        console,
+        "/services",
+        csrf_token=token,
+        nhs_number=nhs_number,
+        location_postcode=location_postcode,
+        disposition=disposition,
+        symptom_group=symptom_group,
+    )
+    assert services.status_code == 200, title(services)
+    journey = re.search(r'name="journey" value="([^"]+)"', services.text)
+    service = re.search(r'name="service_id" value="([^"]+)"', services.text)
+    assert journey and service
+    slots = post(
+        client, console, "/slots", csrf_token=token, journey=journey[1], service_id=service[1]
+    )
+    assert slots.status_code == 200, title(slots)
+    return Journey(journey[1], services, slots)

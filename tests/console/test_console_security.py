@@ -10,27 +10,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.console.support import csrf, hidden_fields, post, title
+from tests.console.support import csrf, hidden_fields, journey_to_slots, post, title
 
 
 def _journey_at_slots(client: httpx.Client, console: str, token: str) -> tuple[str, list[str]]:
-    services = post(
-        client,
-        console,
-        "/services",
-        csrf_token=token,
-        nhs_number="9000000017",
-        location_postcode="LS1 4HR",
-        disposition="Dx05",
-        symptom_group="1010",
+    found = journey_to_slots(
+        client, console, token, nhs_number="9000000017", location_postcode="LS1 4HR"
     )
-    assert services.status_code == 200, title(services)
-    journey = re.search(r'name="journey" value="([^"]+)"', services.text)
-    assert journey
-    first = re.findall(r'name="service_id" value="([^"]+)"', services.text)[0]
-    slots = post(client, console, "/slots", csrf_token=token, journey=journey[1], service_id=first)
-    assert slots.status_code == 200, title(slots)
-    return journey[1], re.findall(r'name="slot_id" type="radio" value="([^"]+)"', slots.text)
+    return found.id, found.slot_ids
 
 
 def test_unauthenticated_requests_go_to_sign_in(console: str, sign_in: Any) -> None:

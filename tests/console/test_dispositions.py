@@ -7,7 +7,7 @@ import html
 import re
 from typing import Any
 
-from tests.console.support import post, title
+from tests.console.support import journey_to_slots
 from uec_booking.consumer.dispositions import NAMES, TIMEFRAMES, label
 
 DX05 = "Dx05 To contact a Primary Care Service within 2 hours"
@@ -36,23 +36,8 @@ def test_console_pages_show_the_disposition_by_name(console: str, sign_in: Any) 
     assert len([o for o in options if o.startswith("Dx")]) == len(TIMEFRAMES), (
         "every one offered, by name"
     )
-    services = post(
-        client,
-        console,
-        "/services",
-        csrf_token=token,
-        nhs_number="9000000009",
-        location_postcode="LS1 6AE",
-        disposition="Dx05",
-        symptom_group="1010",
+    found = journey_to_slots(
+        client, console, token, nhs_number="9000000009", location_postcode="LS1 6AE"
     )
-    assert services.status_code == 200, title(services)
-    assert DX05 in html.unescape(services.text)
-    journey = re.search(r'name="journey" value="([^"]+)"', services.text)
-    service = re.search(r'name="service_id" value="([^"]+)"', services.text)
-    assert journey and service
-    slots = post(
-        client, console, "/slots", csrf_token=token, journey=journey[1], service_id=service[1]
-    )
-    assert slots.status_code == 200, title(slots)
-    assert f"Disposition {DX05}:" in html.unescape(slots.text)
+    assert DX05 in html.unescape(found.services.text)
+    assert f"Disposition {DX05}:" in html.unescape(found.slots.text)

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from tests.console.support import post, title
+from tests.console.support import journey_to_slots, post, title
 
 JANE = {"nhs_number": "9000000009", "location_postcode": "LS1 6AE"}
 REASON = "Clinician off sick (test)"
@@ -21,24 +21,8 @@ REASON = "Clinician off sick (test)"
 
 def _offered(client: httpx.Client, console: str, token: str) -> tuple[str, list[str]]:
     """A new journey for Jane at the first bookable service: its id and the slots offered."""
-    services = post(
-        client,
-        console,
-        "/services",
-        csrf_token=token,
-        disposition="Dx05",
-        symptom_group="1010",
-        **JANE,
-    )
-    assert services.status_code == 200, title(services)
-    journey = re.search(r'name="journey" value="([^"]+)"', services.text)
-    service = re.search(r'name="service_id" value="([^"]+)"', services.text)
-    assert journey and service
-    slots = post(
-        client, console, "/slots", csrf_token=token, journey=journey[1], service_id=service[1]
-    )
-    assert slots.status_code == 200, title(slots)
-    return journey[1], re.findall(r'name="slot_id" type="radio" value="([^"]+)"', slots.text)
+    found = journey_to_slots(client, console, token, **JANE)
+    return found.id, found.slot_ids
 
 
 def _diary_row(client: httpx.Client, console: str, slot_id: str) -> str:

@@ -9,16 +9,9 @@ from uec_booking.fhir.errors import BadRequest
 from uec_booking.fhir.urls import NHS_NUMBER_SYSTEM
 from uec_booking.provider.resources.appointment import APPOINTMENT_SEARCH
 from uec_booking.provider.resources.slot import SLOT_SEARCH
-from uec_booking.provider.search import (
-    PAGING_PARAMS,
-    DateWindow,
-    Reference,
-    SearchSpec,
-    Token,
-    parse_date_bound,
-    parse_search,
-    search_outcome,
-)
+from uec_booking.provider.search import Reference, Token, parse_search, search_outcome
+from uec_booking.provider.search_dates import DateWindow, parse_date_bound
+from uec_booking.provider.search_params import PAGING_PARAMS, SearchSpec
 
 ALL = frozenset({"eq", "ge", "gt", "le", "lt"})
 

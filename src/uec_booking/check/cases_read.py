@@ -29,6 +29,17 @@ from uec_booking.fhir.urls import SDS_ROLE_PROFILE_SYSTEM
 SFFS = KIT + "EB_SearchForFreeSlots.tstp"
 
 
+async def _bundle(
+    ctx: Ctx, result: CaseResult, *, ok: bool = False, **search: Any
+) -> dict[str, Any] | None:
+    """The search's answer, expected to be a Bundle (and, where `ok`, HTTP 200 first): the
+    Bundle, or None when it is not one."""
+    resp = await ctx.search(result, **search)
+    if ok:
+        status(result, resp, 200)
+    return resource_type(result, resp, "Bundle")
+
+
 def _valid_search(
     case_id: str, extra: str, accept: str | None, fmt: str, slot_checks: bool
 ) -> None:
@@ -88,9 +99,7 @@ async def no_practitioner(ctx: Ctx, result: CaseResult) -> None:
     token: str | bool = True
     if ctx.target.auth == "interim":
         token = ctx.wire.interim(Interaction.READ_SLOT, drop=("requesting_practitioner",))
-    resp = await ctx.search(result, token=token)
-    status(result, resp, 200)
-    bundle = resource_type(result, resp, "Bundle")
+    bundle = await _bundle(ctx, result, ok=True, token=token)
     if bundle is not None:
         result.expect(
             "Search count is greater than zero",
@@ -106,9 +115,7 @@ async def no_practitioner(ctx: Ctx, result: CaseResult) -> None:
     SFFS + "; " + WORKBOOK + "CConnect-ApptTest_10 (P11-P13), _12 (P19)",
 )
 async def includes(ctx: Ctx, result: CaseResult) -> None:
-    resp = await ctx.search(result)
-    status(result, resp, 200)
-    bundle = resource_type(result, resp, "Bundle")
+    bundle = await _bundle(ctx, result, ok=True)
     if bundle is None:
         return
     ids = {
@@ -174,8 +181,7 @@ async def includes(ctx: Ctx, result: CaseResult) -> None:
     WORKBOOK + "CConnect-ApptTest_11 (P14)",
 )
 async def slot_shape(ctx: Ctx, result: CaseResult) -> None:
-    resp = await ctx.search(result)
-    bundle = resource_type(result, resp, "Bundle")
+    bundle = await _bundle(ctx, result)
     if bundle is None:
         return
     bad = [
@@ -207,8 +213,7 @@ async def slot_shape(ctx: Ctx, result: CaseResult) -> None:
     KIT + "../requests/book_appt.xml (Slot.identifier); " + PAGES + "fs_fhir_overrides.md",
 )
 async def slot_identifier(ctx: Ctx, result: CaseResult) -> None:
-    resp = await ctx.search(result, includes=False)
-    bundle = resource_type(result, resp, "Bundle")
+    bundle = await _bundle(ctx, result, includes=False)
     if bundle is not None:
         bare = [s.get("id") for s in entries(bundle, "Slot") if not s.get("identifier")]
         result.expect("Slot.identifier present", "all Slots", bare or "all", not bare)
@@ -216,8 +221,7 @@ async def slot_identifier(ctx: Ctx, result: CaseResult) -> None:
 
 @case("UEC-TIMES", "Times are instants with milliseconds and an offset", PAGES + "fs_times.md")
 async def times(ctx: Ctx, result: CaseResult) -> None:
-    resp = await ctx.search(result, includes=False)
-    bundle = resource_type(result, resp, "Bundle")
+    bundle = await _bundle(ctx, result, includes=False)
     if bundle is None:
         return
     pattern = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|[+-]\d\d:\d\d)$")
@@ -237,9 +241,7 @@ async def times(ctx: Ctx, result: CaseResult) -> None:
 )
 async def no_slots(ctx: Ctx, result: CaseResult) -> None:
     far = datetime.now(UTC) + timedelta(days=400)
-    resp = await ctx.search(result, window=(far, far + timedelta(days=1)))
-    status(result, resp, 200)
-    bundle = resource_type(result, resp, "Bundle")
+    bundle = await _bundle(ctx, result, ok=True, window=(far, far + timedelta(days=1)))
     if bundle is not None:
         result.expect(
             "Search count is zero", "total 0", bundle.get("total"), bundle.get("total") == 0
@@ -343,8 +345,7 @@ _lenient_search(
 async def practitioner_roles(ctx: Ctx, result: CaseResult) -> None:
     # The kit's XPath: count(PractitionerRole whose id is a Practitioner's
     # sds-role-profile-id) = count(Practitioner).
-    resp = await ctx.search(result)
-    bundle = resource_type(result, resp, "Bundle")
+    bundle = await _bundle(ctx, result)
     if bundle is None:
         return
     practitioners = entries(bundle, "Practitioner")

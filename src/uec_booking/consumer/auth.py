@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Protocol, Required, TypedDict, Unpack
 import httpx
 
 from uec_booking.consumer.errors import AuthError, ServiceUnreachable
+from uec_booking.consumer.http_service import HttpService
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.tokens_interim import SCOPE_FOR_INTERACTION
 
@@ -84,7 +85,7 @@ class EndpointOptions(TypedDict, total=False):
     clock: Callable[[], float]  # time.monotonic by default
 
 
-class TokenEndpoint:
+class TokenEndpoint(HttpService):
     """An OAuth2 token endpoint (RFC 6749) this consumer asks for bearer tokens, and the
     tokens it keeps (`cache`); `requests` counts the token requests sent."""
 
@@ -93,9 +94,8 @@ class TokenEndpoint:
     default_refresh_margin: ClassVar[float]
 
     def __init__(self, **options: Unpack[EndpointOptions]) -> None:
+        super().__init__(options.get("timeout", 10.0), options.get("transport"))
         self.token_url = options["token_url"]
-        self._transport = options.get("transport")
-        self.timeout = options.get("timeout", 10.0)
         self.cache = TokenCache(
             refresh_margin=options.get("refresh_margin", self.default_refresh_margin),
             clock=options.get("clock", time.monotonic),
@@ -107,7 +107,7 @@ class TokenEndpoint:
         self.requests += 1
         service = self.service
         try:
-            async with httpx.AsyncClient(transport=self._transport, timeout=self.timeout) as client:
+            async with self._client() as client:
                 response = await client.post(self.token_url, data=form)
         except httpx.HTTPError as exc:
             raise ServiceUnreachable(f"{service} unreachable: {exc}") from exc

@@ -19,6 +19,7 @@ from uec_booking.consumer.errors import (
     PdsError,
     ServiceUnreachable,
 )
+from uec_booking.consumer.http_service import HttpService
 from uec_booking.consumer.models import VerifiedPatient
 from uec_booking.consumer.platform_auth import PlatformTokens
 from uec_booking.fhir.nhs_number import is_valid, normalise
@@ -29,7 +30,7 @@ def _postcode(value: str | None) -> str:
     return (value or "").replace(" ", "").upper()
 
 
-class PdsClient:
+class PdsClient(HttpService):
     """Verify a patient on PDS.
 
     pds = PdsClient(base_url="https://…/personal-demographics/FHIR/R4", tokens=platform)
@@ -46,15 +47,14 @@ class PdsClient:
         timeout: float = 10.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        super().__init__(timeout, transport)
         self.base_url = base_url.rstrip("/")
         self.tokens = tokens
         self.end_user_ods = end_user_ods
-        self.timeout = timeout
-        self._transport = transport
 
     async def _get(self, path: str, correlation_id: str | None) -> httpx.Response:
         request_id = str(uuid.uuid4())  # the same on the one retry after a refused token
-        async with httpx.AsyncClient(transport=self._transport, timeout=self.timeout) as client:
+        async with self._client() as client:
             for attempt in range(2):
                 headers = {"Accept": "application/fhir+json", "X-Request-ID": request_id}
                 if correlation_id:

@@ -19,6 +19,7 @@ import httpx
 from uec_booking.consumer.appointment import appointment_for
 from uec_booking.consumer.auth import TokenSource
 from uec_booking.consumer.errors import ConsumerError, ProviderError, ServiceUnreachable, SlotTaken
+from uec_booking.consumer.http_service import HttpService
 from uec_booking.consumer.models import BookedAppointment, FreeSlot, VerifiedPatient
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.fhir.reference import parse_reference
@@ -54,7 +55,7 @@ def _outcome_text(body: dict[str, Any]) -> str:
     return str(issues[0].get("diagnostics") or issues[0].get("code") or "")
 
 
-class ProviderClient:
+class ProviderClient(HttpService):
     """Slot search and booking at a provider, through the SSP.
 
     provider = ProviderClient(ssp_url="https://ssp…", from_asid="…", tokens=tokens)
@@ -73,13 +74,12 @@ class ProviderClient:
         max_retries: int = 2,
         backoff: float = 0.2,
     ) -> None:
+        super().__init__(timeout, transport)
         self.ssp_url = ssp_url.rstrip("/") if ssp_url else None
         self.from_asid = from_asid
         self.tokens = tokens
-        self.timeout = timeout
         self.max_retries = max_retries
         self.backoff = backoff
-        self._transport = transport
 
     def url(self, endpoint: str, path: str) -> str:
         target = f"{endpoint.rstrip('/')}/{path.lstrip('/')}"
@@ -102,7 +102,7 @@ class ProviderClient:
         request_id = str(uuid.uuid4())  # the same on every retry of this request
         refreshed = False
         attempt = 0
-        async with httpx.AsyncClient(transport=self._transport, timeout=self.timeout) as client:
+        async with self._client() as client:
             while True:
                 # A token per request: interim tokens name this interaction's scope.
                 token = await self.tokens.token(audience=endpoint, interaction=interaction)

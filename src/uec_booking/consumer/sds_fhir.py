@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from uec_booking.consumer.errors import AsNotFound, SdsError, ServiceUnreachable, SeveralEndpoints
+from uec_booking.consumer.http_service import HttpService
 from uec_booking.consumer.sds import one_endpoint
 from uec_booking.fhir.interactions import Interaction
 
@@ -30,7 +31,7 @@ def _identifier(resource: dict[str, Any], system: str) -> str | None:
     )
 
 
-class SdsFhirClient:
+class SdsFhirClient(HttpService):
     """Find a provider's FHIR endpoint for an interaction through the SDS FHIR API."""
 
     def __init__(
@@ -42,11 +43,10 @@ class SdsFhirClient:
         cache_ttl: float = 300.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        super().__init__(timeout, transport)
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
-        self.timeout = timeout
         self.cache_ttl = cache_ttl
-        self._transport = transport
         self._cache: dict[tuple[str, ...], tuple[list[dict[str, Any]], float]] = {}
 
     async def _search(
@@ -62,7 +62,7 @@ class SdsFhirClient:
             "Accept": "application/fhir+json",
         }
         try:
-            async with httpx.AsyncClient(transport=self._transport, timeout=self.timeout) as client:
+            async with self._client() as client:
                 response = await client.get(
                     f"{self.base_url}/{path}", params=params, headers=headers
                 )

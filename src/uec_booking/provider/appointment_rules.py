@@ -15,7 +15,7 @@ from uec_booking.fhir.errors import BadRequest, FhirError, Unprocessable
 from uec_booking.fhir.nhs_number import is_valid, normalise
 from uec_booking.fhir.reference import parse_reference
 from uec_booking.fhir.urls import NHS_NUMBER_SYSTEM
-from uec_booking.provider.search import utc_naive
+from uec_booking.provider.search_dates import utc_naive
 
 APPOINTMENT_STATUSES = frozenset(
     {

@@ -29,7 +29,7 @@ import jsonschema
 import yaml
 
 from uec_booking.fhir.urls import DELIVERY_CHANNEL_EXTENSION
-from uec_booking.provider.search import utc_naive
+from uec_booking.provider.search_dates import utc_naive
 from uec_booking.provider.seed import WEEKDAYS, directory_resources, schedule_id
 from uec_booking.provider.store import Store, audit, directory, slots
 from uec_booking.provider.store.appointments import Provenance

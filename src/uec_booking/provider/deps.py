@@ -18,7 +18,8 @@ from uec_booking.fhir.formats import Format, ParsedResource, body_format, parse_
 from uec_booking.fhir.http import fhir_response, request_format
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.provider.booking import AppointmentService
-from uec_booking.provider.search import ParsedSearch, SearchSpec, parse_search
+from uec_booking.provider.search import ParsedSearch, parse_search
+from uec_booking.provider.search_params import SearchSpec
 from uec_booking.provider.settings import AuthMode, ProviderSettings
 from uec_booking.provider.slot_cache import SlotCache
 from uec_booking.provider.store import Store

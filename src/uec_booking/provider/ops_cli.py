@@ -141,7 +141,7 @@ def _change(
     reason: str | None,
 ) -> None:
     from uec_booking.provider.admin import cli_provenance, set_blocked
-    from uec_booking.provider.search import utc_naive
+    from uec_booking.provider.search_dates import utc_naive
 
     if (service or schedule) and not (start and end) and not slot_ids:
         raise _fail("a range needs both --from and --to")

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, func, select
 
 from uec_booking.fhir.errors import SlotUnavailable
-from uec_booking.provider.search import utc_naive
+from uec_booking.provider.search_dates import utc_naive
 from uec_booking.provider.store import Store
 from uec_booking.provider.store.models import AppointmentRow, AuditEvent, SlotRow
 

@@ -1,8 +1,6 @@
-"""Declared search parameters and the one parser that turns a query string into typed values.
+"""The one parser that turns a query string into typed values, against a resource's declared
+`SearchSpec` (`provider/search_params.py`).
 
-Each resource provider opens with a `SearchSpec` table (HAPI FHIR's @RequiredParam /
-@OptionalParam), each parameter carrying its documentation: the parser, the
-CapabilityStatement's `searchParam` and the OpenAPI description all read that one table.
 Unknown parameters are ignored, as FHIR's lenient default says, and reported in the Bundle's
 OperationOutcome entry (`search_outcome`); under `Prefer: handling=strict` they are refused
 with 400.
@@ -10,138 +8,21 @@ with 400.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from enum import StrEnum
 from typing import Any, NamedTuple
 
 from uec_booking.fhir.errors import BadRequest
 from uec_booking.fhir.outcome import issue, operation_outcome
 from uec_booking.fhir.reference import parse_reference
-
-SUMMARY_VALUES = frozenset({"true", "text", "data", "count", "false"})
-
-# Parameters that are about the response, not the search: always allowed.
-RESULT_PARAMETERS = frozenset({"_format", "_pretty", "_summary", "_elements"})
-INCLUDE_PARAMETERS = ("_include", "_include:recurse")
-
-
-class ParamType(StrEnum):
-    """The FHIR search parameter types this server declares."""
-
-    DATE = "date"
-    TOKEN = "token"
-    REFERENCE = "reference"
-    NUMBER = "number"
-    STRING = "string"
-
-
-@dataclass(frozen=True, slots=True)
-class SearchParam:
-    name: str
-    type: ParamType
-    documentation: str
-    aliases: tuple[str, ...] = ()
-    required: bool = False
-    repeats: bool = False
-    prefixes: frozenset[str] = frozenset({"eq"})
-    allowed: frozenset[str] | None = None  # allowed token values
-    system: str | None = None  # the one identifier system a token may name
-
-    def described(self) -> str:
-        aliases = f"; also spelt {', '.join(self.aliases)}" if self.aliases else ""
-        return self.documentation + aliases
-
-    def capability(self) -> dict[str, Any]:
-        """This parameter as a CapabilityStatement.rest.resource.searchParam."""
-        return {"name": self.name, "type": str(self.type), "documentation": self.described()}
-
-    def openapi(self) -> dict[str, Any]:
-        """This parameter as an OpenAPI Parameter Object."""
-        schema: dict[str, Any] = {"type": "integer" if self.type is ParamType.NUMBER else "string"}
-        if self.allowed is not None:
-            schema["enum"] = sorted(self.allowed)
-        return {
-            "name": self.name,
-            "in": "query",
-            "required": self.required,
-            "description": self.described(),
-            "schema": schema,
-        }
-
-
-# Paging and counting, the same for every search here (`provider/paging.py`); the parser
-# reads them by name.
-PAGING_PARAMS = (
-    SearchParam(
-        "_count",
-        ParamType.NUMBER,
-        "Page size; Bundle.total counts every match, link next/previous page",
-    ),
-    SearchParam("_summary", ParamType.TOKEN, "count: Bundle.total only", allowed=SUMMARY_VALUES),
-    SearchParam(
-        "_page",
-        ParamType.STRING,
-        "The page cursor of a next/previous/first link this server gave out",
-    ),
+from uec_booking.provider.search_dates import DateBound, DateWindow, parse_date_bound
+from uec_booking.provider.search_params import (
+    INCLUDE_PARAMETERS,
+    RESULT_PARAMETERS,
+    SUMMARY_VALUES,
+    ParamType,
+    SearchParam,
+    SearchSpec,
 )
-
-
-def include_spellings(*canonical: str) -> dict[str, str]:
-    """Every spelling of each `_include` accepted, mapped to its canonical `Type:param[:Target]`
-    form. The NHS test kit writes the first separator as a dot (`HealthcareService.providedBy`,
-    `HealthcareService.location`); each include is accepted either way, consistently."""
-    table: dict[str, str] = {}
-    for name in canonical:
-        source, _, rest = name.partition(":")
-        for spelling in (name, f"{source}.{rest}", name.replace(":", ".")):
-            table[spelling] = name
-    return table
-
-
-@dataclass(frozen=True, slots=True)
-class SearchSpec:
-    resource_type: str
-    params: tuple[SearchParam, ...]
-    includes: dict[str, str] = field(default_factory=dict)  # accepted spelling -> canonical
-    max_count: int = 1000
-
-    def lookup(self) -> dict[str, SearchParam]:
-        table: dict[str, SearchParam] = {}
-        for param in self.params:
-            for name in (param.name, *param.aliases):
-                table[name] = param
-        return table
-
-    def include_names(self) -> list[str]:
-        """The canonical `_include` values, as the CapabilityStatement's searchInclude."""
-        return sorted(set(self.includes.values()))
-
-    def capability(self) -> dict[str, Any]:
-        """The search part of this resource's CapabilityStatement entry."""
-        declared: dict[str, Any] = {
-            "searchParam": [p.capability() for p in (*self.params, *PAGING_PARAMS)]
-        }
-        if self.includes:
-            declared["searchInclude"] = self.include_names()
-        return declared
-
-    def openapi(self) -> dict[str, Any]:
-        """`openapi_extra` for the search route: its query parameters, documented."""
-        parameters = [p.openapi() for p in (*self.params, *PAGING_PARAMS)]
-        if self.includes:
-            parameters.append(
-                {
-                    "name": "_include",
-                    "in": "query",
-                    "required": False,
-                    "description": "Resources to add to the Bundle (also as _include:recurse; "
-                    "the first separator may be written as a dot)",
-                    "schema": {"type": "array", "items": {"enum": self.include_names()}},
-                }
-            )
-        return {"parameters": parameters}
 
 
 class Token(NamedTuple):
@@ -156,54 +37,6 @@ class Reference(NamedTuple):
 
     resource_type: str | None
     id: str
-
-
-@dataclass(frozen=True, slots=True)
-class DateBound:
-    """One `start=ge2026-11-24T10:00:00+00:00` value as the UTC range its precision covers."""
-
-    prefix: str
-    low: datetime
-    high: datetime
-
-    def upper_limit(self) -> datetime | None:
-        """The latest instant this bound admits, or None if it sets no upper limit."""
-        if self.prefix in ("le", "eq"):
-            return self.high
-        if self.prefix == "lt":
-            return self.low
-        return None
-
-
-@dataclass(frozen=True, slots=True)
-class DateWindow:
-    """Every bound on one date parameter folded into one window: the latest lower bound, the
-    earliest upper bound (`eq` bounds both; `gt`/`lt` exclude the instant they name)."""
-
-    ge: datetime | None = None
-    gt: datetime | None = None
-    le: datetime | None = None
-    lt: datetime | None = None
-
-    @classmethod
-    def of(cls, bounds: list[DateBound]) -> DateWindow:
-        lows: dict[str, list[datetime]] = {"ge": [], "gt": []}
-        highs: dict[str, list[datetime]] = {"le": [], "lt": []}
-        for bound in bounds:
-            if bound.prefix in ("eq", "ge"):
-                lows["ge"].append(bound.low)
-            if bound.prefix in ("eq", "le"):
-                highs["le"].append(bound.high)
-            if bound.prefix == "gt":
-                lows["gt"].append(bound.high)
-            if bound.prefix == "lt":
-                highs["lt"].append(bound.low)
-        return cls(
-            ge=max(lows["ge"], default=None),
-            gt=max(lows["gt"], default=None),
-            le=min(highs["le"], default=None),
-            lt=min(highs["lt"], default=None),
-        )
 
 
 SearchValue = Token | Reference | DateBound
@@ -233,82 +66,6 @@ class ParsedSearch:
 
     def window(self, name: str) -> DateWindow:
         return DateWindow.of(self.dates(name))
-
-
-_DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le", "sa", "eb", "ap")
-_DATE_RE = re.compile(
-    r"^(?P<y>\d{4})(?:-(?P<m>\d{2})(?:-(?P<d>\d{2})"
-    r"(?:T(?P<H>\d{2}):(?P<M>\d{2})(?::(?P<S>\d{2})(?P<f>\.\d+)?)?"
-    r"(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$"
-)
-
-
-def parse_date_bound(raw: str, allowed_prefixes: frozenset[str]) -> DateBound:
-    """Parse a FHIR date search value (prefix + date/dateTime of any precision)."""
-    prefix, value = "eq", raw.strip()
-    if value[:2] in _DATE_PREFIXES:
-        prefix, value = value[:2], value[2:]
-    if prefix not in allowed_prefixes:
-        raise BadRequest(f"Date prefix '{prefix}' is not supported here", expression=raw)
-    # An unencoded '+' in a query string arrives as a space: put the offset sign back.
-    value = re.sub(r" (\d{2}:\d{2})$", r"+\1", value)
-    match = _DATE_RE.match(value)
-    if not match:
-        raise BadRequest(f"'{raw}' is not a valid FHIR date or dateTime")
-    try:
-        low, high = _range(match)
-    except (ValueError, OverflowError) as exc:
-        # Out of range at year 1 or 9999 once the offset is applied, or no such time (24:00,
-        # a leap second): not a date this server can search by.
-        raise BadRequest(f"'{raw}' is not a valid FHIR date or dateTime: {exc}") from exc
-    if not (low >= _EARLIEST and high <= _LATEST):
-        raise BadRequest(f"'{raw}' is outside the dates this server searches (years 2-9998)")
-    return DateBound(prefix, low, high)
-
-
-# Searches add and subtract days from bounds: keep a margin from datetime's own limits.
-_EARLIEST = datetime(2, 1, 1)
-_LATEST = datetime(9998, 12, 31, 23, 59, 59, 999999)
-
-
-def _range(m: re.Match[str]) -> tuple[datetime, datetime]:
-    year = int(m["y"])
-    if m["m"] is None:
-        low = datetime(year, 1, 1)
-        return low, datetime(year + 1, 1, 1) - timedelta(microseconds=1)
-    month = int(m["m"])
-    if m["d"] is None:
-        low = datetime(year, month, 1)
-        nxt = datetime(year + (month == 12), month % 12 + 1, 1)
-        return low, nxt - timedelta(microseconds=1)
-    day = date(year, month, int(m["d"]))
-    if m["H"] is None:
-        low = datetime.combine(day, time())
-        return low, low + timedelta(days=1) - timedelta(microseconds=1)
-    seconds = int(m["S"] or 0)
-    frac = m["f"] or ""
-    micro = int((frac[1:] + "000000")[:6]) if frac else 0
-    local = datetime.combine(day, time(int(m["H"]), int(m["M"]), seconds, micro))
-    tz = m["tz"]
-    if tz and tz != "Z":
-        sign = 1 if tz[0] == "+" else -1
-        hours, minutes = int(tz[1:3]), int(tz[4:6])
-        local -= sign * timedelta(hours=hours, minutes=minutes)
-    if m["S"] is None:
-        return local, local + timedelta(minutes=1) - timedelta(microseconds=1)
-    if frac:
-        return local, local
-    return local, local + timedelta(seconds=1) - timedelta(microseconds=1)
-
-
-def utc_naive(moment: datetime) -> datetime:
-    """A timezone-aware datetime as the naive UTC value the store keeps."""
-    if moment.tzinfo is None:
-        return moment
-    try:
-        return moment.astimezone(UTC).replace(tzinfo=None)
-    except OverflowError as exc:  # year 1 at +14:00, year 9999 at -14:00
-        raise BadRequest(f"{moment.isoformat()} is outside the instants this server keeps") from exc
 
 
 def parse_search(

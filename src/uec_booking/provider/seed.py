@@ -22,7 +22,7 @@ from uec_booking.fhir.urls import (
     SDS_USER_SYSTEM,
     profiles,
 )
-from uec_booking.provider.search import utc_naive
+from uec_booking.provider.search_dates import utc_naive
 from uec_booking.provider.store import Store, directory, slots
 from uec_booking.provider.visibility import Rule
 

@@ -20,14 +20,9 @@ from uec_booking.provider.booking import AppointmentService, StoredAppointment
 from uec_booking.provider.deps import Exchange
 from uec_booking.provider.paging import Cursor, Key
 from uec_booking.provider.representation import etag, http_date
-from uec_booking.provider.search import (
-    ParamType,
-    ParsedSearch,
-    SearchParam,
-    SearchSpec,
-    search_outcome,
-    utc_naive,
-)
+from uec_booking.provider.search import ParsedSearch, search_outcome
+from uec_booking.provider.search_dates import utc_naive
+from uec_booking.provider.search_params import ParamType, SearchParam, SearchSpec
 from uec_booking.provider.store.appointments import Provenance
 
 APPOINTMENT_SEARCH = SearchSpec(

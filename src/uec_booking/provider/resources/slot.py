@@ -15,13 +15,12 @@ from uec_booking.fhir.outcome import issue
 from uec_booking.provider import deps, paging, slot_search
 from uec_booking.provider.deps import Exchange
 from uec_booking.provider.paging import Key
-from uec_booking.provider.search import (
+from uec_booking.provider.search import ParsedSearch, search_outcome
+from uec_booking.provider.search_params import (
     ParamType,
-    ParsedSearch,
     SearchParam,
     SearchSpec,
     include_spellings,
-    search_outcome,
 )
 from uec_booking.provider.slot_cache import SlotCache
 from uec_booking.provider.slot_includes import ALL_INCLUDES
