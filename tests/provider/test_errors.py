@@ -13,7 +13,15 @@ from fhir.resources.STU3.operationoutcome import OperationOutcome
 from sqlalchemy import create_engine, text
 
 from tests.provider.conftest import Provider
-from tests.provider.helpers import FHIR_JSON, FHIR_XML, appointment, later, search_free
+from tests.provider.helpers import (
+    FHIR_JSON,
+    FHIR_XML,
+    SERVICE,
+    appointment,
+    later,
+    search_free,
+    window,
+)
 from uec_booking.provider.app import create_app
 from uec_booking.provider.resources.appointment import APPOINTMENT_SEARCH
 from uec_booking.provider.resources.slot import SLOT_SEARCH
@@ -207,6 +215,33 @@ def test_gzip_both_ways_and_request_ids(provider: Provider) -> None:
         headers={"Accept-Encoding": "gzip"},
     )
     assert bundle.headers["content-encoding"] == "gzip" and bundle.json()["entry"]
+
+
+def test_a_gzipped_search_from_a_view_is_its_plain_search(provider: Provider) -> None:
+    """A view's page keeps its entries compressed beside them; a gzipped answer deflates only
+    its head around them. Decoded, it is the same search, the first time and when kept."""
+    lo, hi = window()
+    params = [
+        ("start", f"ge{lo}"),
+        ("start", f"le{hi}"),
+        ("schedule.actor:healthcareservice", SERVICE),
+        ("_include", "Slot:schedule"),
+    ]
+    plain = provider.client.get(
+        f"{provider.url}/Slot", params=params, headers={"Accept-Encoding": "identity"}
+    )
+    assert "content-encoding" not in plain.headers
+    expected = plain.json()
+    expected.pop("id")
+    for _ in range(2):  # compressed, then the kept compression
+        zipped = provider.client.get(
+            f"{provider.url}/Slot", params=params, headers={"Accept-Encoding": "gzip"}
+        )
+        assert zipped.headers["content-encoding"] == "gzip"
+        assert int(zipped.headers["content-length"]) < len(plain.content) / 3
+        got = zipped.json()
+        assert got.pop("id") != plain.json()["id"]  # each answer its own Bundle id
+        assert got == expected
 
 
 def test_repeated_request_id_is_409_and_books_once(provider: Provider) -> None:

@@ -5,12 +5,19 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from html import escape
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import orjson
 
 from uec_booking.fhir.formats import Format
 from uec_booking.fhir.xml import to_xml, xml_text
+
+
+class _Sized(Protocol):
+    def __len__(self) -> int: ...
+
+
+Entries = TypeVar("Entries", bound=_Sized)
 
 
 def searchset(
@@ -60,10 +67,18 @@ def searchset_json(
     """The JSON of `searchset(...)` with its entries already rendered (`searchset_entries`):
     the same bytes, without serialising ~100 resources again. No outcome entry: a search
     with something to say goes through `searchset`."""
+    return b"".join(searchset_json_pieces(entries=entries_json, total=total, links=links))
+
+
+def searchset_json_pieces(
+    *, entries: Entries, total: int, links: list[dict[str, str]] | None = None
+) -> list[bytes | Entries]:
+    """`searchset_json` in pieces, the entries left as given (bytes, or bytes already
+    compressed with them, which a gzipped answer joins as they are): head, entries, end."""
     head = orjson.dumps(_searchset_head(total, None, links))
-    if not entries_json:
-        return head
-    return b"".join((head[:-1], b',"entry":[', entries_json, b"]}"))
+    if not entries:
+        return [head]
+    return [head[:-1] + b',"entry":[', entries, b"]}"]
 
 
 def searchset_xml(

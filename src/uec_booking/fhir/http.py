@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Callable
+import struct
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -17,6 +20,10 @@ from uec_booking.fhir.formats import Format, dumps, negotiate
 from uec_booking.fhir.outcome import outcome_for
 
 NO_STORE = "no-store"
+
+
+def accepts_gzip(request: Request) -> bool:
+    return "gzip" in request.headers.get("accept-encoding", "").lower()
 
 
 def request_format(request: Request) -> Format:
@@ -55,18 +62,27 @@ def fhir_xml_response(
     """A FHIR XML response, `render` giving its body. XML costs several times JSON, so it is
     rendered in a worker thread: a big searchset never holds up the event loop (and every
     other request on it, /_health included)."""
-    gzip_ok = "gzip" in request.headers.get("accept-encoding", "").lower()
+    gzip_ok = accepts_gzip(request)
     out = {"Cache-Control": NO_STORE, **(headers or {})}
     return _XmlResponse(render, gzip_ok=gzip_ok, status_code=status, headers=out)
 
 
 def fhir_json_response(
-    request: Request, body: bytes, *, status: int = 200, headers: dict[str, str] | None = None
+    request: Request,
+    body: bytes | Sequence[bytes | Deflated],
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
 ) -> Response:
-    """A FHIR JSON resource already serialised, with the headers `fhir_response` sends."""
+    """A FHIR JSON resource already serialised, with the headers `fhir_response` sends. The
+    body may come in pieces, some deflated already (`Deflated`): gzipped, only the others are
+    compressed."""
     out = {"Cache-Control": NO_STORE, **(headers or {})}
-    gzip_ok = "gzip" in request.headers.get("accept-encoding", "").lower()
-    body, extra = _encoded(body, gzip_ok)
+    gzip_ok = accepts_gzip(request)
+    if isinstance(body, bytes):
+        body, extra = _encoded(body, gzip_ok)
+    else:
+        body, extra = _encoded_pieces(body, gzip_ok)
     return Response(
         body, status_code=status, headers={**out, **extra}, media_type=_media_type(Format.JSON)
     )
@@ -78,11 +94,63 @@ def _media_type(fmt: Format) -> str:
 
 def _encoded(body: bytes, gzip_ok: bool) -> tuple[bytes, dict[str, str]]:
     if len(body) > 1024 and gzip_ok:
-        return gzip.compress(body, compresslevel=5), {
+        return gzip.compress(body, compresslevel=GZIP_LEVEL), {
             "Content-Encoding": "gzip",
             "Vary": "Accept-Encoding",
         }
     return body, {}
+
+
+GZIP_LEVEL = 5
+# RFC 1952 member header: DEFLATE, no flags, no modification time, no extra flags, OS unknown.
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+
+
+def _deflate(raw: bytes, mode: int) -> bytes:
+    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return compressor.compress(raw) + compressor.flush(mode)
+
+
+@dataclass(frozen=True, slots=True)
+class Deflated:
+    """Bytes and their raw DEFLATE (RFC 1951), made once and ended by a full flush: byte
+    aligned and referring to nothing before it, so pieces deflated apart join into one stream
+    (as pigz builds its output). A body built around a kept piece is then gzipped by
+    compressing only what surrounds it."""
+
+    raw: bytes
+    deflated: bytes
+
+    @classmethod
+    def of(cls, raw: bytes) -> Deflated:
+        return cls(raw, _deflate(raw, zlib.Z_FULL_FLUSH))
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+
+def gzip_pieces(pieces: Sequence[bytes | Deflated]) -> bytes:
+    """One gzip member of the pieces joined: each deflated (the `Deflated` ones already),
+    then an empty final block, the CRC-32 and the length of the whole."""
+    crc, size, out = 0, 0, [_GZIP_HEADER]
+    for piece in pieces:
+        raw = piece.raw if isinstance(piece, Deflated) else piece
+        crc, size = zlib.crc32(raw, crc), size + len(raw)
+        out.append(
+            piece.deflated if isinstance(piece, Deflated) else _deflate(raw, zlib.Z_FULL_FLUSH)
+        )
+    out.append(_deflate(b"", zlib.Z_FINISH))
+    out.append(struct.pack("<II", crc, size & 0xFFFFFFFF))
+    return b"".join(out)
+
+
+def _encoded_pieces(
+    pieces: Sequence[bytes | Deflated], gzip_ok: bool
+) -> tuple[bytes, dict[str, str]]:
+    raws = [p.raw if isinstance(p, Deflated) else p for p in pieces]
+    if sum(map(len, raws)) > 1024 and gzip_ok:
+        return gzip_pieces(pieces), {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
+    return b"".join(raws), {}
 
 
 class _XmlResponse(Response):

@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from uec_booking.fhir.http import Deflated
 from uec_booking.fhir.xml import resource_xml
 from uec_booking.provider.representation import slot_resource
 from uec_booking.provider.slot_includes import ALL_INCLUDES, includes_for
@@ -191,6 +192,8 @@ class PageCache:
 
 
 def _size(value: Any) -> int:
+    if isinstance(value, Deflated):
+        return len(value.raw) + len(value.deflated)
     return len(value) if isinstance(value, bytes) else 0
 
 

@@ -7,9 +7,14 @@ from collections.abc import Hashable
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
-from uec_booking.fhir.bundle import searchset, searchset_entries, searchset_json, searchset_xml
+from uec_booking.fhir.bundle import (
+    searchset,
+    searchset_entries,
+    searchset_json_pieces,
+    searchset_xml,
+)
 from uec_booking.fhir.formats import Format
-from uec_booking.fhir.http import fhir_json_response, fhir_xml_response
+from uec_booking.fhir.http import Deflated, accepts_gzip, fhir_json_response, fhir_xml_response
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.fhir.outcome import issue
 from uec_booking.provider import deps, paging, slot_search
@@ -90,8 +95,17 @@ async def search_slots(
                     includes_rendered=found.includes_json,
                 )
                 _keep_page(cache, key, entries)
-            body = searchset_json(entries_json=entries, total=found.page.total, links=links)
-            return fhir_json_response(request, body)
+            joined: bytes | Deflated = entries
+            if accepts_gzip(request) and len(entries) > 1024:
+                # Compressed once and kept beside them: an answer then deflates only its head.
+                deflated_key = (key, "deflated") if key is not None else None
+                deflated = cache.pages.get(deflated_key) if cache and deflated_key else None
+                if deflated is None:
+                    deflated = Deflated.of(entries)
+                    _keep_page(cache, deflated_key, deflated)
+                joined = deflated
+            pieces = searchset_json_pieces(entries=joined, total=found.page.total, links=links)
+            return fhir_json_response(request, pieces)
         if found.view is not None:
             view, kept = found.view, entries
 
@@ -121,7 +135,7 @@ async def search_slots(
     return call.respond(bundle)
 
 
-def _keep_page(cache: SlotCache | None, key: Hashable | None, entries: bytes) -> None:
+def _keep_page(cache: SlotCache | None, key: Hashable | None, entries: bytes | Deflated) -> None:
     if cache is not None and key is not None:
         cache.pages.put(key, entries)
 
