@@ -19,17 +19,21 @@ def window(hours: int = 48) -> tuple[str, str]:
     return now.isoformat(), (now + timedelta(hours=hours)).isoformat()
 
 
-def search_free(
-    client: httpx.Client, base: str, service: str = SERVICE, **extra: str
-) -> list[dict[str, Any]]:
+def service_search(service: str = SERVICE, *more: tuple[str, str]) -> list[tuple[str, str]]:
+    """A Slot search of one service over `window()`, as a view answers it."""
     lo, hi = window()
-    params: list[tuple[str, str]] = [
-        ("status", "free"),
+    return [
         ("start", f"ge{lo}"),
         ("start", f"le{hi}"),
         ("schedule.actor:healthcareservice", service),
-        *extra.items(),
+        *more,
     ]
+
+
+def search_free(
+    client: httpx.Client, base: str, service: str = SERVICE, **extra: str
+) -> list[dict[str, Any]]:
+    params = service_search(service, ("status", "free"), *extra.items())
     response = client.get(f"{base}/Slot", params=params)
     assert response.status_code == 200, response.text
     return [

@@ -20,7 +20,7 @@ from tests.provider.helpers import (
     appointment,
     later,
     search_free,
-    window,
+    service_search,
 )
 from uec_booking.provider.app import create_app
 from uec_booking.provider.resources.appointment import APPOINTMENT_SEARCH
@@ -220,13 +220,7 @@ def test_gzip_both_ways_and_request_ids(provider: Provider) -> None:
 def test_a_gzipped_search_from_a_view_is_its_plain_search(provider: Provider) -> None:
     """A view's page keeps its entries compressed beside them; a gzipped answer deflates only
     its head around them. Decoded, it is the same search, the first time and when kept."""
-    lo, hi = window()
-    params = [
-        ("start", f"ge{lo}"),
-        ("start", f"le{hi}"),
-        ("schedule.actor:healthcareservice", SERVICE),
-        ("_include", "Slot:schedule"),
-    ]
+    params = service_search(SERVICE, ("_include", "Slot:schedule"))
     plain = provider.client.get(
         f"{provider.url}/Slot", params=params, headers={"Accept-Encoding": "identity"}
     )

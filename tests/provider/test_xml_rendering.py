@@ -13,7 +13,14 @@ from fhir.resources.STU3 import get_fhir_model_class
 from lxml import etree
 
 from tests.provider.conftest import Provider
-from tests.provider.helpers import FHIR_JSON, SERVICE, appointment, later, search_free, window
+from tests.provider.helpers import (
+    FHIR_JSON,
+    SERVICE,
+    appointment,
+    later,
+    search_free,
+    service_search,
+)
 from uec_booking.fhir.xml import drop_unknown_elements, to_xml
 
 
@@ -64,16 +71,13 @@ def test_a_search_from_a_view_in_xml_is_its_json_search(provider: Provider) -> N
     """A view's search is answered from XML fragments rendered once each and joined (and the
     second time from its kept page): what it says is what the same search says in JSON."""
     c, base = provider.client, provider.url
-    lo, hi = window()
-    params = [
-        ("start", f"ge{lo}"),
-        ("start", f"le{hi}"),
-        ("schedule.actor:healthcareservice", SERVICE),
+    params = service_search(
+        SERVICE,
         ("_count", "50"),
         ("_include", "Slot:schedule"),
         ("_include:recurse", "Schedule:actor:Practitioner"),
         ("_include:recurse", "Schedule:actor:HealthcareService"),
-    ]
+    )
     as_json = c.get(f"{base}/Slot", params=params).json()
     as_json.pop("id")
     assert len(as_json["entry"]) > 50  # matches and includes
