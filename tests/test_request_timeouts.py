@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -69,6 +69,19 @@ def _read_until_closed(sock: socket.socket) -> bytes:
     return received
 
 
+def _read_while_sending(sock: socket.socket, send: Callable[[threading.Event], None]) -> bytes:
+    """What the server sends until it closes, while `send` writes from a thread (its event
+    set once the reading is done)."""
+    stop = threading.Event()
+    sender = threading.Thread(target=send, args=(stop,))
+    sender.start()
+    try:
+        return _read_until_closed(sock)
+    finally:
+        stop.set()
+        sender.join()
+
+
 def test_half_a_request_line_gets_408_and_is_closed_within_the_bound(
     server: ThreadedServer,
 ) -> None:
@@ -93,7 +106,6 @@ def test_a_connection_that_sends_nothing_is_closed_within_the_bound(
 
 
 def test_a_trickled_body_gets_408_and_is_closed_within_the_bound(server: ThreadedServer) -> None:
-    stop = threading.Event()
     with _connect(server) as sock:
         sock.sendall(
             b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
@@ -101,7 +113,7 @@ def test_a_trickled_body_gets_408_and_is_closed_within_the_bound(server: Threade
         )
         began = time.monotonic()
 
-        def trickle() -> None:  # one byte a second, as the attack did
+        def trickle(stop: threading.Event) -> None:  # one byte a second, as the attack did
             while not stop.wait(0.0):
                 try:
                     sock.sendall(b"x")
@@ -109,13 +121,7 @@ def test_a_trickled_body_gets_408_and_is_closed_within_the_bound(server: Threade
                     return
                 stop.wait(1.0)
 
-        trickler = threading.Thread(target=trickle)
-        trickler.start()
-        try:
-            answer = _read_until_closed(sock)
-        finally:
-            stop.set()
-            trickler.join()
+        answer = _read_while_sending(sock, trickle)
         waited = time.monotonic() - began
     assert answer.startswith(b"HTTP/1.1 408 "), answer
     assert b"connection: close" in answer.lower()
@@ -134,18 +140,13 @@ def test_a_client_still_sending_when_sent_away_reads_the_408_then_a_clean_end(
 
         reset: list[OSError] = []
 
-        def send_body() -> None:
+        def send_body(stop: threading.Event) -> None:
             try:
                 sock.sendall(b"x" * 4_000_000)  # more than the buffers hold, short of 50 MB
             except OSError as error:  # a plain close resets the connection under it
                 reset.append(error)
 
-        sender = threading.Thread(target=send_body)
-        sender.start()
-        try:
-            answer = _read_until_closed(sock)
-        finally:
-            sender.join()
+        answer = _read_while_sending(sock, send_body)
     assert answer.startswith(b"HTTP/1.1 408 "), answer
     assert reset == []
 
