@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import struct
 import zlib
 from collections.abc import Callable, Sequence
@@ -78,13 +77,9 @@ def fhir_json_response(
     body may come in pieces, some deflated already (`Deflated`): gzipped, only the others are
     compressed."""
     out = {"Cache-Control": NO_STORE, **(headers or {})}
-    gzip_ok = accepts_gzip(request)
-    if isinstance(body, bytes):
-        body, extra = _encoded(body, gzip_ok)
-    else:
-        body, extra = _encoded_pieces(body, gzip_ok)
+    encoded, extra = _encoded([body] if isinstance(body, bytes) else body, accepts_gzip(request))
     return Response(
-        body, status_code=status, headers={**out, **extra}, media_type=_media_type(Format.JSON)
+        encoded, status_code=status, headers={**out, **extra}, media_type=_media_type(Format.JSON)
     )
 
 
@@ -92,16 +87,8 @@ def _media_type(fmt: Format) -> str:
     return f"{fmt.media_type};charset=utf-8"  # no space: implementation_api
 
 
-def _encoded(body: bytes, gzip_ok: bool) -> tuple[bytes, dict[str, str]]:
-    if len(body) > 1024 and gzip_ok:
-        return gzip.compress(body, compresslevel=GZIP_LEVEL), {
-            "Content-Encoding": "gzip",
-            "Vary": "Accept-Encoding",
-        }
-    return body, {}
-
-
 GZIP_LEVEL = 5
+GZIP_MIN_BYTES = 1024  # smaller answers go as they are: gzip's framing would outweigh it
 # RFC 1952 member header: DEFLATE, no flags, no modification time, no extra flags, OS unknown.
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 
@@ -144,11 +131,9 @@ def gzip_pieces(pieces: Sequence[bytes | Deflated]) -> bytes:
     return b"".join(out)
 
 
-def _encoded_pieces(
-    pieces: Sequence[bytes | Deflated], gzip_ok: bool
-) -> tuple[bytes, dict[str, str]]:
+def _encoded(pieces: Sequence[bytes | Deflated], gzip_ok: bool) -> tuple[bytes, dict[str, str]]:
     raws = [p.raw if isinstance(p, Deflated) else p for p in pieces]
-    if sum(map(len, raws)) > 1024 and gzip_ok:
+    if sum(map(len, raws)) > GZIP_MIN_BYTES and gzip_ok:
         return gzip_pieces(pieces), {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
     return b"".join(raws), {}
 
@@ -172,7 +157,7 @@ class _XmlResponse(Response):
         )
 
     def _render(self) -> tuple[bytes, dict[str, str]]:
-        return _encoded(self._render_body(), self._gzip_ok)
+        return _encoded([self._render_body()], self._gzip_ok)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         body, extra = await anyio.to_thread.run_sync(self._render)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
+from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
+from starlette.requests import Request
 
 from uec_booking.fhir.bundle import (
     searchset,
@@ -14,7 +16,13 @@ from uec_booking.fhir.bundle import (
     searchset_xml,
 )
 from uec_booking.fhir.formats import Format
-from uec_booking.fhir.http import Deflated, accepts_gzip, fhir_json_response, fhir_xml_response
+from uec_booking.fhir.http import (
+    GZIP_MIN_BYTES,
+    Deflated,
+    accepts_gzip,
+    fhir_json_response,
+    fhir_xml_response,
+)
 from uec_booking.fhir.interactions import Interaction
 from uec_booking.fhir.outcome import issue
 from uec_booking.provider import deps, paging, slot_search
@@ -27,8 +35,9 @@ from uec_booking.provider.search_params import (
     SearchSpec,
     include_spellings,
 )
-from uec_booking.provider.slot_cache import SlotCache
+from uec_booking.provider.slot_cache import ServiceSlots, SlotCache
 from uec_booking.provider.slot_includes import ALL_INCLUDES
+from uec_booking.provider.slot_search import SlotSearchResult
 from uec_booking.provider.visibility import NOT_ALLOWED_ANY
 
 SLOT_STATUSES = frozenset(
@@ -84,46 +93,11 @@ async def search_slots(
         # kept for the searches the same page answers).
         base = deps.base_url(request)
         key = (found.page_key, base, call.fmt) if cache is not None and found.page_key else None
-        entries = cache.pages.get(key) if cache is not None and key is not None else None
+        rendered = (found.matches_json, found.includes_json)
         if call.fmt is Format.JSON:
-            if entries is None:
-                entries = searchset_entries(
-                    base_url=base,
-                    matches=found.matches,
-                    matches_rendered=found.matches_json,
-                    includes=found.includes,
-                    includes_rendered=found.includes_json,
-                )
-                _keep_page(cache, key, entries)
-            joined: bytes | Deflated = entries
-            if accepts_gzip(request) and len(entries) > 1024:
-                # Compressed once and kept beside them: an answer then deflates only its head.
-                deflated_key = (key, "deflated") if key is not None else None
-                deflated = cache.pages.get(deflated_key) if cache and deflated_key else None
-                if deflated is None:
-                    deflated = Deflated.of(entries)
-                    _keep_page(cache, deflated_key, deflated)
-                joined = deflated
-            pieces = searchset_json_pieces(entries=joined, total=found.page.total, links=links)
-            return fhir_json_response(request, pieces)
+            return _json_from_view(request, found, rendered, links, cache, key)
         if found.view is not None:
-            view, kept = found.view, entries
-
-            def render() -> bytes:  # in a worker thread: fragments not yet made cost ~1 ms each
-                entries = kept
-                if entries is None:
-                    entries = searchset_entries(
-                        base_url=base,
-                        matches=found.matches,
-                        matches_rendered=view.xml_of(found.matches),
-                        includes=found.includes,
-                        includes_rendered=view.xml_of(found.includes),
-                        fmt=Format.XML,
-                    )
-                    _keep_page(cache, key, entries)
-                return searchset_xml(entries_xml=entries, total=found.page.total, links=links)
-
-            return fhir_xml_response(request, render)
+            return _xml_from_view(request, found, found.view, links, cache, key)
     bundle = searchset(
         base_url=deps.base_url(request),
         matches=found.matches,
@@ -133,6 +107,68 @@ async def search_slots(
         outcome=outcome,
     )
     return call.respond(bundle)
+
+
+def _json_from_view(
+    request: Request,
+    found: SlotSearchResult,
+    rendered: tuple[list[bytes], list[bytes]],  # the view's JSON of the matches and includes
+    links: list[dict[str, str]],
+    cache: SlotCache | None,
+    key: Hashable | None,
+) -> Response:
+    entries = _kept(cache, key)
+    if entries is None:
+        entries = searchset_entries(
+            base_url=deps.base_url(request),
+            matches=found.matches,
+            matches_rendered=rendered[0],
+            includes=found.includes,
+            includes_rendered=rendered[1],
+        )
+        _keep_page(cache, key, entries)
+    joined: bytes | Deflated = entries
+    if accepts_gzip(request) and len(entries) > GZIP_MIN_BYTES:
+        # Compressed once and kept beside them: an answer then deflates only its head.
+        deflated_key = (key, "deflated") if key is not None else None
+        deflated = _kept(cache, deflated_key)
+        if deflated is None:
+            deflated = Deflated.of(entries)
+            _keep_page(cache, deflated_key, deflated)
+        joined = deflated
+    pieces = searchset_json_pieces(entries=joined, total=found.page.total, links=links)
+    return fhir_json_response(request, pieces)
+
+
+def _xml_from_view(
+    request: Request,
+    found: SlotSearchResult,
+    view: ServiceSlots,
+    links: list[dict[str, str]],
+    cache: SlotCache | None,
+    key: Hashable | None,
+) -> Response:
+    kept, base = _kept(cache, key), deps.base_url(request)
+
+    def render() -> bytes:  # in a worker thread: fragments not yet made cost ~1 ms each
+        entries = kept
+        if entries is None:
+            entries = searchset_entries(
+                base_url=base,
+                matches=found.matches,
+                matches_rendered=view.xml_of(found.matches),
+                includes=found.includes,
+                includes_rendered=view.xml_of(found.includes),
+                fmt=Format.XML,
+            )
+            _keep_page(cache, key, entries)
+        return searchset_xml(entries_xml=entries, total=found.page.total, links=links)
+
+    return fhir_xml_response(request, render)
+
+
+def _kept(cache: SlotCache | None, key: Hashable | None) -> Any:
+    return cache.pages.get(key) if cache is not None and key is not None else None
 
 
 def _keep_page(cache: SlotCache | None, key: Hashable | None, entries: bytes | Deflated) -> None:
