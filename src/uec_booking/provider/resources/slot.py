@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from uec_booking.fhir.bundle import (
     searchset,
@@ -15,6 +18,7 @@ from uec_booking.fhir.bundle import (
     searchset_json_pieces,
     searchset_xml,
 )
+from uec_booking.fhir.errors import FhirError
 from uec_booking.fhir.formats import Format
 from uec_booking.fhir.http import (
     GZIP_MIN_BYTES,
@@ -35,7 +39,8 @@ from uec_booking.provider.search_params import (
     SearchSpec,
     include_spellings,
 )
-from uec_booking.provider.slot_cache import ServiceSlots, SlotCache
+from uec_booking.provider.settings import AuthMode
+from uec_booking.provider.slot_cache import ServiceSlots, SlotCache, ViewKey
 from uec_booking.provider.slot_includes import ALL_INCLUDES
 from uec_booking.provider.slot_search import SlotSearchResult
 from uec_booking.provider.visibility import NOT_ALLOWED_ANY
@@ -127,6 +132,37 @@ def _json_from_view(
             includes_rendered=rendered[1],
         )
         _keep_page(cache, key, entries)
+    _keep_answer(request, found, cache, key, links)
+    return _json_answer(request, cache, key, entries, found.page.total, links)
+
+
+def _keep_answer(
+    request: Request,
+    found: SlotSearchResult,
+    cache: SlotCache | None,
+    key: Hashable | None,
+    links: list[dict[str, str]],
+) -> None:
+    view = found.view
+    if cache is None or key is None or view is None or found.view_key is None:
+        return
+    if found.until is None:
+        return
+    schedules = tuple(k[1] for k in view.directory if k[0] == "Schedule")
+    kept = KeptAnswer(
+        found.view_key, view.epochs, schedules, key, found.page.total, links, found.until
+    )
+    cache.pages.put(answer_key(request.scope), kept)
+
+
+def _json_answer(
+    request: Request,
+    cache: SlotCache | None,
+    key: Hashable | None,
+    entries: bytes,
+    total: int,
+    links: list[dict[str, str]],
+) -> Response:
     joined: bytes | Deflated = entries
     if accepts_gzip(request) and len(entries) > GZIP_MIN_BYTES:
         # Compressed once and kept beside them: an answer then deflates only its head.
@@ -136,8 +172,96 @@ def _json_from_view(
             deflated = Deflated.of(entries)
             _keep_page(cache, deflated_key, deflated)
         joined = deflated
-    pieces = searchset_json_pieces(entries=joined, total=found.page.total, links=links)
+    pieces = searchset_json_pieces(entries=joined, total=total, links=links)
     return fhir_json_response(request, pieces)
+
+
+@dataclass(frozen=True, slots=True)
+class KeptAnswer:
+    """A search's JSON answer from a view, given again (with a Bundle id of its own) to the
+    same search while the view's epochs hold. HAPI FHIR reuses a search's results too, for a
+    set time; this one is checked against the store's epochs every time it is used."""
+
+    view_key: ViewKey
+    epochs: tuple[int, ...]
+    schedules: tuple[str, ...]  # the view's: whose visibility a caller is checked against
+    entries_key: Hashable  # its entries in `cache.pages`
+    total: int
+    links: list[dict[str, str]]
+    until: datetime  # the search's upper bound: past it, the search is refused
+
+
+def answer_key(scope: Scope) -> Hashable:
+    """What a view's answer depends on besides the caller and the store: the query, the
+    negotiated format and encoding, and what the base URL is made of."""
+    accept = encoding = host = None
+    for name, value in scope["headers"]:
+        if name == b"accept" and accept is None:
+            accept = value
+        elif name == b"accept-encoding" and encoding is None:
+            encoding = value
+        elif name == b"host" and host is None:
+            host = value
+    return (
+        "answer",
+        scope["query_string"],
+        accept,
+        b"gzip" in (encoding or b"").lower(),
+        host,
+        scope.get("scheme"),
+        scope.get("server"),
+        scope.get("root_path", ""),
+        scope.get("app_root_path"),
+    )
+
+
+class KeptSlotAnswers:
+    """ASGI middleware: a Slot search answered again from its `KeptAnswer` when the view
+    still holds and the caller may see all it shows, without FastAPI's routing, dependencies
+    and query parsing (most of a search's cost once its answer is built). Anything else, a
+    refusal included, goes on to the app, which answers it in full."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == SLOT_PATH and scope["method"] == "GET":
+            response = await _again(scope, receive)
+            if response is not None:
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+SLOT_PATH = "/fhir/Slot"
+
+
+async def _again(scope: Scope, receive: Receive) -> Response | None:
+    state = scope["app"].state
+    cache: SlotCache | None = getattr(state, "slot_cache", None)
+    if cache is None:
+        return None
+    kept = cache.pages.get(answer_key(scope))
+    if not isinstance(kept, KeptAnswer) or datetime.now(UTC).replace(tzinfo=None) > kept.until:
+        return None
+    entries = cache.pages.get(kept.entries_key)
+    if entries is None:
+        return None
+    view = await cache.current_view(kept.view_key)
+    if view is None or view.epochs != kept.epochs:
+        return None
+    request = Request(scope, receive)
+    if state.settings.auth_mode != AuthMode.OFF:
+        authorise: deps.Authoriser = state.authorise
+        try:
+            who = await authorise(request, Interaction.READ_SLOT, None)
+        except FhirError:
+            return None
+        request.state.provenance = who
+        if view.visibility.hidden_for(who, kept.schedules):
+            return None
+    cache.count_reuse()
+    return _json_answer(request, cache, kept.entries_key, entries, kept.total, kept.links)
 
 
 def _xml_from_view(
