@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import orjson
+import psycopg
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -220,3 +221,29 @@ def test_a_kept_answer_is_not_given_once_its_window_has_passed(providers: Provid
     late = providers.get(providers.viewed, items)
     assert late.status_code == 400 and "past" in late.text
     assert providers.reused == 0
+
+
+def test_a_kept_answer_with_the_store_gone_is_a_503_not_a_500(pg_url: str) -> None:
+    """The epochs cannot be read: the search is answered as any search is then (503)."""
+    seed_db(pg_url, days=2)
+    providers = Providers(pg_url)
+    name = pg_url.rsplit("/", 1)[1]
+    admin = psycopg.connect(pg_url.rsplit("/", 1)[0] + "/postgres", autocommit=True)
+    try:
+        items = _free(service_search(SERVICE))
+        assert providers.get(providers.viewed, items).status_code == 200
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
+        gone = providers.get(providers.viewed, items)
+        assert gone.status_code == 503, gone.text
+        assert gone.json()["resourceType"] == "OperationOutcome"
+        assert providers.reused == 0
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        back = [providers.get(providers.viewed, items) for _ in range(3)]
+        assert [r.status_code for r in back] == [200, 200, 200]  # the pools reconnect
+    finally:
+        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        admin.close()
+        providers.close()
