@@ -128,33 +128,6 @@ def test_unknown_xml_elements_are_dropped_and_known_ones_kept() -> None:
     )
 
 
-def test_a_thousand_slot_searchset_renders_in_well_under_a_second() -> None:
-    slot = {
-        "resourceType": "Slot",
-        "meta": {"versionId": "1", "lastUpdated": "2026-11-24T10:00:00.000+00:00"},
-        "identifier": [{"system": "https://tools.ietf.org/html/rfc4122", "value": "x"}],
-        "schedule": {"reference": "Schedule/x"},
-        "status": "free",
-        "start": "2026-11-24T10:00:00.000+00:00",
-        "end": "2026-11-24T10:15:00.000+00:00",
-    }
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "searchset",
-        "entry": [
-            {
-                "fullUrl": f"http://x/Slot/{i}",
-                "resource": dict(slot, id=str(i)),
-                "search": {"mode": "match"},
-            }
-            for i in range(1000)
-        ],
-    }
-    started = time.perf_counter()
-    to_xml(bundle)
-    assert time.perf_counter() - started < 0.8  # 0.07 s here; through the models it was 2-4 s
-
-
 def test_health_answers_while_big_xml_searches_render(provider: Provider) -> None:
     root = provider.url.removesuffix("/fhir")
     url = f"{provider.url}/Slot?status=free&start=le{later(72)}&_count=1000&_format=xml"
