@@ -593,15 +593,32 @@ def views_memory_and_xml(db_url: str, n: int = 20) -> list[dict[str, Any]]:
                 pattern = r"<Slot[ >]" if fmt == "xml" else r'"resourceType":"Slot"'
                 sizes[fmt] = len(re.findall(pattern, answer.text))
                 times[fmt] = _sequential_ms(client, "GET", base + big, n, headers=accept)
+            # /_health meanwhile, while XML answers are rendered cold (a window of days no
+            # search has rendered yet: every fragment made anew), one after another.
             health: list[float] = []
+            cold_renders = 0
             with httpx.Client(timeout=60) as other:
                 import threading
 
                 done = threading.Event()
 
                 def xml_load() -> None:
-                    while not done.is_set():
-                        other.get(base + big, headers={"Accept": "application/fhir+xml"})
+                    nonlocal cold_renders
+                    for day in range(15, 200):
+                        if done.is_set():
+                            return
+                        lo = now + timedelta(days=day)
+                        cold = "/Slot?" + urlencode(
+                            [
+                                ("start", f"ge{lo.isoformat()}"),
+                                ("start", f"le{(lo + timedelta(days=14)).isoformat()}"),
+                                ("schedule.actor:healthcareservice", SERVICE),
+                                ("_count", "1000"),
+                            ]
+                            + [("_include", i) for i in INCLUDES]
+                        )
+                        other.get(base + cold, headers={"Accept": "application/fhir+xml"})
+                        cold_renders += 1
 
                 loader = threading.Thread(target=xml_load)
                 loader.start()
@@ -636,10 +653,12 @@ def views_memory_and_xml(db_url: str, n: int = 20) -> list[dict[str, Any]]:
             times["xml"],
             times["json"],
             "<= 3x JSON, rendered off the event loop",
-            ratio <= 3 and health[len(health) // 2] < times["xml"] / 2,
+            # Off the event loop: /_health answers in a fraction of one cold render.
+            ratio <= 3 and health[len(health) // 2] < first_ms["xml"] / 4,
             first_ms_json=first_ms["json"],
             first_ms_xml=first_ms["xml"],
             health_p50_ms_during_xml=round(health[len(health) // 2], 1),
             health_max_ms_during_xml=round(health[-1], 1),
+            cold_xml_renders_meanwhile=cold_renders,
         ),
     ]

@@ -11,7 +11,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.provider.conftest import seed_db
-from tests.provider.helpers import FHIR_JSON, appointment, search_free
+from tests.provider.helpers import FHIR_JSON, SERVICE, appointment, search_free, service_search
 from uec_booking.asgi_server import ThreadedServer
 from uec_booking.netutil import free_port
 from uec_booking.processes import start_provider, stop
@@ -39,9 +39,13 @@ def test_metrics_from_every_worker_and_one_json_line_per_request(pg_url: str) ->
     root = base.removesuffix("/fhir")
     try:
         with httpx.Client(timeout=30) as client:
-            searches = 6
-            for _ in range(searches):
+            for _ in range(6):
                 slot = search_free(client, base)[0]
+            # The same search four times: on either worker, answered again after its first.
+            repeated = service_search(SERVICE, ("status", "free"))
+            for _ in range(4):
+                assert client.get(f"{base}/Slot", params=repeated).status_code == 200
+            searches = 6 + 4
             booked = client.post(
                 f"{base}/Appointment", json=appointment(slot), headers={**FHIR_JSON, **SPINE}
             )
@@ -87,6 +91,7 @@ def test_metrics_from_every_worker_and_one_json_line_per_request(pg_url: str) ->
     lookups = found[("uec_provider_slot_view_lookups_total", ())]
     builds = found[("uec_provider_slot_view_builds_total", ())]
     assert lookups == searches and 1 <= builds < lookups  # hits: lookups - builds
+    assert found[("uec_provider_slot_answers_reused_total", ())] >= 2
 
     lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     assert len([r for r in lines if r["path"].startswith("/fhir/")]) == searches + 2, log

@@ -8,6 +8,7 @@ import asyncio
 from typing import Any
 
 import httpx
+from prometheus_client import REGISTRY
 
 from tests.provider.helpers import FHIR_JSON, appointment, later
 from tests.provider.test_provider_auth import CONSUMER, DASHBOARD, Secured, secured
@@ -111,3 +112,37 @@ def test_views_stay_right_per_consumer_and_a_hidden_slot_books_as_not_free(
         headers={**FHIR_JSON, "Authorization": f"Bearer {consumer}"},
     )
     assert booked.status_code == 201, booked.text
+
+
+def test_an_answer_kept_for_one_consumer_is_given_to_nobody_it_would_not_be(
+    secured: Secured,
+) -> None:
+    """A search answered again whole (`resources/slot.KeptAnswer`) is answered so only for a
+    caller who is authorised and may see every slot in it."""
+    params = [
+        ("status", "free"),
+        ("start", f"ge{later(0)}"),
+        ("start", f"le{later(47)}"),
+        ("schedule.actor:healthcareservice", OOH_SERVICE),
+    ]
+
+    def search(token: str | None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.get(f"{secured.base}/Slot", params=params, headers=headers)
+
+    def reused() -> float:
+        return REGISTRY.get_sample_value("uec_provider_slot_answers_reused_total") or 0.0
+
+    consumer, dashboard = secured.token(CONSUMER), secured.token(DASHBOARD)
+    first = search(consumer)
+    assert first.status_code == 200 and _matches(first.json())
+    before = reused()
+    again = search(consumer)
+    assert reused() == before + 1  # the NHS 111 consumer's search, answered again
+    assert _matches(again.json()) == _matches(first.json())
+    refused = search(dashboard)  # the same query, by a consumer the OOH slots are hidden from
+    assert refused.status_code == 200 and refused.json()["total"] == 0
+    assert [e["search"]["mode"] for e in refused.json()["entry"]] == ["outcome"]
+    assert search(None).status_code == 401
+    assert search(consumer + "x").status_code == 401
+    assert reused() == before + 1

@@ -81,19 +81,27 @@ def searchset_json_pieces(
     return [head[:-1] + b',"entry":[', entries, b"]}"]
 
 
+def searchset_xml_pieces(
+    *, entries: Entries, total: int, links: list[dict[str, str]] | None = None
+) -> list[bytes | Entries]:
+    """`searchset_json_pieces` in FHIR XML: the head rendered, the entries (`searchset_entries`
+    with `Format.XML`) put in before its end tag, where `Bundle.entry` comes last."""
+    head = to_xml(_searchset_head(total, None, links))
+    end = b"</Bundle>"
+    if not head.endswith(end):  # to_xml writes the head's id, type and total as children
+        raise ValueError("a searchset head must render with an end tag")
+    return [head[: -len(end)], entries, end]
+
+
 def searchset_xml(
     *,
     entries_xml: bytes,
     total: int,
     links: list[dict[str, str]] | None = None,
 ) -> bytes:
-    """`searchset_json` in FHIR XML: the head rendered, the entries (`searchset_entries` with
-    `Format.XML`) put in before its end tag, where `Bundle.entry` comes last."""
-    head = to_xml(_searchset_head(total, None, links))
-    end = b"</Bundle>"
-    if not head.endswith(end):  # to_xml writes the head's id, type and total as children
-        raise ValueError("a searchset head must render with an end tag")
-    return b"".join((head[: -len(end)], entries_xml, end))
+    """`searchset_xml_pieces` joined."""
+    pieces = searchset_xml_pieces(entries=entries_xml, total=total, links=links)
+    return b"".join(p for p in pieces if isinstance(p, bytes))
 
 
 def searchset_entries(

@@ -76,10 +76,23 @@ def fhir_json_response(
     """A FHIR JSON resource already serialised, with the headers `fhir_response` sends. The
     body may come in pieces, some deflated already (`Deflated`): gzipped, only the others are
     compressed."""
+    return serialised_response(request, body, Format.JSON, status=status, headers=headers)
+
+
+def serialised_response(
+    request: Request,
+    body: bytes | Sequence[bytes | Deflated],
+    fmt: Format,
+    *,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """`fhir_json_response` in either format: for a body already serialised (XML that must
+    still be rendered goes to `fhir_xml_response`, off the event loop)."""
     out = {"Cache-Control": NO_STORE, **(headers or {})}
     encoded, extra = _encoded([body] if isinstance(body, bytes) else body, accepts_gzip(request))
     return Response(
-        encoded, status_code=status, headers={**out, **extra}, media_type=_media_type(Format.JSON)
+        encoded, status_code=status, headers={**out, **extra}, media_type=_media_type(fmt)
     )
 
 

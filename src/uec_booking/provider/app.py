@@ -131,6 +131,7 @@ def create_app(settings: ProviderSettings, *, store: Store | None = None) -> Fas
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_response(request, ServerError("Unexpected internal error; it has been logged"))
 
+    app.add_middleware(slot.KeptSlotAnswers)
     app.add_middleware(RequestIdMiddleware)
     if settings.access_log or settings.metrics:
         if settings.access_log:

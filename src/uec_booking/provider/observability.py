@@ -61,6 +61,10 @@ SLOT_VIEW_BUILDS = Counter(
     "uec_provider_slot_view_builds_total",
     "Slot views (re)built from the tables; hits = lookups - builds",
 )
+SLOT_ANSWERS_REUSED = Counter(
+    "uec_provider_slot_answers_reused_total",
+    "Slot searches answered again whole from a view still current (a Bundle id of their own)",
+)
 
 _P = "/fhir/"
 
@@ -106,6 +110,11 @@ class ObservedSlotCache(SlotCache):
     async def view(self, service_id: str, lo: datetime, hi: datetime) -> ServiceSlots:
         SLOT_VIEW_LOOKUPS.inc()
         return await super().view(service_id, lo, hi)
+
+    def count_reuse(self) -> None:
+        super().count_reuse()
+        SLOT_VIEW_LOOKUPS.inc()  # answered from a view too
+        SLOT_ANSWERS_REUSED.inc()
 
     async def _build_and_keep(self, key: ViewKey, current: tuple[int, ...]) -> ServiceSlots:
         SLOT_VIEW_BUILDS.inc()

@@ -210,6 +210,7 @@ class SlotCache:
         self.slots_held = 0
         self._views: OrderedDict[ViewKey, ServiceSlots] = OrderedDict()
         self.pages = PageCache()
+        self.answers_reused = 0  # searches answered again whole (`resources/slot.KeptAnswer`)
         self._building: dict[tuple[ViewKey, tuple[int, ...]], asyncio.Task[ServiceSlots]] = {}
 
     async def view(self, service_id: str, lo: datetime, hi: datetime) -> ServiceSlots:
@@ -227,6 +228,17 @@ class SlotCache:
             self._building[(key, current)] = building
             building.add_done_callback(partial(self._built, (key, current)))
         return await asyncio.shield(building)
+
+    def count_reuse(self) -> None:
+        self.answers_reused += 1
+
+    async def current_view(self, key: ViewKey) -> ServiceSlots | None:
+        """The view held for `key` if its epochs are still the store's; never builds one."""
+        found = self._views.get(key)
+        if found is None:
+            return None
+        current = await self.epochs.read([epochs.slots_of(key[0]), epochs.DIRECTORY])
+        return found if found.epochs == current else None
 
     def _built(
         self, building_key: tuple[ViewKey, tuple[int, ...]], done: asyncio.Task[Any]

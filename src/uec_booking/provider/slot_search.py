@@ -15,7 +15,13 @@ from uec_booking.fhir.errors import BadRequest, NotFound
 from uec_booking.provider.paging import Cursor, Key, Page, page_in, page_of
 from uec_booking.provider.representation import slot_resource
 from uec_booking.provider.search import ParsedSearch
-from uec_booking.provider.slot_cache import CachedSlot, ServiceSlots, SlotCache, day_range
+from uec_booking.provider.slot_cache import (
+    CachedSlot,
+    ServiceSlots,
+    SlotCache,
+    ViewKey,
+    day_range,
+)
 from uec_booking.provider.slot_includes import includes_for
 from uec_booking.provider.store import Store, directory, slots
 from uec_booking.provider.store.appointments import Provenance
@@ -41,6 +47,9 @@ class SlotSearchResult:
     page_key: Hashable | None = field(default=None, compare=False)
     # The view it came from, which renders (and keeps) its resources' XML fragments.
     view: ServiceSlots | None = field(default=None, compare=False)
+    view_key: ViewKey | None = field(default=None, compare=False)
+    # The search's upper bound on start: past it the same search is refused (`_time_window`).
+    until: datetime | None = field(default=None, compare=False)
 
 
 def _key(slot: CachedSlot | Row[Any]) -> Key:
@@ -71,6 +80,11 @@ def _time_window(parsed: ParsedSearch, now: datetime) -> dict[str, datetime | No
     if min(u for u in uppers if u is not None) < now:
         raise BadRequest("The search window lies wholly in the past", expression="start")
     return window
+
+
+def _until(parsed: ParsedSearch) -> datetime | None:
+    uppers = [u for u in (b.upper_limit() for b in parsed.dates("start")) if u is not None]
+    return min(uppers, default=None)
 
 
 async def search(
@@ -137,6 +151,8 @@ async def search(
                     includes_json=view.json_of(included),
                     page_key=page_key,
                     view=view,
+                    view_key=(service_ids[0], lo, hi),
+                    until=_until(parsed),
                 )
     async with store.read() as session:
         hidden = (await directory.visibility(session)).hidden_for(caller)

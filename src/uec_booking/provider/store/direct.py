@@ -26,6 +26,13 @@ def driver_dsn(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """A connection going back to the pool keeps its session as it is. asyncpg's default
+    reset is a round trip per release (advisory unlocks, CLOSE ALL, UNLISTEN, RESET ALL),
+    as dear as the statement itself; these connections run single statements and nothing
+    that leaves session state. An open transaction is still rolled back by asyncpg itself."""
+
+
 class DirectPool:
     """One asyncpg pool per event loop (uvicorn gives each worker its own), opened on first
     use and sized like the SQLAlchemy pool."""
@@ -50,7 +57,7 @@ class DirectPool:
         async with self._opening:
             if self._pool is None:
                 self._pool = await asyncpg.create_pool(
-                    self._dsn, min_size=1, max_size=self._max_size
+                    self._dsn, min_size=1, max_size=self._max_size, reset=_keep_session
                 )
         return self._pool
 
