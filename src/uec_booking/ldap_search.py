@@ -8,6 +8,7 @@ import contextlib
 import math
 import ssl
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 from ldap3 import Connection, Server, Tls
 
@@ -70,6 +71,19 @@ def search(
             sock.close()
 
 
+class Reach(TypedDict, total=False):
+    """How an actor reaches SDS, the same for each actor's own client: its certificate
+    checked against `ca_file` (unless `verify` is off), `cert_file`/`key_file` presented
+    when given (TLS-MA), StartTLS on `ldap://` with `start_tls`."""
+
+    ca_file: str | None
+    cert_file: str | None
+    key_file: str | None
+    verify: bool
+    timeout: float
+    start_tls: bool
+
+
 @dataclass(frozen=True)
 class Directory:
     """An SDS to search: where it listens and how it is reached (the SSP and the consumer
@@ -81,26 +95,15 @@ class Directory:
     start_tls: bool = False
 
     @classmethod
-    def at(
-        cls,
-        url: str,
-        *,
-        ca_file: str | None = None,
-        cert_file: str | None = None,
-        key_file: str | None = None,
-        verify: bool = True,
-        timeout: float = 5.0,
-        start_tls: bool = False,
-    ) -> Directory:
-        """SDS at `url`, its certificate checked against `ca_file` (unless `verify` is
-        off), presenting `cert_file`/`key_file` when given (TLS-MA)."""
+    def at(cls, url: str, **reach: Unpack[Reach]) -> Directory:
+        """SDS at `url`, reached as `reach` says."""
         tls = Tls(
-            validate=ssl.CERT_REQUIRED if verify else ssl.CERT_NONE,
-            ca_certs_file=ca_file,
-            local_certificate_file=cert_file,
-            local_private_key_file=key_file,
+            validate=ssl.CERT_REQUIRED if reach.get("verify", True) else ssl.CERT_NONE,
+            ca_certs_file=reach.get("ca_file"),
+            local_certificate_file=reach.get("cert_file"),
+            local_private_key_file=reach.get("key_file"),
         )
-        return cls(url, tls, timeout, start_tls)
+        return cls(url, tls, reach.get("timeout", cls.timeout), reach.get("start_tls", False))
 
     def search(
         self, base: str, scope: str, query: str, attributes: list[str]

@@ -17,6 +17,7 @@ from rich.table import Table
 
 from uec_booking.cli_errors import UserError
 from uec_booking.reporting import Metric, consumer_metrics, provider_metrics, window_text
+from uec_booking.serve_options import config_file, provider_db
 
 
 class Side(StrEnum):
@@ -118,16 +119,14 @@ def report(
     journal: Annotated[
         str, typer.Option(envvar="UEC_JOURNAL_DB", help="Consumer journal database URL")
     ] = "sqlite:///uec-consumer.sqlite3",
-    db: Annotated[
-        str, typer.Option("--db", envvar="UEC_DB_URL", metavar="URL", help="Provider store URL")
-    ] = "sqlite:///uec-provider.sqlite3",
+    db: Annotated[str, provider_db("Provider store URL", metavar="URL")] = (
+        "sqlite:///uec-provider.sqlite3"
+    ),
     config: Annotated[
         Path | None,
-        typer.Option(
-            exists=True,
-            envvar="UEC_CONFIG",
+        config_file(
+            "Consumer config or sandbox manifest: its journal, and the sandbox's provider store",
             metavar="FILE",
-            help="Consumer config or sandbox manifest: its journal, and the sandbox's provider store",
         ),
     ] = None,
 ) -> None:

@@ -15,7 +15,7 @@ from uec_booking.asgi_server import RequestTimeouts
 from uec_booking.cli_errors import UserError
 from uec_booking.provider.cli import days_option
 from uec_booking.sandbox import PORT_OFFSETS, Sandbox
-from uec_booking.serve_options import BodyTimeout, HeadTimeout, Host
+from uec_booking.serve_options import BodyTimeout, HeadTimeout, Host, provider_db
 
 
 def summary(manifest: dict[str, Any]) -> str:
@@ -67,10 +67,7 @@ def serve_sandbox(
             help="Write the manifest (JSON) here once all are listening (removed on stop)",
         ),
     ] = Path("uec-sandbox.json"),
-    db: Annotated[
-        str | None,
-        typer.Option("--db", envvar="UEC_DB_URL", help="Provider store (default: temp SQLite)"),
-    ] = None,
+    db: Annotated[str | None, provider_db("Provider store (default: temp SQLite)")] = None,
     days: Annotated[int, days_option()] = 7,
     slapd: Annotated[bool, typer.Option("--slapd", help="Serve SDS from OpenLDAP slapd")] = False,
     auth_mode: Annotated[

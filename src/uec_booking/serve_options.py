@@ -1,6 +1,8 @@
 """The options the `uec-booking` commands share, declared once: where a server listens, how
 long a client may take to send a request (`asgi_server.RequestTimeouts`), the TLS it serves
-with, and the provider's store."""
+with, the provider's store, the consumer configuration or sandbox manifest, the sample
+directory and JSON output. Where commands word an option's help differently, a function
+gives the option (flag and environment variable) with that command's help."""
 
 from __future__ import annotations
 
@@ -59,9 +61,24 @@ def check_tls_pair(cert: Path | None, key: Path | None) -> None:
         raise typer.BadParameter("--tls-cert and --tls-key go together", param_hint="--tls-cert")
 
 
-ProviderDb = Annotated[
-    str,
-    typer.Option(
-        "--db", envvar="UEC_DB_URL", metavar="URL", help="sqlite:///file or postgresql://…"
-    ),
+def provider_db(help: str, metavar: str | None = None) -> Any:
+    """`--db` (UEC_DB_URL): the provider's store."""
+    return typer.Option("--db", envvar="UEC_DB_URL", metavar=metavar, help=help)
+
+
+ProviderDb = Annotated[str, provider_db("sqlite:///file or postgresql://…", metavar="URL")]
+
+
+def config_file(help: str, metavar: str | None = None) -> Any:
+    """`--config` (UEC_CONFIG): a file that must exist."""
+    return typer.Option("--config", exists=True, envvar="UEC_CONFIG", metavar=metavar, help=help)
+
+
+ConfigFile = Annotated[Path | None, config_file("TOML config or sandbox manifest")]
+SampleDirectory = Annotated[
+    Path | None, typer.Option("--directory", exists=True, help="Sample directory JSON")
 ]
+
+
+def json_output(help: str) -> Any:
+    return typer.Option("--json", help=help)

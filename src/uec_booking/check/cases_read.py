@@ -40,6 +40,27 @@ async def _bundle(
     return resource_type(result, resp, "Bundle")
 
 
+BundleCheck = Callable[[CaseResult, dict[str, Any]], None]
+
+
+def _bundle_case(
+    case_id: str, title: str, source: str, **search: Any
+) -> Callable[[BundleCheck], BundleCheck]:
+    """A case that checks the Bundle a free-slot search (`search`: `Ctx.search`'s arguments)
+    answers: the check is handed the Bundle, and not run when the answer is not one."""
+
+    def register(check: BundleCheck) -> BundleCheck:
+        @case(case_id, title, source)
+        async def run(ctx: Ctx, result: CaseResult) -> None:
+            bundle = await _bundle(ctx, result, **search)
+            if bundle is not None:
+                check(result, bundle)
+
+        return check
+
+    return register
+
+
 def _valid_search(
     case_id: str, extra: str, accept: str | None, fmt: str, slot_checks: bool
 ) -> None:
@@ -175,15 +196,12 @@ async def includes(ctx: Ctx, result: CaseResult) -> None:
     )
 
 
-@case(
+@_bundle_case(
     "CConnect-ApptTest_11",
     "Every Slot: CareConnect-Slot-1 profile, Schedule, start, end, status free (P14)",
     WORKBOOK + "CConnect-ApptTest_11 (P14)",
 )
-async def slot_shape(ctx: Ctx, result: CaseResult) -> None:
-    bundle = await _bundle(ctx, result)
-    if bundle is None:
-        return
+def slot_shape(result: CaseResult, bundle: dict[str, Any]) -> None:
     bad = [
         s.get("id")
         for s in entries(bundle, "Slot")
@@ -207,23 +225,24 @@ async def slot_shape(ctx: Ctx, result: CaseResult) -> None:
     )
 
 
-@case(
+@_bundle_case(
     "UEC-SLOT-IDENTIFIER",
     "Every Slot carries an identifier (the kit's contained Slot sends it back)",
     KIT + "../requests/book_appt.xml (Slot.identifier); " + PAGES + "fs_fhir_overrides.md",
+    includes=False,
 )
-async def slot_identifier(ctx: Ctx, result: CaseResult) -> None:
-    bundle = await _bundle(ctx, result, includes=False)
-    if bundle is not None:
-        bare = [s.get("id") for s in entries(bundle, "Slot") if not s.get("identifier")]
-        result.expect("Slot.identifier present", "all Slots", bare or "all", not bare)
+def slot_identifier(result: CaseResult, bundle: dict[str, Any]) -> None:
+    bare = [s.get("id") for s in entries(bundle, "Slot") if not s.get("identifier")]
+    result.expect("Slot.identifier present", "all Slots", bare or "all", not bare)
 
 
-@case("UEC-TIMES", "Times are instants with milliseconds and an offset", PAGES + "fs_times.md")
-async def times(ctx: Ctx, result: CaseResult) -> None:
-    bundle = await _bundle(ctx, result, includes=False)
-    if bundle is None:
-        return
+@_bundle_case(
+    "UEC-TIMES",
+    "Times are instants with milliseconds and an offset",
+    PAGES + "fs_times.md",
+    includes=False,
+)
+def times(result: CaseResult, bundle: dict[str, Any]) -> None:
     pattern = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|[+-]\d\d:\d\d)$")
     bad = [
         v
@@ -337,17 +356,14 @@ _lenient_search(
 )
 
 
-@case(
+@_bundle_case(
     "SFFSPractitionerRolesReturned",
     "A PractitionerRole for each Practitioner's role profile (P20)",
     SFFS + " practitioner_roles_returned; " + WORKBOOK + "CConnect-ApptTest_12 (P19-P21)",
 )
-async def practitioner_roles(ctx: Ctx, result: CaseResult) -> None:
+def practitioner_roles(result: CaseResult, bundle: dict[str, Any]) -> None:
     # The kit's XPath: count(PractitionerRole whose id is a Practitioner's
     # sds-role-profile-id) = count(Practitioner).
-    bundle = await _bundle(ctx, result)
-    if bundle is None:
-        return
     practitioners = entries(bundle, "Practitioner")
     roles = {r.get("id") for r in entries(bundle, "PractitionerRole")}
     matched = [

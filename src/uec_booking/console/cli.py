@@ -16,7 +16,14 @@ from uec_booking.console.settings import ConsoleSettings
 from uec_booking.consumer.config import load_config
 from uec_booking.consumer.errors import ConsumerError
 from uec_booking.consumer.journal import Journal
-from uec_booking.serve_options import BodyTimeout, HeadTimeout, Host, Port
+from uec_booking.serve_options import (
+    BodyTimeout,
+    ConfigFile,
+    HeadTimeout,
+    Host,
+    Port,
+    provider_db,
+)
 
 
 def _manifest_identity(config: Path | None) -> dict[str, Any]:
@@ -31,16 +38,10 @@ def _manifest_identity(config: Path | None) -> dict[str, Any]:
 
 
 def serve_console(
-    config: Annotated[
-        Path | None,
-        typer.Option(exists=True, envvar="UEC_CONFIG", help="TOML config or sandbox manifest"),
-    ] = None,
+    config: ConfigFile = None,
     host: Host = "127.0.0.1",
     port: Port = 8060,
-    db: Annotated[
-        str | None,
-        typer.Option("--db", envvar="UEC_DB_URL", help="Provider store, for the provider diary"),
-    ] = None,
+    db: Annotated[str | None, provider_db("Provider store, for the provider diary")] = None,
     oidc_issuer: Annotated[
         str | None,
         typer.Option(

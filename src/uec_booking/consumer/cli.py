@@ -8,7 +8,6 @@ import json
 import uuid
 from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -21,15 +20,12 @@ from uec_booking.consumer.journal import Journal, JourneyRecorder
 from uec_booking.consumer.request import BookingRequest, BookingResult
 from uec_booking.consumer.wiring import build_workflow
 from uec_booking.fhir.interactions import Interaction
+from uec_booking.serve_options import ConfigFile, json_output
 
 T = TypeVar("T")
 
 # The options every consumer command shares.
-ConfigFile = Annotated[
-    Path | None,
-    typer.Option(exists=True, envvar="UEC_CONFIG", help="TOML config or sandbox manifest"),
-]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON")]
+AsJson = Annotated[bool, json_output("Print JSON")]
 WithinHours = Annotated[
     int, typer.Option(min=1, max=24 * 14, help="Look for slots this many hours ahead")
 ]

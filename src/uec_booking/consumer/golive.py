@@ -24,7 +24,6 @@ import httpx
 import typer
 from lxml import etree
 
-from uec_booking.consumer.cli import ConfigFile
 from uec_booking.consumer.config import ConsumerAuthMode, ConsumerConfig, load_config
 from uec_booking.consumer.errors import ConfigError, ConsumerError
 from uec_booking.consumer.sds import SdsClient
@@ -36,6 +35,7 @@ from uec_booking.consumer.wiring import (  # as the flow wires them
 )
 from uec_booking.fhir.errors import FhirError
 from uec_booking.fhir.interactions import Interaction
+from uec_booking.serve_options import ConfigFile
 from uec_booking.tls_http import tls_transport
 from uec_booking.tokens_interim import check_interim
 

@@ -88,17 +88,18 @@ class ProviderClient(HttpService):
     async def _send(
         self,
         interaction: Interaction,
-        *,
         endpoint: str,
         to_asid: str,
         path: str,
+        *,
         params: list[tuple[str, str | int | float | bool | None]] | None = None,
         json_body: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         expect: int | None = None,
     ) -> httpx.Response:
-        """The provider's answer, retried on a transport error or 502-504 and once with a
-        fresh token on 401; with `expect`, any other status is raised as the consumer's error."""
+        """The answer of the provider `to_asid` to `interaction` on `path` under its FHIR base
+        `endpoint` (every call names these four, so by position), retried on a transport
+        error or 502-504 and once with a fresh token on 401; with `expect`, any other status is raised as the consumer's error."""
         request_id = str(uuid.uuid4())  # the same on every retry of this request
         refreshed = False
         attempt = 0
@@ -173,11 +174,7 @@ class ProviderClient(HttpService):
 
     async def metadata(self, *, endpoint: str, to_asid: str, trace_id: str) -> dict[str, Any]:
         response = await self._send(
-            Interaction.READ_METADATA,
-            endpoint=endpoint,
-            to_asid=to_asid,
-            path="metadata",
-            expect=200,
+            Interaction.READ_METADATA, endpoint, to_asid, "metadata", expect=200
         )
         return dict(response.json())
 
@@ -207,12 +204,7 @@ class ProviderClient(HttpService):
             *(("_include", i) for i in SLOT_INCLUDES),
         ]
         response = await self._send(
-            Interaction.READ_SLOT,
-            endpoint=endpoint,
-            to_asid=to_asid,
-            path="Slot",
-            params=params,
-            expect=200,
+            Interaction.READ_SLOT, endpoint, to_asid, "Slot", params=params, expect=200
         )
         return self._slots(response.json())
 
@@ -281,11 +273,7 @@ class ProviderClient(HttpService):
         """
         body = appointment_for(slot, patient, description=description)
         response = await self._send(
-            Interaction.CREATE_APPOINTMENT,
-            endpoint=endpoint,
-            to_asid=to_asid,
-            path="Appointment",
-            json_body=body,
+            Interaction.CREATE_APPOINTMENT, endpoint, to_asid, "Appointment", json_body=body
         )
         if response.status_code == 409 and response.headers.get("content-location"):
             # Our own earlier attempt (same X-Request-ID) already booked: fetch what it made.
@@ -330,9 +318,9 @@ class ProviderClient(HttpService):
     ) -> httpx.Response:
         return await self._send(
             Interaction.READ_APPOINTMENT,
-            endpoint=endpoint,
-            to_asid=to_asid,
-            path=f"Appointment/{appointment_id}",
+            endpoint,
+            to_asid,
+            f"Appointment/{appointment_id}",
             expect=200,
         )
 
@@ -354,9 +342,9 @@ class ProviderClient(HttpService):
         body = dict(current.json(), status="cancelled")
         response = await self._send(
             Interaction.UPDATE_APPOINTMENT,
-            endpoint=endpoint,
-            to_asid=to_asid,
-            path=f"Appointment/{appointment_id}",
+            endpoint,
+            to_asid,
+            f"Appointment/{appointment_id}",
             json_body=body,
             headers={"If-Match": current.headers.get("etag", "")},
             expect=200,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Unpack
 from urllib.parse import quote, urlsplit
 
 from ldap3 import BASE, SUBTREE
@@ -45,29 +46,13 @@ class SdsClient:
         *,
         url: str,
         base: str = "ou=Services,o=nhs",
-        timeout: float = 5.0,
         cache_ttl: float = 300.0,
-        ca_file: str | None = None,
-        cert_file: str | None = None,
-        key_file: str | None = None,
-        verify: bool = True,
-        start_tls: bool = False,
+        **reach: Unpack[ldap_search.Reach],
     ) -> None:
-        self.url = url
-        self.start_tls = start_tls
-        if not verify:
+        if not reach.get("verify", True):
             log.warning("TLS verification of SDS is OFF (UEC_TLS_VERIFY=0): debugging only")
-        self._directory = ldap_search.Directory.at(
-            url,
-            ca_file=ca_file,
-            cert_file=cert_file,
-            key_file=key_file,
-            verify=verify,
-            timeout=timeout,
-            start_tls=start_tls,
-        )
+        self._directory = ldap_search.Directory.at(url, **reach)
         self.base = base
-        self.timeout = timeout
         self.cache_ttl = cache_ttl
         self._cache: dict[tuple[str, ...], tuple[object, float]] = {}
         self.lookups = 0  # LDAP searches actually sent

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from uec_booking.consumer import events
+from uec_booking.consumer import events, models
 from uec_booking.consumer.dos import DosClient
 from uec_booking.consumer.errors import (
     AsNotFound,
@@ -25,14 +25,6 @@ from uec_booking.consumer.errors import (
     SlotTaken,
 )
 from uec_booking.consumer.journal import slots_in_time
-from uec_booking.consumer.models import (
-    BookedAppointment,
-    DosCase,
-    DosService,
-    DosServiceDetails,
-    FreeSlot,
-    VerifiedPatient,
-)
 from uec_booking.consumer.pds import PdsClient
 from uec_booking.consumer.provider import ProviderClient
 from uec_booking.consumer.request import BookingRequest, BookingResult, case_for
@@ -135,8 +127,8 @@ class BookingWorkflow:
 
     async def _booking_endpoint(
         self,
-        service: DosService,
-        details: DosServiceDetails,
+        service: models.DosService,
+        details: models.DosServiceDetails,
         emit: Callable[[events.WorkflowEvent], None],
     ) -> tuple[str, str]:
         asids = details.booking_asids
@@ -161,7 +153,7 @@ class BookingWorkflow:
     async def _book_at(
         self,
         route: BookingRoute,
-        patient: VerifiedPatient,
+        patient: models.VerifiedPatient,
         request: BookingRequest,
         result: BookingResult,
         emit: Callable[[events.WorkflowEvent], None],
@@ -233,7 +225,7 @@ class BookingWorkflow:
 
     async def verify_patient(
         self, request: BookingRequest, *, correlation_id: str | None = None
-    ) -> VerifiedPatient:
+    ) -> models.VerifiedPatient:
         """Step 1, PDS: the NHS number and whatever demographics the caller gave."""
         return await self.pds.verify(
             nhs_number=request.nhs_number,
@@ -245,9 +237,9 @@ class BookingWorkflow:
 
     async def find_services(
         self,
-        case: DosCase,
+        case: models.DosCase,
         on_event: Callable[[events.WorkflowEvent], None] | None = None,
-    ) -> list[DosService]:
+    ) -> list[models.DosService]:
         """Step 2, DoS CheckCapacitySummary, in DoS's order."""
         services = await self.dos.check_capacity_summary(case)
         (on_event or _unheard)(
@@ -259,7 +251,7 @@ class BookingWorkflow:
 
     async def booking_route(
         self,
-        service: DosService,
+        service: models.DosService,
         on_event: Callable[[events.WorkflowEvent], None] | None = None,
     ) -> BookingRoute:
         """Steps 3-4, DoS ServiceDetailsById then SDS: where this service takes bookings, or
@@ -286,7 +278,7 @@ class BookingWorkflow:
         start: datetime,
         end: datetime,
         on_event: Callable[[events.WorkflowEvent], None] | None = None,
-    ) -> list[FreeSlot]:
+    ) -> list[models.FreeSlot]:
         """Step 5, the provider's free slots at the service (via the SSP)."""
         assert route.endpoint is not None and route.asid is not None
         slots = await self.provider.search_free_slots(
@@ -311,13 +303,13 @@ class BookingWorkflow:
     async def book_slot(
         self,
         route: BookingRoute,
-        slot: FreeSlot,
-        patient: VerifiedPatient,
+        slot: models.FreeSlot,
+        patient: models.VerifiedPatient,
         *,
         trace_id: str,
         description: str,
         on_event: Callable[[events.WorkflowEvent], None] | None = None,
-    ) -> BookedAppointment:
+    ) -> models.BookedAppointment:
         """Step 6, book one chosen slot; `SlotTaken` when it went meanwhile (422)."""
         assert route.endpoint is not None and route.asid is not None
         emit = on_event or _unheard
@@ -344,8 +336,8 @@ class BookingWorkflow:
 class BookingRoute:
     """Where a DoS service takes bookings (ASID and endpoint), or why it cannot (`reason`)."""
 
-    service: DosService
-    details: DosServiceDetails
+    service: models.DosService
+    details: models.DosServiceDetails
     asid: str | None
     endpoint: str | None
     reason: str | None = None

@@ -17,7 +17,7 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from importlib import resources
@@ -344,25 +344,19 @@ async def _reconcile(
         report.booked_outside.append(slot)
 
 
+@dataclass(eq=False)
 class HorizonRoller:
     """Re-applies the template every `interval_s` so the horizon keeps `horizon_days` ahead.
     The file is read each time: an edited template takes effect at the next roll."""
 
-    def __init__(
-        self,
-        store: Store,
-        path: Path,
-        *,
-        horizon_days: int = DEFAULT_HORIZON_DAYS,
-        interval_s: float = 3600.0,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    ) -> None:
-        self.store = store
-        self.path = path
-        self.horizon_days = horizon_days
-        self.interval_s = interval_s
-        self.clock = clock
-        self._lock = asyncio.Lock()  # one roll at a time in this process (SQLite's case)
+    store: Store
+    path: Path
+    _: KW_ONLY
+    horizon_days: int = DEFAULT_HORIZON_DAYS
+    interval_s: float = 3600.0
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    # One roll at a time in this process (SQLite's case).
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
     async def roll_once(self) -> ApplyReport | None:
         async with self._lock:

@@ -34,10 +34,13 @@ from uec_booking.serve_options import (
     Host,
     Port,
     ProviderDb,
+    SampleDirectory,
     TlsCert,
     TlsClientCa,
     TlsKey,
     check_tls_pair,
+    config_file,
+    json_output,
 )
 
 log = logging.getLogger("uec_booking.provider")
@@ -51,12 +54,7 @@ def days_option(default_help: str = "Days of slots to generate, from today") -> 
 
 ManifestOption = Annotated[
     Path | None,
-    typer.Option(
-        "--config",
-        exists=True,
-        envvar="UEC_CONFIG",
-        help="A sandbox manifest: use the store of the provider it describes (overrides --db)",
-    ),
+    config_file("A sandbox manifest: use the store of the provider it describes (overrides --db)"),
 ]
 
 
@@ -283,9 +281,7 @@ def seed(
     healthcare_service: Annotated[
         str | None, typer.Option(help="HealthcareService for imported Schedules that name none")
     ] = None,
-    directory_file: Annotated[
-        Path | None, typer.Option("--directory", exists=True, help="Sample directory JSON")
-    ] = None,
+    directory_file: SampleDirectory = None,
 ) -> None:
     """Load the sample services and generate slots (or import a Bundle). Idempotent."""
     from uec_booking.provider.seed import import_bundle
@@ -342,7 +338,7 @@ def audit(
         datetime | None, typer.Option(help="Only events at or after this UTC time")
     ] = None,
     limit: Annotated[int, typer.Option(min=1, help="Show at most this many events")] = 200,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line")] = False,
+    as_json: Annotated[bool, json_output("One JSON object per line")] = False,
 ) -> None:
     """Show the provider's audit trail: who booked or cancelled what, when, and how it ended."""
     from rich.console import Console

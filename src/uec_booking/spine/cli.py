@@ -14,16 +14,13 @@ from uec_booking.serve_options import (
     HeadTimeout,
     Host,
     Port,
+    SampleDirectory,
     TlsCa,
     TlsCert,
     TlsClientCa,
     TlsKey,
     check_tls_pair,
 )
-
-Directory = Annotated[
-    Path | None, typer.Option("--directory", exists=True, help="Sample directory JSON")
-]
 
 
 def _load(directory: Path | None) -> dict[str, Any]:
@@ -46,7 +43,7 @@ def serve_auth(
     clients_file: Annotated[
         Path | None, typer.Option(exists=True, help="Client registry JSON (hashed secrets)")
     ] = None,
-    directory: Directory = None,
+    directory: SampleDirectory = None,
     provider: Annotated[
         list[str] | None,
         typer.Option(
@@ -87,7 +84,7 @@ def serve_auth(
 def serve_pds(
     host: Host = "127.0.0.1",
     port: Port = 8040,
-    directory: Directory = None,
+    directory: SampleDirectory = None,
     jwks_url: Annotated[
         str | None,
         typer.Option(envvar="UEC_PDS_JWKS_URL", help="The platform auth's JWKS (tokens required)"),
@@ -130,7 +127,7 @@ def serve_dos(
     password: Annotated[
         str, typer.Option(envvar="UEC_DOS_PASSWORD", help="Its password")
     ] = "sandbox-dos-password",
-    directory: Directory = None,
+    directory: SampleDirectory = None,
     request_head_timeout: HeadTimeout = None,
     request_body_timeout: BodyTimeout = None,
 ) -> None:
@@ -150,7 +147,7 @@ def serve_sds(
     slapd: Annotated[
         bool, typer.Option("--slapd", help="Serve the same data from OpenLDAP slapd")
     ] = False,
-    directory: Directory = None,
+    directory: SampleDirectory = None,
     tls_cert: TlsCert = None,
     tls_key: TlsKey = None,
     tls_client_ca: TlsClientCa = None,

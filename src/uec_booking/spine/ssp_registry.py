@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Protocol
+from typing import Protocol, Unpack
 
 from ldap3 import BASE, SUBTREE
 from ldap3.core.exceptions import LDAPException
@@ -42,23 +42,11 @@ class LdapRegistry:
         *,
         url: str,
         base: str = "ou=Services,o=nhs",
-        ca_file: str | None = None,
-        cert_file: str | None = None,
-        key_file: str | None = None,
-        start_tls: bool = False,
-        timeout: float = 5.0,
         cache_ttl: float = 60.0,
+        **reach: Unpack[ldap_search.Reach],
     ) -> None:
-        self.url, self.base, self.timeout, self.cache_ttl = url, base, timeout, cache_ttl
-        self.start_tls = start_tls
-        self._directory = ldap_search.Directory.at(
-            url,
-            ca_file=ca_file,
-            cert_file=cert_file,
-            key_file=key_file,
-            timeout=timeout,
-            start_tls=start_tls,
-        )
+        self.base, self.cache_ttl = base, cache_ttl
+        self._directory = ldap_search.Directory.at(url, **reach)
         self._cache: dict[tuple[str, ...], tuple[list[dict[str, list[str]]], float]] = {}
 
     def _search_now(self, base: str, scope: str, query: str) -> list[dict[str, list[str]]]:
