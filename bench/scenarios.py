@@ -6,6 +6,7 @@ import asyncio
 import re
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -320,6 +321,19 @@ def booking_vs_pgbench(
     ]
 
 
+def _thousand_slots_from(lo: datetime) -> str:
+    """A search of 14 days of one service from `lo`, up to 1,000 slots, with the includes."""
+    window = [
+        ("start", f"ge{lo.isoformat()}"),
+        ("start", f"le{(lo + timedelta(days=14)).isoformat()}"),
+    ]
+    return "/Slot?" + urlencode(
+        window
+        + [("schedule.actor:healthcareservice", SERVICE), ("_count", "1000")]
+        + [("_include", i) for i in INCLUDES]
+    )
+
+
 def _sequential_ms(client: httpx.Client, method: str, url: str, n: int, **kwargs: Any) -> float:
     times = []
     for i in range(n):
@@ -571,15 +585,7 @@ def views_memory_and_xml(db_url: str, n: int = 20) -> list[dict[str, Any]]:
                         searched += 1
             full = _rss_mb(proc.pid)
             now = datetime.now(UTC).replace(microsecond=0)
-            big = "/Slot?" + urlencode(
-                [
-                    ("start", f"ge{now.isoformat()}"),
-                    ("start", f"le{(now + timedelta(days=14)).isoformat()}"),
-                    ("schedule.actor:healthcareservice", SERVICE),
-                    ("_count", "1000"),
-                ]
-                + [("_include", i) for i in INCLUDES]
-            )
+            big = _thousand_slots_from(now)
             sizes = {}
             times: dict[str, float] = {}
             first_ms: dict[str, float] = {}
@@ -598,8 +604,6 @@ def views_memory_and_xml(db_url: str, n: int = 20) -> list[dict[str, Any]]:
             health: list[float] = []
             cold_renders = 0
             with httpx.Client(timeout=60) as other:
-                import threading
-
                 done = threading.Event()
 
                 def xml_load() -> None:
@@ -607,16 +611,7 @@ def views_memory_and_xml(db_url: str, n: int = 20) -> list[dict[str, Any]]:
                     for day in range(15, 200):
                         if done.is_set():
                             return
-                        lo = now + timedelta(days=day)
-                        cold = "/Slot?" + urlencode(
-                            [
-                                ("start", f"ge{lo.isoformat()}"),
-                                ("start", f"le{(lo + timedelta(days=14)).isoformat()}"),
-                                ("schedule.actor:healthcareservice", SERVICE),
-                                ("_count", "1000"),
-                            ]
-                            + [("_include", i) for i in INCLUDES]
-                        )
+                        cold = _thousand_slots_from(now + timedelta(days=day))
                         other.get(base + cold, headers={"Accept": "application/fhir+xml"})
                         cold_renders += 1
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -126,3 +129,37 @@ FHIR_XML = {"Content-Type": "application/fhir+xml", "Accept": "application/fhir+
 
 def later(hours: int) -> str:
     return (datetime.now(UTC) + timedelta(hours=hours)).isoformat()
+
+
+class OwnLoop:
+    """Stores and apps driven from synchronous tests (hypothesis's `@given` takes no coroutine)
+    on an event loop of their own, kept for the whole test."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+
+    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        return self.loop.run_until_complete(coro)
+
+    async def aclose(self) -> None:
+        """What the subclass opened, closed on its loop."""
+
+    def close(self) -> None:
+        self.run(self.aclose())
+        self.loop.close()
+
+
+World = TypeVar("World", bound=OwnLoop)
+
+
+@contextmanager
+def seeded(make: Callable[[str], World], db_url: str) -> Iterator[World]:
+    """The sample directory with 3 days of slots, and `make(db_url)` on it, closed after."""
+    from tests.provider.conftest import seed_db
+
+    seed_db(db_url, days=3)
+    world = make(db_url)
+    try:
+        yield world
+    finally:
+        world.close()

@@ -5,7 +5,6 @@ both on the same database, and compares their answers byte for byte but the Bund
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
@@ -21,19 +20,26 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from tests.provider.conftest import seed_db
-from tests.provider.helpers import FHIR_JSON, SERVICE, appointment, service_search
+from tests.provider.helpers import (
+    FHIR_JSON,
+    SERVICE,
+    OwnLoop,
+    appointment,
+    seeded,
+    service_search,
+)
 from tests.provider.test_slot_cache import _change, _concrete, search_items
 from uec_booking.provider.app import create_app
 from uec_booking.provider.settings import AuthMode, ProviderSettings
 from uec_booking.provider.store import Store
 
 
-class Providers:
+class Providers(OwnLoop):
     """`viewed`: the provider as it runs; `tables`: the same with its views off; `writer`: a
     store writing as another worker would."""
 
     def __init__(self, db_url: str) -> None:
-        self.loop = asyncio.new_event_loop()
+        super().__init__()
         self.stack = AsyncExitStack()
         self.writer = Store(db_url)
         self.viewed_app = create_app(ProviderSettings(db_url=db_url, auth_mode=AuthMode.OFF))
@@ -48,9 +54,6 @@ class Providers:
         client = httpx.AsyncClient(transport=transport, base_url="http://provider.test")
         return await self.stack.enter_async_context(client)
 
-    def run(self, coro: Any) -> Any:
-        return self.loop.run_until_complete(coro)
-
     @property
     def reused(self) -> int:
         return int(self.viewed_app.state.slot_cache.answers_reused)
@@ -60,20 +63,15 @@ class Providers:
         named = {name.replace("_", "-"): value for name, value in headers.items()}
         return self.run(client.get("/fhir/Slot", params=items, headers=named))
 
-    def close(self) -> None:
-        self.run(self.stack.aclose())
-        self.run(self.writer.dispose())
-        self.loop.close()
+    async def aclose(self) -> None:
+        await self.stack.aclose()
+        await self.writer.dispose()
 
 
 @pytest.fixture
 def providers(db_url: str) -> Iterator[Providers]:
-    seed_db(db_url, days=3)
-    p = Providers(db_url)
-    try:
-        yield p
-    finally:
-        p.close()
+    with seeded(Providers, db_url) as world:
+        yield world
 
 
 def _same_answer(viewed: httpx.Response, tables: httpx.Response) -> None:

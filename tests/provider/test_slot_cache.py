@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.provider.conftest import seed_db
-from tests.provider.helpers import SERVICE, appointment, search_free
+from tests.provider.helpers import SERVICE, OwnLoop, appointment, search_free, seeded
 from uec_booking.fhir.errors import FhirError
 from uec_booking.processes import start_provider, stop
 from uec_booking.provider import slot_search
@@ -32,32 +32,24 @@ from uec_booking.provider.store.appointments import claim_slot
 SERVICES = ["2000100001", "2000100002", "2000100003", "9999999999"]
 
 
-class Worlds:
+class Worlds(OwnLoop):
     """Two workers on one database: `reader` keeps a cache, `writer` changes things."""
 
     def __init__(self, db_url: str) -> None:
-        self.loop = asyncio.new_event_loop()
+        super().__init__()
         self.reader = Store(db_url)
         self.writer = Store(db_url)
         self.cache = SlotCache(self.reader)
 
-    def run(self, coro: Any) -> Any:
-        return self.loop.run_until_complete(coro)
-
-    def close(self) -> None:
-        self.run(self.reader.dispose())
-        self.run(self.writer.dispose())
-        self.loop.close()
+    async def aclose(self) -> None:
+        await self.reader.dispose()
+        await self.writer.dispose()
 
 
 @pytest.fixture
 def worlds(db_url: str) -> Iterator[Worlds]:
-    seed_db(db_url, days=3)
-    w = Worlds(db_url)
-    try:
-        yield w
-    finally:
-        w.close()
+    with seeded(Worlds, db_url) as world:
+        yield world
 
 
 async def _answer(
