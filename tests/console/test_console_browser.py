@@ -451,26 +451,35 @@ def test_accessibility_titles_and_375px(console: str, contexts: Any) -> None:
     assert page.evaluate("document.activeElement.id") == "maincontent"
 
 
-def test_screenshots_for_the_docs(console: str, contexts: Any) -> None:
-    """Keeps docs/console's pictures true to the console (written when UEC_SCREENSHOTS=1)."""
+def test_screenshots_for_the_docs(console: str, contexts: Any, tmp_path: Path) -> None:
+    """The journey docs/console pictures: taken on every run (so the pages they show still
+    exist), written over docs/console's when UEC_SCREENSHOTS=1."""
     import os
 
-    if not os.environ.get("UEC_SCREENSHOTS"):
-        pytest.skip("set UEC_SCREENSHOTS=1 to refresh docs/console")
-    out = Path(__file__).resolve().parents[2] / "docs" / "console"
+    docs = Path(__file__).resolve().parents[2] / "docs" / "console"
+    out = docs if os.environ.get("UEC_SCREENSHOTS") else tmp_path
     page = contexts(viewport={"width": 1000, "height": 900}).new_page()
     page.goto(console + "/")
     page.screenshot(path=str(out / "signin.png"))
     sign_in(page, console, "supervisor")
     find_services(page, console, "9000000009", "WF1 2EB")
     page.screenshot(path=str(out / "services.png"), full_page=True)
-    page.locator("#services button").first.click()
+    # Each button posts a form: the picture waits for the page it leads to (a screenshot
+    # taken mid-navigation fails).
+    with page.expect_navigation():
+        page.locator("#services button").first.click()
     page.screenshot(path=str(out / "slots.png"))
-    page.get_by_role("button", name="Book this slot").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Book this slot").click()
     page.screenshot(path=str(out / "booked.png"), full_page=True)
-    page.get_by_role("button", name="Cancel this appointment").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Cancel this appointment").click()
     page.screenshot(path=str(out / "cancel.png"))
     page.goto(console + "/provider")
     page.screenshot(path=str(out / "diary.png"))
     page.goto(console + "/reports")
     page.screenshot(path=str(out / "reports.png"), full_page=True)
+    taken = sorted(p.name for p in out.glob("*.png"))
+    assert set(taken) >= {p.name for p in docs.glob("*.png")}, taken
+    for name in taken:
+        assert (out / name).read_bytes().startswith(b"\x89PNG"), name

@@ -97,7 +97,7 @@ async def search_slots(
     if outcome is None and found.view is not None and found.matches_json is not None:
         base = deps.base_url(request)
         key = (found.page_key, base, call.fmt) if cache is not None and found.page_key else None
-        return await _from_view(request, call.fmt, found, found.view, links, cache, key)
+        return await _from_view(request, call.fmt, found, found.view, base, links, cache, key)
     bundle = searchset(
         base_url=deps.base_url(request),
         matches=found.matches,
@@ -114,6 +114,7 @@ async def _from_view(
     fmt: Format,
     found: SlotSearchResult,
     view: ServiceSlots,
+    base: str,
     links: list[dict[str, str]],
     cache: SlotCache | None,
     key: Hashable | None,
@@ -124,7 +125,7 @@ async def _from_view(
     entries = _kept(cache, key)
     deflated = _kept(cache, _deflated_key(key)) if gzip_ok else None
     if entries is None or (gzip_ok and deflated is None and len(entries) > GZIP_MIN_BYTES):
-        work = partial(_render, found, view, deps.base_url(request), fmt, entries, gzip_ok)
+        work = partial(_render, found, view, base, fmt, entries, gzip_ok)
         # XML fragments not made yet cost ~1 ms each, and a big page's deflate more: off the
         # event loop (and every other request on it, /_health included).
         entries, deflated = await anyio.to_thread.run_sync(work) if fmt is Format.XML else work()
