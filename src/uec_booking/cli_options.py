@@ -6,7 +6,8 @@ defaults in the source. `@options("serve console")` gives each parameter, as its
 reads in `def f(host: str = typer.Option("127.0.0.1", envvar=...))`, only written in data. Typer
 then builds the command as it always has; mypy checks the handler's body against its
 annotations. So a flag, an environment variable, a default or a help text is changed in one
-place, and docs/CLI.md is written from the same place (`python -m uec_booking.cli_options`).
+place, and docs/CLI.md and the README's table of environment variables are written from the
+same place (`python -m uec_booking.cli_options`, run from the repository's root).
 """
 
 from __future__ import annotations
@@ -77,11 +78,9 @@ def options(command: str, **computed: object) -> Callable[[F], F]:
             if ("computed" in found) != (name in computed):
                 raise TypeError(f"{command} {name}: a computed default goes with `computed`")
             default = computed[name] if name in computed else found.get("default")
-            parameters.append(
-                parameter.replace(
-                    default=_parameter(found, ... if found.get("required") else default)
-                )
-            )
+            if found.get("required"):
+                default = ...  # typer's mark of a value that must be given
+            parameters.append(parameter.replace(default=_parameter(found, default)))
         # typer reads a handler's parameters through inspect.signature, which honours this.
         cast(Any, handler).__signature__ = signature.replace(parameters=parameters)
         return handler
