@@ -38,6 +38,9 @@ PASSED_ON = (
     "dir_okay",
     "formats",
 )
+# Each declared command's handler, as `options` found it: for the tests that check the
+# defaults in the file against the handlers' annotations, which mypy cannot see.
+HANDLERS: dict[str, Callable[..., Any]] = {}
 KNOWN = {*PASSED_ON, "use", "flags", "default", "required", "computed", "argument", "doc"}
 
 
@@ -83,6 +86,7 @@ def options(command: str, **computed: object) -> Callable[[F], F]:
             parameters.append(parameter.replace(default=_parameter(found, default)))
         # typer reads a handler's parameters through inspect.signature, which honours this.
         cast(Any, handler).__signature__ = signature.replace(parameters=parameters)
+        HANDLERS[command] = handler
         return handler
 
     return attach

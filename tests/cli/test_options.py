@@ -3,6 +3,9 @@ documents that list the options are written from it, so they cannot say somethin
 
 from __future__ import annotations
 
+import types
+import typing
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +68,33 @@ def test_the_timeouts_documented_are_the_servers_defaults() -> None:
         declared = shared[f"request_{name}_timeout"]
         assert f"(default {seconds:g})" in declared["help"]
         assert declared["doc"].endswith(f"default {seconds:g}")
+
+
+def _wanted(hint: Any) -> type:
+    """The type a value of `hint` has: `str | None` wants a str, `list[str]` a list."""
+    kinds = [k for k in typing.get_args(hint) if k is not type(None)] if _is_union(hint) else [hint]
+    assert len(kinds) == 1, hint
+    origin = typing.get_origin(kinds[0])
+    return typing.cast(type, origin or kinds[0])
+
+
+def _is_union(hint: Any) -> bool:
+    return isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
+
+
+def test_every_default_in_the_file_fits_its_handlers_annotation() -> None:
+    command()  # imports every command module, so every handler is known
+    assert set(cli_options.HANDLERS) == set(cli_options.DECLARED["command"])
+    for name, handler in cli_options.HANDLERS.items():
+        hints = typing.get_type_hints(handler)
+        for option in cli_options.DECLARED["command"][name]:
+            default = cli_options.entry(name, option).get("default")
+            if default is None:
+                continue
+            wanted = _wanted(hints[option])
+            if issubclass(wanted, Enum | Path):  # typer turns the declared text into one
+                wanted(default)
+            elif wanted is float:
+                assert isinstance(default, int | float), (name, option, default)
+            else:
+                assert isinstance(default, wanted), (name, option, default, wanted)
