@@ -22,7 +22,7 @@ SHARED = {
     "netutil",
     "ldap_search",
     "asgi_server",
-    "serve_options",
+    "cli_options",
     "sample_data",
     "cli_errors",
     "reporting",

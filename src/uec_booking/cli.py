@@ -90,13 +90,6 @@ def version() -> None:
 
 
 BARE_TYPES = {"str", "int", "float", "path", "file", "directory"}
-# The options every server or client command has say the same thing everywhere.
-COMMON_HELP = {
-    "host": "Interface to listen on",
-    "port": "TCP port to listen on",
-    "config": "Consumer configuration: a TOML file or the sandbox manifest",
-    "as_json": "Print JSON instead of text",
-}
 
 
 def command() -> Any:
@@ -112,8 +105,6 @@ def command() -> Any:
                 argument.metavar = (argument.name or "value").upper()
         options: list[Any] = [p for p in node.params if p.param_type_name == "option"]
         for param in options:
-            if not param.help and param.name in COMMON_HELP:
-                param.help = COMMON_HELP[param.name]
             if getattr(param, "is_flag", False):
                 continue
             if param.metavar is None and param.display_type(None).strip("<>") in BARE_TYPES:

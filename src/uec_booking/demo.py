@@ -9,18 +9,18 @@ import signal
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.panel import Panel
 
+from uec_booking.cli_options import options
 from uec_booking.consumer.cli import print_event, print_result
 from uec_booking.consumer.config import from_manifest, load_config
 from uec_booking.consumer.request import BookingRequest, BookingResult
 from uec_booking.consumer.wiring import build_workflow
 from uec_booking.consumer.workflow import BookingWorkflow
-from uec_booking.provider.cli import days_option
 from uec_booking.sandbox import Sandbox
 
 
@@ -45,16 +45,11 @@ def _scene(
     return result
 
 
+@options("demo")
 def demo(
-    days: Annotated[int, days_option()] = 2,
-    wait: bool | None = typer.Option(
-        None,
-        "--wait/--no-wait",
-        help="Keep the sandbox and console up afterwards (default: when run from a terminal)",
-    ),
-    tls: bool = typer.Option(
-        True, "--tls/--plain", envvar="UEC_TLS", help="TLS on every hop (default); --plain to debug"
-    ),
+    days: int,
+    wait: bool | None,
+    tls: bool,
 ) -> None:
     """Start every service on free loopback ports, book one appointment end to end, show the 422 path."""
     console = Console()

@@ -9,15 +9,14 @@ import json
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from uec_booking.cli_errors import UserError
+from uec_booking.cli_options import options
 from uec_booking.reporting import Metric, consumer_metrics, provider_metrics, window_text
-from uec_booking.serve_options import config_file, provider_db
 
 
 class Side(StrEnum):
@@ -95,40 +94,15 @@ def render(metrics: list[Metric], fmt: MetricsFormat, title: str) -> str:
     return console.export_text()
 
 
+@options("report")
 def report(
-    date_from: Annotated[
-        datetime,
-        typer.Option(
-            "--from", help="Start (UTC date or time)", formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M"]
-        ),
-    ],
-    date_to: Annotated[
-        datetime | None,
-        typer.Option(
-            "--to",
-            help="End, exclusive (default: a day after --from)",
-            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M"],
-        ),
-    ] = None,
-    side: Annotated[
-        Side, typer.Option(help="Whose figures: the consumer's journal or the provider's store")
-    ] = Side.CONSUMER,
-    fmt: Annotated[
-        MetricsFormat, typer.Option("--format", help="Output format")
-    ] = MetricsFormat.TABLE,
-    journal: Annotated[
-        str, typer.Option(envvar="UEC_JOURNAL_DB", help="Consumer journal database URL")
-    ] = "sqlite:///uec-consumer.sqlite3",
-    db: Annotated[str, provider_db("Provider store URL", metavar="URL")] = (
-        "sqlite:///uec-provider.sqlite3"
-    ),
-    config: Annotated[
-        Path | None,
-        config_file(
-            "Consumer config or sandbox manifest: its journal, and the sandbox's provider store",
-            metavar="FILE",
-        ),
-    ] = None,
+    date_from: datetime,
+    date_to: datetime | None,
+    side: Side,
+    fmt: MetricsFormat,
+    journal: str,
+    db: str,
+    config: Path | None,
 ) -> None:
     """Report the standard's booking metrics (rep-cons-* and rep-prov-*) over a date range."""
     from uec_booking.provider.cli import manifest_store, store_url

@@ -7,15 +7,14 @@ import socket
 import threading
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
 from uec_booking.asgi_server import RequestTimeouts
 from uec_booking.cli_errors import UserError
-from uec_booking.provider.cli import days_option
+from uec_booking.cli_options import options
 from uec_booking.sandbox import PORT_OFFSETS, Sandbox
-from uec_booking.serve_options import BodyTimeout, HeadTimeout, Host, provider_db
 
 
 def summary(manifest: dict[str, Any]) -> str:
@@ -51,43 +50,18 @@ class AuthModeChoice(StrEnum):
     INTERIM = "interim"
 
 
+@options("serve sandbox")
 def serve_sandbox(
-    host: Host = "127.0.0.1",
-    base_port: Annotated[
-        int,
-        typer.Option(
-            envvar="UEC_BASE_PORT",
-            help="SSP on +10, provider +20, auth +30, PDS +40, DoS +50, SDS +389; 0 = any free ports",
-        ),
-    ] = 8000,
-    ports_file: Annotated[
-        Path,
-        typer.Option(
-            metavar="FILE",
-            help="Write the manifest (JSON) here once all are listening (removed on stop)",
-        ),
-    ] = Path("uec-sandbox.json"),
-    db: Annotated[str | None, provider_db("Provider store (default: temp SQLite)")] = None,
-    days: Annotated[int, days_option()] = 7,
-    slapd: Annotated[bool, typer.Option("--slapd", help="Serve SDS from OpenLDAP slapd")] = False,
-    auth_mode: Annotated[
-        AuthModeChoice,
-        typer.Option(
-            envvar="UEC_AUTH_MODE",
-            help="signed: tokens from the NHS auth stand-in; interim: the standard's interim "
-            "rule (the consumer builds an unsigned token per request, the provider takes it)",
-        ),
-    ] = AuthModeChoice.SIGNED,
-    tls: Annotated[
-        bool,
-        typer.Option(
-            "--tls/--plain",
-            envvar="UEC_TLS",
-            help="TLS with a sandbox CA on every hop (default); --plain (UEC_TLS=0) for debugging",
-        ),
-    ] = True,
-    request_head_timeout: HeadTimeout = None,
-    request_body_timeout: BodyTimeout = None,
+    host: str,
+    base_port: int,
+    ports_file: Path,
+    db: str | None,
+    days: int,
+    slapd: bool,
+    auth_mode: AuthModeChoice,
+    tls: bool,
+    request_head_timeout: float | None,
+    request_body_timeout: float | None,
 ) -> None:
     """Run PDS, DoS, SDS, NHS auth, the SSP and a seeded provider on loopback."""
     if base_port:

@@ -12,6 +12,7 @@ from rich.console import Console
 
 from uec_booking.check.model import Report
 from uec_booking.check.report import render
+from uec_booking.cli_options import options
 
 app = typer.Typer(no_args_is_help=True, help="Conformance checks of the UEC Appointments standard.")
 
@@ -46,52 +47,29 @@ def emit(
 
 
 @app.command("provider")
+@options("check provider")
 def provider(
-    url: str = typer.Argument(..., help="The provider's FHIR base URL, e.g. https://host/fhir"),
-    auth: AuthChoice = typer.Option(
-        AuthChoice.interim,
-        envvar="UEC_CHECK_AUTH",
-        help="interim: build unsigned tokens; signed: client credentials",
-    ),
-    service: str = typer.Option(
-        "2000100001",
-        envvar="UEC_CHECK_SERVICE",
-        help="DoS id of a HealthcareService with free slots",
-    ),
-    token_url: str | None = typer.Option(
-        None, envvar="UEC_AUTH_TOKEN_URL", help="signed: the token endpoint"
-    ),
-    client_id: str | None = typer.Option(None, envvar="UEC_CLIENT_ID", help="signed: client id"),
-    client_secret: str | None = typer.Option(
-        None, envvar="UEC_CLIENT_SECRET", help="signed: client secret"
-    ),
-    limited_client_id: str | None = typer.Option(
-        None,
-        envvar="UEC_CHECK_LIMITED_CLIENT_ID",
-        help="signed mode: a client for slot search only",
-    ),
-    limited_client_secret: str | None = typer.Option(
-        None, envvar="UEC_CHECK_LIMITED_CLIENT_SECRET", help="... and its secret"
-    ),
-    from_asid: str = typer.Option("200000000201", envvar="UEC_CONSUMER_ASID", help="Ssp-From"),
-    to_asid: str = typer.Option("200000000101", envvar="UEC_CHECK_PROVIDER_ASID", help="Ssp-To"),
-    consumer_ods: str = typer.Option(
-        "X26CN1", envvar="UEC_CONSUMER_ODS", help="the ODS code interim tokens name"
-    ),
-    ca_file: str | None = typer.Option(
-        None, envvar="UEC_TLS_CA_FILE", help="CA of the provider's (or SSP's) certificate"
-    ),
-    cert_file: str | None = typer.Option(
-        None, envvar="UEC_TLS_CERT_FILE", help="client certificate to present (TLS-MA)"
-    ),
-    key_file: str | None = typer.Option(None, envvar="UEC_TLS_KEY_FILE", help="... its key"),
-    ssp_url: str | None = typer.Option(None, envvar="UEC_SSP_URL", help="send through this SSP"),
-    case: list[str] = typer.Option([], "--case", help="run only these case ids (repeatable)"),
-    fmt: ReportFormat = typer.Option(ReportFormat.table, "--format", help="report format"),
-    output: Path | None = typer.Option(None, "--output", "-o", help="write the report here"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="list what would be sent; send nothing"),
-    show_sent: bool = typer.Option(False, "--show-sent", help="table: every request and status"),
-    timeout: float = typer.Option(30.0, envvar="UEC_TIMEOUT", help="seconds per request"),
+    url: str,
+    auth: AuthChoice,
+    service: str,
+    token_url: str | None,
+    client_id: str | None,
+    client_secret: str | None,
+    limited_client_id: str | None,
+    limited_client_secret: str | None,
+    from_asid: str,
+    to_asid: str,
+    consumer_ods: str,
+    ca_file: str | None,
+    cert_file: str | None,
+    key_file: str | None,
+    ssp_url: str | None,
+    case: list[str],
+    fmt: ReportFormat,
+    output: Path | None,
+    dry_run: bool,
+    show_sent: bool,
+    timeout: float,
 ) -> None:
     """Run the test kit's chains and the provider assurance scripts against a provider.
 
@@ -131,18 +109,13 @@ def provider(
 
 
 @app.command("consumer")
+@options("check consumer")
 def consumer(
-    ports_file: Path = typer.Option(
-        Path("assurance-sandbox.json"),
-        envvar="UEC_CHECK_PORTS_FILE",
-        help="where the manifest for the consumer under test is written",
-    ),
-    host: str = typer.Option("127.0.0.1", envvar="UEC_HOST"),
-    self_test: bool = typer.Option(
-        False, "--self-test", help="drive the journeys with our own consumer"
-    ),
-    fmt: ReportFormat = typer.Option(ReportFormat.table, "--format", help="report format"),
-    output: Path | None = typer.Option(None, "--output", "-o", help="write the report here"),
+    ports_file: Path,
+    host: str,
+    self_test: bool,
+    fmt: ReportFormat,
+    output: Path | None,
 ) -> None:
     """Start the sandbox in assurance mode, let the consumer under test drive the journeys
     it lists, then grade every request it made; exits 1 on any failure."""

@@ -5,25 +5,18 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 from pydantic import ValidationError
 
 from uec_booking.asgi_server import RequestTimeouts, serve
+from uec_booking.cli_options import options
 from uec_booking.console.app import Console, create_app
 from uec_booking.console.settings import ConsoleSettings
 from uec_booking.consumer.config import load_config
 from uec_booking.consumer.errors import ConsumerError
 from uec_booking.consumer.journal import Journal
-from uec_booking.serve_options import (
-    BodyTimeout,
-    ConfigFile,
-    HeadTimeout,
-    Host,
-    Port,
-    provider_db,
-)
 
 
 def _manifest_identity(config: Path | None) -> dict[str, Any]:
@@ -37,40 +30,19 @@ def _manifest_identity(config: Path | None) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
+@options("serve console")
 def serve_console(
-    config: ConfigFile = None,
-    host: Host = "127.0.0.1",
-    port: Port = 8060,
-    db: Annotated[str | None, provider_db("Provider store, for the provider diary")] = None,
-    oidc_issuer: Annotated[
-        str | None,
-        typer.Option(
-            envvar="UEC_OIDC_ISSUER", help="OIDC issuer for people (CIS2); default: the manifest's"
-        ),
-    ] = None,
-    oidc_client_id: Annotated[
-        str | None, typer.Option(envvar="UEC_OIDC_CLIENT_ID", help="The console's OIDC client id")
-    ] = None,
-    oidc_client_secret: Annotated[
-        str | None,
-        typer.Option(envvar="UEC_OIDC_CLIENT_SECRET", help="The console's OIDC client secret"),
-    ] = None,
-    public_url: Annotated[
-        str | None,
-        typer.Option(
-            envvar="UEC_CONSOLE_PUBLIC_URL",
-            help="The console's URL as browsers reach it (https:// makes the cookie Secure)",
-        ),
-    ] = None,
-    session_secret: Annotated[
-        str | None,
-        typer.Option(
-            envvar="UEC_CONSOLE_SESSION_SECRET",
-            help="Signs session cookies (default: random, so a restart signs everyone out)",
-        ),
-    ] = None,
-    request_head_timeout: HeadTimeout = None,
-    request_body_timeout: BodyTimeout = None,
+    config: Path | None,
+    host: str,
+    port: int,
+    db: str | None,
+    oidc_issuer: str | None,
+    oidc_client_id: str | None,
+    oidc_client_secret: str | None,
+    public_url: str | None,
+    session_secret: str | None,
+    request_head_timeout: float | None,
+    request_body_timeout: float | None,
 ) -> None:
     """The booking console: call-handler pages, the provider's diary, reports."""
     try:

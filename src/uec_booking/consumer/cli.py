@@ -8,11 +8,13 @@ import json
 import uuid
 from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
 
+from uec_booking.cli_options import options
 from uec_booking.consumer.config import load_config
 from uec_booking.consumer.errors import ConfigError, ConsumerError
 from uec_booking.consumer.events import SlotGone, StepFailed, WorkflowEvent
@@ -20,15 +22,8 @@ from uec_booking.consumer.journal import Journal, JourneyRecorder
 from uec_booking.consumer.request import BookingRequest, BookingResult
 from uec_booking.consumer.wiring import build_workflow
 from uec_booking.fhir.interactions import Interaction
-from uec_booking.serve_options import ConfigFile, json_output
 
 T = TypeVar("T")
-
-# The options every consumer command shares.
-AsJson = Annotated[bool, json_output("Print JSON")]
-WithinHours = Annotated[
-    int, typer.Option(min=1, max=24 * 14, help="Look for slots this many hours ahead")
-]
 
 
 def answer(work: Coroutine[Any, Any, T], *, as_json: bool) -> T:
@@ -93,36 +88,19 @@ def print_result(console: Console, result: BookingResult) -> None:
     console.print(f"Booking reference: {booking_reference(result.provider_asid or '', a.id)}")
 
 
+@options("book")
 def book(
-    nhs_number: Annotated[
-        str, typer.Option(help="The patient's NHS number (verified on PDS first)")
-    ],
-    config: ConfigFile = None,
-    postcode: Annotated[
-        str | None, typer.Option(help="Where the patient is (checked against PDS)")
-    ] = None,
-    disposition: Annotated[str, typer.Option(help="NHS Pathways disposition (Dx code)")] = "Dx05",
-    symptom_group: Annotated[int, typer.Option(help="NHS Pathways symptom group")] = 1010,
-    when: Annotated[
-        datetime | None,
-        typer.Option(
-            help="Earliest appointment time, UTC (default: now)",
-            formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d"],
-        ),
-    ] = None,
-    within_hours: WithinHours = 24,
-    description: Annotated[str, typer.Option(help="Reason for calling")] = "Booked by NHS 111",
-    service: Annotated[
-        str | None,
-        typer.Option(metavar="DOS_ID", help="Book only at this DoS service (one DoS returns)"),
-    ] = None,
-    slot: Annotated[
-        str | None,
-        typer.Option(
-            metavar="SLOT_ID", help="Book this slot (from `uec-booking slots`); needs --service"
-        ),
-    ] = None,
-    as_json: AsJson = False,
+    nhs_number: str,
+    config: Path | None,
+    postcode: str | None,
+    disposition: str,
+    symptom_group: int,
+    when: datetime | None,
+    within_hours: int,
+    description: str,
+    service: str | None,
+    slot: str | None,
+    as_json: bool,
 ) -> None:
     """Run the whole consumer flow and book the patient into the first suitable free slot
     (or the service and slot given)."""
@@ -168,11 +146,12 @@ def book(
     raise typer.Exit(0 if result.appointment else 1)
 
 
+@options("slots")
 def slots(
-    service: Annotated[str, typer.Option(help="DoS service id (the HealthcareService id)")],
-    config: ConfigFile = None,
-    within_hours: WithinHours = 24,
-    as_json: AsJson = False,
+    service: str,
+    config: Path | None,
+    within_hours: int,
+    as_json: bool,
 ) -> None:
     """List the free slots of a service without booking (DoS → SDS → token → SSP search)."""
     settings = load_config(config)
@@ -221,23 +200,14 @@ def slots(
     console.print(f"{len(found)} free slots")
 
 
+@options("cancel")
 def cancel(
-    booking: Annotated[
-        str | None,
-        typer.Option(metavar="ASID:ID", help="The booking reference `book` printed"),
-    ] = None,
-    appointment_id: Annotated[
-        str | None,
-        typer.Option("--appointment", metavar="ID", help="The Appointment id (with the next two)"),
-    ] = None,
-    provider_url: Annotated[
-        str | None, typer.Option(metavar="URL", help="The provider's FHIR base URL")
-    ] = None,
-    provider_asid: Annotated[
-        str | None, typer.Option(metavar="ASID", help="The provider's ASID (Ssp-To)")
-    ] = None,
-    config: ConfigFile = None,
-    as_json: AsJson = False,
+    booking: str | None,
+    appointment_id: str | None,
+    provider_url: str | None,
+    provider_asid: str | None,
+    config: Path | None,
+    as_json: bool,
 ) -> None:
     """Cancel an appointment this consumer booked (PUT status cancelled via the SSP); frees the slot.
 

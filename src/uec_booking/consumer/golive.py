@@ -17,13 +17,14 @@ import json
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 import typer
 from lxml import etree
 
+from uec_booking.cli_options import options
 from uec_booking.consumer.config import ConsumerAuthMode, ConsumerConfig, load_config
 from uec_booking.consumer.errors import ConfigError, ConsumerError
 from uec_booking.consumer.sds import SdsClient
@@ -35,7 +36,6 @@ from uec_booking.consumer.wiring import (  # as the flow wires them
 )
 from uec_booking.fhir.errors import FhirError
 from uec_booking.fhir.interactions import Interaction
-from uec_booking.serve_options import ConfigFile
 from uec_booking.tls_http import tls_transport
 from uec_booking.tokens_interim import check_interim
 
@@ -303,17 +303,11 @@ def _manifest_provider(path: Path | None) -> str | None:
     return url if isinstance(url, str) else None
 
 
+@options("check-config", nhs_number=PDS_TEST_PATIENT)
 def check_config(
-    config: ConfigFile = None,
-    provider: Annotated[
-        str | None,
-        typer.Option(
-            help="A provider service root URL to request a token for (default: the manifest's)"
-        ),
-    ] = None,
-    nhs_number: Annotated[
-        str, typer.Option(help="The NHS number to read from PDS (a test patient)")
-    ] = PDS_TEST_PATIENT,
+    config: Path | None,
+    provider: str | None,
+    nhs_number: str,
 ) -> None:
     """Check a configuration before first use: every service reachable, the DoS WSDL v1.5,
     tokens issued, PDS answering. Exit 0 only when nothing failed."""

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
+from uec_booking.cli_options import options
 from uec_booking.consumer.errors import AuthError
 from uec_booking.consumer.platform_auth import load_private_key, new_private_key_pem, public_jwks
 
@@ -23,9 +23,8 @@ keys_app = typer.Typer(no_args_is_help=True, help=__doc__)
 
 
 @keys_app.command("new")
-def new_key(
-    out: Annotated[Path, typer.Option(help="Where to write the private key (PEM)")],
-) -> None:
+@options("keys new")
+def new_key(out: Path) -> None:
     """Write a new 4096-bit RSA private key (readable by its owner only)."""
     if out.exists():
         typer.echo(f"{out} exists already: not overwritten.", err=True)
@@ -36,12 +35,8 @@ def new_key(
 
 
 @keys_app.command("jwks")
-def jwks(
-    key: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="The private key (PEM)")],
-    kid: Annotated[
-        str, typer.Option(envvar="UEC_PDS_KID", help="The key id the assertions name")
-    ] = "uec-booking-1",
-) -> None:
+@options("keys jwks")
+def jwks(key: Path, kid: str) -> None:
     """Print the public JWKS of a private key: what to register with the NHS API platform."""
     try:
         private = load_private_key(key)

@@ -10,7 +10,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 import uvicorn
@@ -25,37 +25,12 @@ from uec_booking.asgi_server import (
     protocol_for,
 )
 from uec_booking.cli_errors import UserError
+from uec_booking.cli_options import check_tls_pair, options
 from uec_booking.provider.settings import DEFAULT_DB, AuthMode
 from uec_booking.provider.store import Store
 from uec_booking.provider.store.migrate import upgrade
-from uec_booking.serve_options import (
-    BodyTimeout,
-    HeadTimeout,
-    Host,
-    Port,
-    ProviderDb,
-    SampleDirectory,
-    TlsCert,
-    TlsClientCa,
-    TlsKey,
-    check_tls_pair,
-    config_file,
-    json_output,
-)
 
 log = logging.getLogger("uec_booking.provider")
-
-MAX_DAYS = 366  # every command that makes slots takes --days in 1..MAX_DAYS
-
-
-def days_option(default_help: str = "Days of slots to generate, from today") -> Any:
-    return typer.Option(min=1, max=MAX_DAYS, help=default_help)
-
-
-ManifestOption = Annotated[
-    Path | None,
-    config_file("A sandbox manifest: use the store of the provider it describes (overrides --db)"),
-]
 
 
 def _read_json(path: Path, what: str) -> Any:
@@ -102,58 +77,26 @@ def manifest_store(manifest: Path | None, db: str) -> str:
     return str(found)
 
 
+@options("serve provider", db=DEFAULT_DB)
 def serve_provider(
-    host: Host = "127.0.0.1",
-    port: Port = 8020,
-    request_head_timeout: HeadTimeout = None,
-    request_body_timeout: BodyTimeout = None,
-    db: ProviderDb = DEFAULT_DB,
-    workers: Annotated[int, typer.Option(help="Processes (use PostgreSQL for more than 1)")] = 1,
-    jwks_url: Annotated[
-        str | None, typer.Option(envvar="UEC_JWKS_URL", help="JWKS of the NHS auth service")
-    ] = None,
-    issuer: Annotated[
-        str | None,
-        typer.Option(envvar="UEC_TOKEN_ISSUER", help="Expected token iss (unchecked when unset)"),
-    ] = None,
-    auth_mode: Annotated[
-        AuthMode | None,
-        typer.Option(envvar="UEC_AUTH_MODE", help="signed (JWKS), interim (unsigned), off"),
-    ] = None,
-    no_auth: Annotated[
-        bool, typer.Option("--no-auth", help="Accept requests without tokens")
-    ] = False,
-    public_base_url: Annotated[
-        str | None,
-        typer.Option(envvar="UEC_PUBLIC_BASE_URL", help="FHIR base URL consumers use (token aud)"),
-    ] = None,
-    availability: Annotated[
-        Path | None,
-        typer.Option(
-            envvar="UEC_AVAILABILITY_FILE",
-            exists=True,
-            dir_okay=False,
-            help="Availability template to keep applied (rolls the horizon hourly)",
-        ),
-    ] = None,
-    horizon: Annotated[
-        int,
-        typer.Option(envvar="UEC_AVAILABILITY_HORIZON_DAYS", min=1, max=366, help="Days ahead"),
-    ] = 28,
-    access_log: Annotated[
-        bool, typer.Option(envvar="UEC_ACCESS_LOG", help="One JSON line per request (stderr)")
-    ] = True,
-    tls_cert: TlsCert = None,
-    tls_key: TlsKey = None,
-    tls_client_ca: TlsClientCa = None,
-    behind_tls_proxy: Annotated[
-        bool,
-        typer.Option(
-            "--behind-tls-proxy",
-            envvar="UEC_BEHIND_TLS_PROXY",
-            help="TLS ends at a proxy in front (which checks the SSP's certificate): send HSTS, trust its Forwarded headers",
-        ),
-    ] = False,
+    host: str,
+    port: int,
+    request_head_timeout: float | None,
+    request_body_timeout: float | None,
+    db: str,
+    workers: int,
+    jwks_url: str | None,
+    issuer: str | None,
+    auth_mode: AuthMode | None,
+    no_auth: bool,
+    public_base_url: str | None,
+    availability: Path | None,
+    horizon: int,
+    access_log: bool,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    tls_client_ca: Path | None,
+    behind_tls_proxy: bool,
 ) -> None:
     """Serve the provider FHIR API (migrates the database first)."""
     check_tls_pair(tls_cert, tls_key)
@@ -272,16 +215,13 @@ def _tls_options(
     return options
 
 
+@options("seed", db=DEFAULT_DB)
 def seed(
-    db: ProviderDb = DEFAULT_DB,
-    days: Annotated[int, days_option()] = 7,
-    from_file: Annotated[
-        Path | None, typer.Option(exists=True, help="Import a FHIR Bundle of Schedules/Slots")
-    ] = None,
-    healthcare_service: Annotated[
-        str | None, typer.Option(help="HealthcareService for imported Schedules that name none")
-    ] = None,
-    directory_file: SampleDirectory = None,
+    db: str,
+    days: int,
+    from_file: Path | None,
+    healthcare_service: str | None,
+    directory_file: Path | None,
 ) -> None:
     """Load the sample services and generate slots (or import a Bundle). Idempotent."""
     from uec_booking.provider.seed import import_bundle
@@ -331,14 +271,13 @@ def seed(
     typer.echo(f"done in {time.monotonic() - started:.1f} s", err=True)
 
 
+@options("audit", db=DEFAULT_DB)
 def audit(
-    db: ProviderDb = DEFAULT_DB,
-    manifest: ManifestOption = None,
-    since: Annotated[
-        datetime | None, typer.Option(help="Only events at or after this UTC time")
-    ] = None,
-    limit: Annotated[int, typer.Option(min=1, help="Show at most this many events")] = 200,
-    as_json: Annotated[bool, json_output("One JSON object per line")] = False,
+    db: str,
+    manifest: Path | None,
+    since: datetime | None,
+    limit: int,
+    as_json: bool,
 ) -> None:
     """Show the provider's audit trail: who booked or cancelled what, when, and how it ended."""
     from rich.console import Console

@@ -7,10 +7,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TypeVar
 
 import typer
 
+from uec_booking.cli_options import options
 from uec_booking.fhir.errors import FhirError
 from uec_booking.provider.availability import (
     DEFAULT_HORIZON_DAYS,
@@ -22,7 +23,6 @@ from uec_booking.provider.settings import DEFAULT_DB
 from uec_booking.provider.store import Store
 from uec_booking.provider.store.create_db import DatabaseSetupError, ensure_database
 from uec_booking.provider.store.migrate import upgrade
-from uec_booking.serve_options import ProviderDb
 
 T = TypeVar("T")
 
@@ -64,21 +64,24 @@ def _with_store(db: str, work: Callable[[Store], Awaitable[T]]) -> T:
 
 
 @db_app.command("create")
-def db_create(db: ProviderDb = DEFAULT_DB) -> None:
+@options("db create", db=DEFAULT_DB)
+def db_create(db: str) -> None:
     """Create the PostgreSQL database if it is missing and bring its schema up to date."""
     prepare_database(db)
     typer.echo("database ready (schema at the newest migration)")
 
 
 @db_app.command("upgrade")
-def db_upgrade(db: ProviderDb = DEFAULT_DB) -> None:
+@options("db upgrade", db=DEFAULT_DB)
+def db_upgrade(db: str) -> None:
     """Apply the schema migrations (what `serve provider` does on start)."""
     prepare_database(db)
     typer.echo("schema at the newest migration")
 
 
 @availability_app.command("check")
-def availability_check(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)]) -> None:
+@options("availability check")
+def availability_check(file: Path) -> None:
     """Validate a template against the schema without touching any store."""
     try:
         template = load_template(file)
@@ -88,12 +91,11 @@ def availability_check(file: Annotated[Path, typer.Argument(exists=True, dir_oka
 
 
 @availability_app.command("apply")
+@options("availability apply", db=DEFAULT_DB, horizon=DEFAULT_HORIZON_DAYS)
 def availability_apply(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False)],
-    db: ProviderDb = DEFAULT_DB,
-    horizon: Annotated[
-        int, typer.Option(min=1, max=366, help="Days of slots from today")
-    ] = DEFAULT_HORIZON_DAYS,
+    file: Path,
+    db: str,
+    horizon: int,
 ) -> None:
     """Make the store's future slots what the template says (idempotent; booked slots are
     never touched, only reported)."""
@@ -119,72 +121,49 @@ def availability_apply(
         typer.echo(f"  booked, left as it is: Slot/{slot.id} {slot.start.isoformat()}Z")
 
 
-Reason = Annotated[
-    str | None,
-    typer.Option(help="Why (recorded in the audit; a block's also in the Slot's comment)"),
-]
-SlotIds = Annotated[list[str] | None, typer.Argument(help="Slot ids (or use --service)")]
-Service = Annotated[str | None, typer.Option("--service", help="HealthcareService id")]
-Schedule = Annotated[str | None, typer.Option("--schedule", help="Schedule id")]
-From = Annotated[datetime | None, typer.Option("--from", help="Range start (UTC unless offset)")]
-To = Annotated[datetime | None, typer.Option("--to", help="Range end, exclusive")]
-
-
-def _change(
-    blocked: bool,
-    db: str,
-    slot_ids: list[str] | None,
-    service: str | None,
-    schedule: str | None,
-    start: datetime | None,
-    end: datetime | None,
-    reason: str | None,
-) -> None:
-    from uec_booking.provider.admin import cli_provenance, set_blocked
-    from uec_booking.provider.search_dates import utc_naive
-
-    if (service or schedule) and not (start and end) and not slot_ids:
-        raise _fail("a range needs both --from and --to")
-    if (
-        start
-        and end
-        and start.replace(tzinfo=start.tzinfo or UTC) >= end.replace(tzinfo=end.tzinfo or UTC)
-    ):
-        raise _fail("--to must be after --from")
-    prepare_database(db)
-    report = _with_store(
-        db,
-        lambda s: set_blocked(
-            s,
-            blocked=blocked,
-            reason=reason,
-            who=cli_provenance(),
-            slot_ids=slot_ids or None,
-            service_id=service,
-            schedule_id=schedule,
-            start_ge=utc_naive(start.replace(tzinfo=start.tzinfo or UTC)) if start else None,
-            start_lt=utc_naive(end.replace(tzinfo=end.tzinfo or UTC)) if end else None,
-        ),
-    )
-    verb = "blocked" if blocked else "unblocked"
-    typer.echo(f"{len(report.changed)} slots {verb}, {len(report.skipped)} left as they are")
-    for slot in report.skipped:
-        typer.echo(f"  {slot.status}, left as it is: Slot/{slot.id} {slot.start.isoformat()}Z")
-
-
 def _slots_command(blocked: bool) -> Callable[..., None]:
     """`block` and `unblock`: the same selection of slots, moved one way or the other."""
 
+    @options("provider-slots block|unblock", db=DEFAULT_DB)
     def command(
-        slot_ids: SlotIds = None,
-        db: ProviderDb = DEFAULT_DB,
-        service: Service = None,
-        schedule: Schedule = None,
-        start: From = None,
-        end: To = None,
-        reason: Reason = None,
+        slot_ids: list[str] | None,
+        db: str,
+        service: str | None,
+        schedule: str | None,
+        start: datetime | None,
+        end: datetime | None,
+        reason: str | None,
     ) -> None:
-        _change(blocked, db, slot_ids, service, schedule, start, end, reason)
+        from uec_booking.provider.admin import cli_provenance, set_blocked
+        from uec_booking.provider.search_dates import utc_naive
+
+        if (service or schedule) and not (start and end) and not slot_ids:
+            raise _fail("a range needs both --from and --to")
+        if (
+            start
+            and end
+            and start.replace(tzinfo=start.tzinfo or UTC) >= end.replace(tzinfo=end.tzinfo or UTC)
+        ):
+            raise _fail("--to must be after --from")
+        prepare_database(db)
+        report = _with_store(
+            db,
+            lambda s: set_blocked(
+                s,
+                blocked=blocked,
+                reason=reason,
+                who=cli_provenance(),
+                slot_ids=slot_ids or None,
+                service_id=service,
+                schedule_id=schedule,
+                start_ge=utc_naive(start.replace(tzinfo=start.tzinfo or UTC)) if start else None,
+                start_lt=utc_naive(end.replace(tzinfo=end.tzinfo or UTC)) if end else None,
+            ),
+        )
+        verb = "blocked" if blocked else "unblocked"
+        typer.echo(f"{len(report.changed)} slots {verb}, {len(report.skipped)} left as they are")
+        for slot in report.skipped:
+            typer.echo(f"  {slot.status}, left as it is: Slot/{slot.id} {slot.start.isoformat()}Z")
 
     return command
 

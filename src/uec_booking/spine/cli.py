@@ -3,24 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 
 from uec_booking import sample_data
 from uec_booking.asgi_server import RequestTimeouts, serve
-from uec_booking.serve_options import (
-    BodyTimeout,
-    HeadTimeout,
-    Host,
-    Port,
-    SampleDirectory,
-    TlsCa,
-    TlsCert,
-    TlsClientCa,
-    TlsKey,
-    check_tls_pair,
-)
+from uec_booking.cli_options import check_tls_pair, options
 
 
 def _load(directory: Path | None) -> dict[str, Any]:
@@ -34,34 +23,17 @@ def _run(app: Any, host: str, port: int, what: str, head: float | None, body: fl
     serve(app, host=host, port=port, timeouts=timeouts)
 
 
+@options("serve auth")
 def serve_auth(
-    host: Host = "127.0.0.1",
-    port: Port = 8030,
-    issuer: Annotated[
-        str | None, typer.Option(help="Token issuer URL (default: this server's URL)")
-    ] = None,
-    clients_file: Annotated[
-        Path | None, typer.Option(exists=True, help="Client registry JSON (hashed secrets)")
-    ] = None,
-    directory: SampleDirectory = None,
-    provider: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--provider",
-            envvar="UEC_AUTH_PROVIDERS",
-            help="A provider service root URL tokens may be minted for (repeatable)",
-        ),
-    ] = None,
-    keys_dir: Annotated[
-        Path | None,
-        typer.Option(
-            exists=True,
-            file_okay=False,
-            help="Signing keys: active.key.pem + active.cert.pem (next.* optional)",
-        ),
-    ] = None,
-    request_head_timeout: HeadTimeout = None,
-    request_body_timeout: BodyTimeout = None,
+    host: str,
+    port: int,
+    issuer: str | None,
+    clients_file: Path | None,
+    directory: Path | None,
+    provider: list[str] | None,
+    keys_dir: Path | None,
+    request_head_timeout: float | None,
+    request_body_timeout: float | None,
 ) -> None:
     """NHS authentication: OAuth2 client credentials → RS256 JWT; JWKS."""
     from uec_booking.spine.auth import ClientRegistry, create_app
@@ -81,22 +53,16 @@ def serve_auth(
     _run(app, host, port, "NHS auth", request_head_timeout, request_body_timeout)
 
 
+@options("serve pds")
 def serve_pds(
-    host: Host = "127.0.0.1",
-    port: Port = 8040,
-    directory: SampleDirectory = None,
-    jwks_url: Annotated[
-        str | None,
-        typer.Option(envvar="UEC_PDS_JWKS_URL", help="The platform auth's JWKS (tokens required)"),
-    ] = None,
-    issuer: Annotated[
-        str | None, typer.Option(envvar="UEC_PDS_ISSUER", help="The platform auth's issuer URL")
-    ] = None,
-    open_sandbox: Annotated[
-        bool, typer.Option("--open", help="No token required (as the public PDS sandbox)")
-    ] = False,
-    request_head_timeout: HeadTimeout = None,
-    request_body_timeout: BodyTimeout = None,
+    host: str,
+    port: int,
+    directory: Path | None,
+    jwks_url: str | None,
+    issuer: str | None,
+    open_sandbox: bool,
+    request_head_timeout: float | None,
+    request_body_timeout: float | None,
 ) -> None:
     """PDS: FHIR R4 Patient read/search (X-Request-ID and a platform token required)."""
     from uec_booking.spine.pds import create_app
@@ -118,18 +84,15 @@ def serve_pds(
     _run(app, host, port, "PDS", request_head_timeout, request_body_timeout)
 
 
+@options("serve dos")
 def serve_dos(
-    host: Host = "127.0.0.1",
-    port: Port = 8050,
-    username: Annotated[
-        str, typer.Option(envvar="UEC_DOS_USERNAME", help="The account DoS accepts")
-    ] = "sandbox-111",
-    password: Annotated[
-        str, typer.Option(envvar="UEC_DOS_PASSWORD", help="Its password")
-    ] = "sandbox-dos-password",
-    directory: SampleDirectory = None,
-    request_head_timeout: HeadTimeout = None,
-    request_body_timeout: BodyTimeout = None,
+    host: str,
+    port: int,
+    username: str,
+    password: str,
+    directory: Path | None,
+    request_head_timeout: float | None,
+    request_body_timeout: float | None,
 ) -> None:
     """DoS: the v1.5 SOAP API (WSDL at /app/api/webservices?wsdl)."""
     from uec_booking.spine.dos import create_app
@@ -138,22 +101,17 @@ def serve_dos(
     _run(app, host, port, "DoS", request_head_timeout, request_body_timeout)
 
 
+@options("serve sds")
 def serve_sds(
-    host: Host = "127.0.0.1",
-    port: Port = 8389,
-    provider_endpoint: Annotated[
-        str, typer.Option(help="The provider FHIR base URL SDS registers")
-    ] = "http://127.0.0.1:8020/fhir",
-    slapd: Annotated[
-        bool, typer.Option("--slapd", help="Serve the same data from OpenLDAP slapd")
-    ] = False,
-    directory: SampleDirectory = None,
-    tls_cert: TlsCert = None,
-    tls_key: TlsKey = None,
-    tls_client_ca: TlsClientCa = None,
-    starttls: Annotated[
-        bool, typer.Option("--starttls", help="Plain LDAP offering StartTLS instead of ldaps")
-    ] = False,
+    host: str,
+    port: int,
+    provider_endpoint: str,
+    slapd: bool,
+    directory: Path | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    tls_client_ca: Path | None,
+    starttls: bool,
 ) -> None:
     """SDS: an LDAP directory of nhsAS / nhsMHS entries (embedded, or on slapd)."""
     from uec_booking.spine.sds import SdsTLS
@@ -166,23 +124,18 @@ def serve_sds(
     serve(host, port, ldif_text=ldif, slapd=slapd, tls=tls)
 
 
+@options("serve ssp")
 def serve_ssp(
-    host: Host = "127.0.0.1",
-    port: Port = 8010,
-    sds_url: Annotated[
-        str, typer.Option(envvar="UEC_SDS_URL", help="SDS the SSP checks targets against")
-    ] = "ldap://127.0.0.1:8389",
-    sds_base: Annotated[
-        str, typer.Option(envvar="UEC_SDS_BASE", help="SDS search base")
-    ] = "ou=Services,o=nhs",
-    timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for a provider (then 504)")
-    ] = 30.0,
-    tls_cert: TlsCert = None,
-    tls_key: TlsKey = None,
-    tls_ca: TlsCa = None,
-    request_head_timeout: HeadTimeout = None,
-    request_body_timeout: BodyTimeout = None,
+    host: str,
+    port: int,
+    sds_url: str,
+    sds_base: str,
+    timeout: float,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    tls_ca: Path | None,
+    request_head_timeout: float | None,
+    request_body_timeout: float | None,
 ) -> None:
     """SSP: the forward proxy checking Ssp-* headers against SDS. With --tls-cert/--tls-key
     (and --tls-ca): HTTPS with TLS mutual authentication, the same certificate presented to
