@@ -1,5 +1,6 @@
 """FHIR XML written from JSON dicts (issue 13 #19): what fhir.resources reads back is what
-the JSON says, for every kind of response the provider sends; and it is fast."""
+the JSON says, for every kind of response the provider sends; and big XML searches render
+off the event loop (how fast: `make bench`'s XML row)."""
 
 from __future__ import annotations
 

@@ -366,6 +366,30 @@ def test_plain_mode_never_skips_the_ssp_from_check(setup: Setup) -> None:
     assert len(upstream.seen) == 1
 
 
+def test_over_tls_ma_the_certificate_checks_ssp_from_when_the_token_names_no_asid(
+    setup: Setup,
+) -> None:
+    """A token naming no ASID leaves the certificate as the evidence of the sender: a system
+    whose certificate SDS registers for Ssp-From is relayed, any other is refused; and two
+    Authorization headers are refused before either is read."""
+    url = f"{setup.ssp}/{setup.provider}/Slot"
+    no_asid = token_for(None, sub="x")
+    before = len(setup.upstream.seen)
+    with setup.client(setup.ca.issue("other-no-asid", "someone-else.sandbox.nhs.uk")) as other:
+        assert other.get(url, headers=headers(Authorization=no_asid)).status_code == 495
+    with setup.client() as client:
+        request = client.build_request("GET", url, headers=headers())
+        request.headers = httpx.Headers(
+            [*request.headers.multi_items(), ("Authorization", token_for("200000000301"))]
+        )
+        doubled = client.send(request)
+        assert doubled.status_code == 400, doubled.text
+        assert len(setup.upstream.seen) == before
+        relayed = client.get(url, headers=headers(Authorization=no_asid))
+        assert relayed.status_code == 200, relayed.text
+    assert len(setup.upstream.seen) == before + 1
+
+
 def test_the_ssp_verifies_the_provider_certificate(setup: Setup) -> None:
     """A provider whose certificate is not from Spine's CA is a 502, never trusted."""
     stranger = CertificateAuthority.create(setup.tmp / "provider-stranger")
