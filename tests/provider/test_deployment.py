@@ -26,6 +26,7 @@ from tests.support import PG_URL
 from uec_booking.asgi_server import ThreadedServer
 from uec_booking.cli import app as cli
 from uec_booking.netutil import free_port, wait_for_port
+from uec_booking.processes import start_provider, stop
 from uec_booking.provider.app import create_app
 from uec_booking.provider.settings import AuthMode, ProviderSettings
 from uec_booking.provider.store.db import sync_url
@@ -80,6 +81,19 @@ def test_db_create_makes_the_database_once(missing_db: str) -> None:
     again = runner.invoke(cli, ["db", "create", "--db", missing_db])
     assert again.exit_code == 0 and "created database" not in again.output
     assert head_revision(missing_db) == script_head()
+
+
+def test_serve_provider_creates_a_missing_database_and_serves_from_it(missing_db: str) -> None:
+    """DEPLOYMENT.md §2: a first `serve provider` on a database that does not exist yet makes
+    it, migrates it and answers, with no `db create` before it."""
+    proc, base = start_provider(missing_db, workers=2)
+    try:
+        assert head_revision(missing_db) == script_head()
+        assert httpx.get(f"{base}/metadata", timeout=10).status_code == 200
+        ready = httpx.get(base.removesuffix("/fhir") + "/_ready", timeout=10)
+        assert ready.status_code == 200, ready.text
+    finally:
+        stop(proc)
 
 
 def test_db_create_says_what_to_run_when_it_may_not(pg_url: str) -> None:
