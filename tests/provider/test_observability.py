@@ -4,7 +4,9 @@ health/readiness probes."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from pathlib import Path
 
 import httpx
@@ -13,10 +15,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.provider.conftest import seed_db
 from tests.provider.helpers import FHIR_JSON, SERVICE, appointment, search_free, service_search
 from uec_booking.asgi_server import ThreadedServer
+from uec_booking.consumer.auth import InterimTokens
+from uec_booking.fhir.interactions import Interaction
 from uec_booking.netutil import free_port
 from uec_booking.processes import start_provider, stop
 from uec_booking.provider.app import create_app
-from uec_booking.provider.observability import interaction_of
+from uec_booking.provider.observability import access_log, interaction_of
 from uec_booking.provider.settings import AuthMode, ProviderSettings
 
 TRACE = "0c7e1f52-3b4a-4d55-9a8e-6a1f3c2b9d10"
@@ -101,6 +105,47 @@ def test_metrics_from_every_worker_and_one_json_line_per_request(pg_url: str) ->
     assert line["request_id"] == booked.headers["X-Request-ID"]
     assert line["method"] == "POST" and line["latency_ms"] > 0
     assert set(line) >= {"ods", "client_id"}  # null with --no-auth; the token's when verified
+
+
+class _Lines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[dict[str, object]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(json.loads(record.getMessage()))
+
+
+def test_the_request_log_names_the_verified_consumer(tmp_path: Path) -> None:
+    """With a token verified (interim mode: the consumer's own unsigned token), the log line
+    carries its ODS code and client, and a refused token's line names none."""
+    db_url = f"sqlite:///{tmp_path / 'p.sqlite3'}"
+    seed_db(db_url, days=1)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/fhir"
+    settings = ProviderSettings(
+        db_url=db_url, public_base_url=base, auth_mode=AuthMode.INTERIM, access_log=True
+    )
+    tokens = InterimTokens(
+        consumer_ods="GPCA0001",
+        consumer_name="Emergency Booking Assurance",
+        device_id="CONS-APP-4",
+        issuer="https://consumer.example.nhs.uk/",
+    )
+    token = asyncio.run(tokens.token(audience=base, interaction=Interaction.READ_METADATA))
+    lines = _Lines()
+    access_log.addHandler(lines)
+    try:
+        with ThreadedServer(create_app(settings), port=port):
+            verified = httpx.get(f"{base}/metadata", headers={"Authorization": f"Bearer {token}"})
+            refused = httpx.get(f"{base}/metadata", headers={"Authorization": "Bearer x.y.z"})
+    finally:
+        access_log.removeHandler(lines)
+    assert verified.status_code == 200 and refused.status_code == 401
+    ok, no = (next(r for r in lines.lines if r["status"] == code) for code in (200, 401))
+    assert ok["ods"] == "GPCA0001" and ok["client_id"] == "https://consumer.example.nhs.uk/"
+    assert ok["interaction"] == "read:metadata"
+    assert no["ods"] is None and no["client_id"] is None
 
 
 def test_health_and_readiness(tmp_path: Path) -> None:
