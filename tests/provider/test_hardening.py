@@ -3,8 +3,10 @@ each over real HTTP on both stores: a 4xx with an OperationOutcome, never a 5xx.
 
 from __future__ import annotations
 
+import http.client
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 import orjson
 import pytest
@@ -49,6 +51,39 @@ def test_extreme_dates_are_400_not_500(provider: Provider, bound: str) -> None:
         params=[("patient:identifier", "9000000009"), ("start", bound)],
     )
     assert search.status_code in (200, 400), search.text
+
+
+def test_client_errors_keep_the_connection_open(provider: Provider) -> None:
+    """A 500 closed the keep-alive connection; a client's mistake answered 4xx leaves it open:
+    every request below goes over one socket, and the last, a plain search, is answered."""
+    where = urlsplit(provider.url)
+    connection = http.client.HTTPConnection(where.hostname or "", where.port, timeout=30)
+    deep = '<valueString value="x"/>'
+    for depth in range(200):
+        deep = f'<extension url="http://example.org/e{depth}">{deep}</extension>'
+    xml = f'<Appointment xmlns="http://hl7.org/fhir">{deep}<status value="booked"/></Appointment>'
+    window = urlencode([("start", f"le{later(5)}"), ("start", "ge0001-01-01T00:00:00+14:00")])
+    hostile: list[tuple[str, str, str | None, dict[str, str]]] = [
+        ("GET", f"{where.path}/Slot?{window}", None, {}),
+        ("POST", f"{where.path}/Appointment", xml, {"Content-Type": "application/fhir+xml"}),
+        ("GET", f"{where.path}/Appointment/x/_history/18446744073709551616", None, {}),
+        ("POST", f"{where.path}/Appointment", "{", {"Content-Type": "application/fhir+json"}),
+    ]
+    try:
+        connection.connect()
+        socket = connection.sock
+        for method, path, body, headers in hostile:
+            connection.request(method, path, body=body, headers=headers)
+            answer = connection.getresponse()
+            answer.read()
+            assert 400 <= answer.status < 500, (path[:60], answer.status)
+            assert answer.getheader("connection", "").lower() != "close", path[:60]
+        connection.request("GET", f"{where.path}/Slot?{urlencode([('start', f'le{later(5)}')])}")
+        last = connection.getresponse()
+        last.read()
+        assert last.status == 200 and connection.sock is socket
+    finally:
+        connection.close()
 
 
 @pytest.mark.parametrize(
