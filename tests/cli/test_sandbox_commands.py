@@ -99,6 +99,24 @@ def test_the_readme_library_snippet_books(sandbox: tuple[Path, dict[str, Any], s
     assert re.fullmatch(r"[0-9a-f-]{36}\n", done.stdout), done.stdout
 
 
+def test_book_a_patient_away_from_home(sandbox: tuple[Path, dict[str, Any], str]) -> None:
+    """`--postcode` is checked against PDS; `--location-postcode` is where DoS searches."""
+    work, _, _ = sandbox
+
+    def nearest(*where: str) -> str:
+        done = uec(
+            "book", "--config", "uec-sandbox.json", "--nhs-number", "9000000009",
+            "--postcode", "LS1 6AE", *where, "--within-hours", "48", cwd=work,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr + done.stdout
+        said = " ".join(done.stdout.split())  # rich wraps long lines
+        found = re.search(r"services, nearest (.+?) (?:DoS|SDS|\w+:)", said)
+        assert found, said
+        return found.group(1)
+
+    assert "Leeds" in nearest() and "Wakefield" in nearest("--location-postcode", "WF1 2EB")
+
+
 def test_book_a_chosen_service_and_slot_then_cancel_by_reference(
     sandbox: tuple[Path, dict[str, Any], str],
 ) -> None:

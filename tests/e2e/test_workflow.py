@@ -83,6 +83,25 @@ def test_service_without_booking_asid_is_referral_only(workflow: BookingWorkflow
     )
 
 
+def test_a_patient_away_from_home_is_verified_at_home_and_searched_where_they_are(
+    workflow: BookingWorkflow,
+) -> None:
+    """A Leeds patient (LS1 6AE on PDS) calling from Wakefield: PDS checks the home
+    postcode, DoS searches from WF1 2EB; the home postcode as the location finds Leeds."""
+    away, seen = run(
+        workflow, nhs_number="9000000009", postcode="LS1 6AE", location_postcode="WF1 2EB"
+    )
+    home, seen_home = run(workflow, nhs_number="9000000009", postcode="LS1 6AE")
+    assert away.appointment is not None and home.appointment is not None
+    (found,) = [e for e in seen if isinstance(e, events.ServicesFound)]
+    (found_home,) = [e for e in seen_home if isinstance(e, events.ServicesFound)]
+    assert found.services[0][0] != found_home.services[0][0], (found, found_home)
+    assert "Wakefield" in found.nearest and "Leeds" in found_home.nearest
+    # Where the patient is now is not a demographic: given as the PDS postcode, it fails.
+    refused, _ = run(workflow, nhs_number="9000000009", postcode="WF1 2EB")
+    assert refused.appointment is None and refused.error and "postcode" in refused.error.lower()
+
+
 def test_asid_missing_from_sds_is_skipped(workflow: BookingWorkflow) -> None:
     # Wakefield: DoS gives a booking ASID that SDS does not know.
     result, seen = run(workflow, nhs_number="9000000041", postcode="WF1 2EB")

@@ -32,7 +32,7 @@ from uec_booking.consumer.errors import (
     SlotTaken,
 )
 from uec_booking.consumer.models import FreeSlot
-from uec_booking.consumer.request import BookingRequest, age_on, case_for
+from uec_booking.consumer.request import age_on, case_for
 from uec_booking.consumer.workflow import BookingWorkflow
 
 SLOT_WINDOW = timedelta(days=3)
@@ -105,7 +105,7 @@ async def services(request: Request, user: User) -> Response:
         symptom_group=booking.symptom_group,
     )
     happened: list[events.WorkflowEvent] = []
-    case = case_for(BookingRequest(**{**booking.__dict__, "postcode": location}), patient)
+    case = case_for(booking, patient)
     try:
         found = await wf.find_services(case, happened.append)
     except DosError as exc:

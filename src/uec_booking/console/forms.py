@@ -47,8 +47,8 @@ def read_start_form(
     submitted: Any,
 ) -> tuple[dict[str, str], dict[str, str], BookingRequest | None]:
     """(what was entered, normalised; errors by field; the request, or None on errors).
-    The request's postcode is the one checked against PDS; where the patient is now is
-    `location_postcode`, and drives the DoS search only."""
+    The request's `postcode` is checked against PDS; `location_postcode`, where the patient
+    is now, drives the DoS search only."""
     raw = {k: str(v) for k, v in submitted.items() if k != "csrf_token"}
     form = {k: raw.get(k, "").strip() for k in FIELDS}
     errors: dict[str, str] = {}
@@ -85,7 +85,8 @@ def read_start_form(
         errors,
         BookingRequest(
             nhs_number=nhs_number,
-            postcode=home,  # checked against PDS; where the patient is now is not
+            postcode=home,
+            location_postcode=location,
             family=form["family"] or None,
             birth_date=born,
             disposition=form["disposition"],

@@ -93,6 +93,7 @@ def book(
     nhs_number: str,
     config: Path | None,
     postcode: str | None,
+    location_postcode: str | None,
     disposition: str,
     symptom_group: int,
     when: datetime | None,
@@ -114,6 +115,7 @@ def book(
     request = BookingRequest(
         nhs_number=nhs_number,
         postcode=postcode,
+        location_postcode=location_postcode,
         disposition=disposition,
         symptom_group=symptom_group,
         earliest=earliest,

@@ -24,11 +24,18 @@ class BookingRequest:
     service and slot they chose.
 
         request = BookingRequest(nhs_number="9000000009", postcode="LS1 6AE",
+                                 location_postcode="WF1 2EB",
                                  disposition="Dx05", symptom_group=1010)
+
+    `postcode` is the patient's registered (home) postcode, checked against PDS;
+    `location_postcode` is where the patient is now, which DoS searches from (a patient
+    away from home is the common 111 case). Without it DoS searches from `postcode`, or
+    from the address PDS holds.
     """
 
     nhs_number: str
     postcode: str | None = None
+    location_postcode: str | None = None
     family: str | None = None
     birth_date: str | None = None
     disposition: str = "Dx05"
@@ -71,7 +78,7 @@ def case_for(request: BookingRequest, patient: VerifiedPatient) -> DosCase:
     """The DoS Case for a verified patient and the call's clinical outcome."""
     age, age_format = case_age(date.fromisoformat(patient.birth_date), datetime.now(UTC).date())
     return DosCase(
-        postcode=request.postcode or patient.postcode or "",
+        postcode=request.location_postcode or request.postcode or patient.postcode or "",
         age=age,
         age_format=age_format,
         gender=GENDER_FOR_DOS.get(patient.gender, "I"),
