@@ -145,7 +145,7 @@ def serve_provider(
         f"provider FHIR API on {base} (store {make_url(db).render_as_string(hide_password=True)}, "
         f"auth {mode.value}); starting {workers} worker(s)"
     )
-    _announce_when_ready(f"http://{host}:{port}/_health", base)
+    _announce_when_ready(host, port, base, tls=tls_cert is not None)
     uvicorn.run(
         "uec_booking.provider.asgi:app_from_env",
         factory=True,
@@ -161,22 +161,45 @@ def serve_provider(
     )
 
 
-def _announce_when_ready(health_url: str, base: str, timeout: float = 120.0) -> None:
-    """Say "ready" once `/_health` answers (uvicorn itself is told to be quiet)."""
+def _announce_when_ready(
+    host: str, port: int, base: str, *, tls: bool, timeout: float = 120.0
+) -> None:
+    """Say "ready" once `/_health` answers (uvicorn itself is told to be quiet). Under TLS,
+    once a worker completes a TLS handshake: a worker serves only once its app has started,
+    and with `--tls-client-ca` this process has no certificate to get further with."""
+    import socket
+    import ssl
     import threading
     import time
 
     import httpx
 
+    def answers() -> bool:
+        if not tls:
+            try:
+                return httpx.get(f"http://{host}:{port}/_health", timeout=1.0).status_code == 200
+            except httpx.HTTPError:
+                return False
+        probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        probe.check_hostname = False  # our own socket: only whether it answers matters
+        probe.verify_mode = ssl.CERT_NONE
+        try:
+            with (
+                socket.create_connection((host, port), timeout=1.0) as sock,
+                probe.wrap_socket(sock),
+            ):
+                return True
+        except ssl.SSLError:
+            return True  # a worker answered the handshake, refusing us (no client certificate)
+        except OSError:
+            return False  # not listening yet, or no worker took the connection in time
+
     def poll() -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            try:
-                if httpx.get(health_url, timeout=1.0).status_code == 200:
-                    typer.echo(f"ready: {base}", err=True)
-                    return
-            except httpx.HTTPError:
-                pass
+            if answers():
+                typer.echo(f"ready: {base}", err=True)
+                return
             time.sleep(0.1)
 
     threading.Thread(target=poll, name="ready-announcer", daemon=True).start()
