@@ -212,6 +212,11 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
         (("--tls-cert", "{cert}"), "--tls-cert: --tls-cert and --tls-key go together"),
         (("--tls-key", "{key}"), "--tls-cert: --tls-cert and --tls-key go together"),
         (("--tls-client-ca", "{ca}"), "--tls-client-ca: --tls-client-ca needs --tls-cert"),
+        (
+            ("--behind-tls-proxy", ""),
+            "--behind-tls-proxy: --behind-tls-proxy needs --public-base-url https://… (the URL "
+            "consumers use)",
+        ),
     ],
 )
 def test_half_a_tls_configuration_is_one_sentence(
@@ -219,13 +224,9 @@ def test_half_a_tls_configuration_is_one_sentence(
 ) -> None:
     flag, value = given
     files = {"cert": certs.server.cert, "key": certs.server.key, "ca": certs.ca}
+    values = [value.format(**files)] if value else []
     done = _run(
-        "--port",
-        str(free_port()),
-        "--db",
-        f"sqlite:///{tmp_path / 'p.sqlite3'}",
-        flag,
-        value.format(**files),
+        "--port", str(free_port()), "--db", f"sqlite:///{tmp_path / 'p.sqlite3'}", flag, *values
     )
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Traceback" not in done.stderr + done.stdout, done.stderr

@@ -113,6 +113,13 @@ def serve_provider(
         raise typer.BadParameter("--auth-mode signed needs --jwks-url", param_hint="--jwks-url")
     if workers > 1 and db.startswith("sqlite"):
         raise typer.BadParameter("several workers need PostgreSQL (--db postgresql://…)")
+    if behind_tls_proxy and not (public_base_url or "").startswith("https://"):
+        # Behind the proxy the provider's own address is not what consumers reach, and every
+        # URL in its answers (and each token's aud) comes from the public base URL.
+        raise typer.BadParameter(
+            "--behind-tls-proxy needs --public-base-url https://… (the URL consumers use)",
+            param_hint="--behind-tls-proxy",
+        )
     base = public_base_url or f"{'https' if tls_cert else 'http'}://{host}:{port}/fhir"
     env = {
         "UEC_DB_URL": db,
@@ -221,7 +228,8 @@ def _tls_options(
     cert: Path | None, key: Path | None, client_ca: Path | None, behind_proxy: bool
 ) -> dict[str, Any]:
     """uvicorn's TLS options: HTTPS with HSTS (the SSP guide: HSTS SHALL be employed), and
-    with `client_ca` a client certificate from it required in the handshake."""
+    with `client_ca` a client certificate from it required in the handshake; behind a TLS
+    proxy, plain HTTP with HSTS for the proxy to pass on."""
     import ssl
 
     from uec_booking.asgi_server import HSTS
@@ -233,8 +241,8 @@ def _tls_options(
             options |= {"ssl_ca_certs": str(client_ca), "ssl_cert_reqs": ssl.CERT_REQUIRED}
     if cert or behind_proxy:
         options["headers"] = [("strict-transport-security", HSTS)]
-    if behind_proxy:
-        options |= {"proxy_headers": True, "forwarded_allow_ips": "*"}
+    # No forwarded headers are trusted: the answers' URLs come from the public base URL, and
+    # nothing the provider decides reads the client's address or scheme.
     return options
 
 
