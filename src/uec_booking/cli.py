@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from typing import Any
 
 import typer
 import typer.main
+from typer._click import exceptions as click_errors  # typer's own click: the errors it raises
 
 from uec_booking import demo as demo_module
 from uec_booking import report_cli, sandbox_cli
 from uec_booking.check import cli as check_cli
 from uec_booking.cli_errors import EXIT_USER_ERROR, explain
+from uec_booking.cli_options import DECLARED, entry
 from uec_booking.console import cli as console_cli
 from uec_booking.consumer import cli as consumer_cli
 from uec_booking.consumer import golive
@@ -112,10 +115,58 @@ def command() -> Any:
     return root
 
 
+def _declared(exc: click_errors.UsageError) -> str | None:
+    """A bad value for an option declared with a range or date formats, said from its
+    declaration: `--days must be a whole number from 1 to 366`, `--from takes a date …`."""
+    param, ctx = getattr(exc, "param", None), exc.ctx
+    if not isinstance(exc, click_errors.BadParameter) or isinstance(
+        exc, click_errors.MissingParameter
+    ):
+        return None
+    if param is None or ctx is None or not param.name:
+        return None
+    name = ctx.command_path.partition(" ")[2]
+    if param.name not in DECLARED["command"].get(name, {}):
+        return None
+    declared = entry(name, param.name)
+    flag = max(param.opts, key=len) if param.opts else f"--{param.name}"
+    if "formats" in declared:
+        given = re.search(r"'([^']*)' does not match", exc.format_message())
+        got = f" (got {given[1]!r})" if given else ""
+        form = declared.get("metavar", "YYYY-MM-DD")
+        return f"{flag} takes a date as {form}, like 2026-12-02 or 2026-12-02T09:30{got}"
+    low, high = declared.get("min"), declared.get("max")
+    if low is None:
+        return None
+    whole = isinstance(low, int) and isinstance(high, int | None)
+    what = "a whole number" if whole else "a number"
+    return f"{flag} must be {what} " + (f"from {low} to {high}" if high else f"of {low} or more")
+
+
+def usage_sentence(exc: click_errors.ClickException) -> str:
+    """A mistake in the command line itself (an unknown option, a bad value): one line, which
+    names the option and where the help is, instead of click's usage block."""
+    text = exc.format_message().replace("Value error, ", "").strip()
+    if isinstance(exc, click_errors.UsageError):
+        text = (_declared(exc) or text).rstrip(".")
+        if exc.ctx is not None:
+            text += f" (see `{exc.ctx.command_path} --help`)"
+    return text
+
+
 def main() -> None:
     """The console script: an error the user can put right is one sentence and exit 2."""
     try:
-        command()(prog_name="uec-booking")
+        code = command().main(prog_name="uec-booking", standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as exc:
+        exc.show()  # a bare group: its help
+        sys.exit(exc.exit_code)
+    except click_errors.ClickException as exc:
+        typer.echo(f"error: {usage_sentence(exc)}", err=True)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("Aborted!", err=True)
+        sys.exit(1)
     except Exception as exc:
         if _debug["on"]:
             raise
@@ -128,3 +179,6 @@ def main() -> None:
             sys.exit(1)
         typer.echo(f"error: {sentence}", err=True)
         sys.exit(EXIT_USER_ERROR)
+    # Not standalone, click hands back what would have been the exit: the code of a
+    # `typer.Exit` (or of `--help`), or the command's own return value (None: success).
+    sys.exit(code if isinstance(code, int) else 0)

@@ -161,3 +161,24 @@ def test_serve_console_without_config(tmp_path: Path) -> None:
 def test_debug_shows_the_traceback(files: Path) -> None:
     done = uec("--debug", "book", "--nhs-number", "1", "--config", str(files / "broken.toml"))
     assert done.returncode != 0 and "Traceback" in done.stderr
+
+
+@pytest.mark.parametrize("value", ["2024-13-01", "yesterday", "01/12/2026"])
+def test_report_from_not_a_date(value: str) -> None:
+    line = one_sentence(uec("report", "--from", value), "--from", value, "YYYY-MM-DD")
+    assert "Value error" not in line and "Usage:" not in line, line
+
+
+def test_report_to_before_from() -> None:
+    one_sentence(uec("report", "--from", "2026-12-02", "--to", "2026-12-01"), "--to", "after")
+
+
+@pytest.mark.parametrize("command", [["seed"], ["serve", "sandbox"], ["demo"]])
+@pytest.mark.parametrize("days", ["0", "367"])
+def test_days_outside_1_to_366(command: list[str], days: str) -> None:
+    """The one limit cli_options.toml declares for every `--days`, said plainly."""
+    one_sentence(uec(*command, "--days", days), "--days", "from 1 to 366", " ".join(command))
+
+
+def test_an_unknown_option_is_one_line() -> None:
+    one_sentence(uec("book", "--nhs-numbr", "9000000009"), "--nhs-numbr", "--help")

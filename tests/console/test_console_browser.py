@@ -91,9 +91,12 @@ def find_services(page: Any, console: str, nhs_number: str, where: str, **checke
     page.get_by_role("button", name="Find services").click()
 
 
-def to_slots(page: Any, console: str, nhs_number: str, where: str) -> None:
+def to_slots(
+    page: Any, console: str, nhs_number: str, where: str, service: str | None = None
+) -> None:
     find_services(page, console, nhs_number, where)
-    page.locator("#services button").first.click()  # the first bookable service
+    at = f"#services li[data-service='{service}'] button" if service else "#services button"
+    page.locator(at).first.click()  # the first bookable service, or the one named
     page.wait_for_selector("input[name=slot_id]")
 
 
@@ -162,7 +165,8 @@ def test_a_cross_site_form_is_refused(console: str, browser: Any) -> None:
 def test_book_a_later_slot_without_javascript(console: str, contexts: Any) -> None:
     page = contexts(java_script_enabled=False).new_page()
     sign_in(page, console, "call.handler")
-    to_slots(page, console, "9000000025", "BD1 1HY")
+    before = report_figures(page, console)
+    to_slots(page, console, "9000000025", "BD1 1HY", service="2000100001")
     # The last day offered is a whole one whatever the hour the suite runs (late in the day,
     # today has few slots or none).
     page.locator("#days a").last.click()
@@ -178,7 +182,119 @@ def test_book_a_later_slot_without_javascript(console: str, contexts: Any) -> No
         "the slot chosen, not the first"
     )
     assert "Khan" in page.locator("#confirmation").inner_text()
-    assert page.locator("#tell-patient").inner_text().startswith("Your appointment is at")
+    tell = page.locator("#tell-patient").inner_text()
+    assert tell.startswith("Your appointment is at Leeds Urgent Treatment Centre")
+    # The service's address and phone (DoS), the practitioner, the time in UK time.
+    address, phone = "12 Wellington Street, Leeds, LS1 4HR", "0113 496 0101"
+    assert page.locator("#service-address").inner_text() == address
+    assert page.locator("#service-phone").inner_text() == phone
+    practitioner = label.split(", ")[1]  # the label: times, practitioner, location
+    assert practitioner in ("Mrs Sarah Black", "Dr Daniel Okafor"), label
+    assert page.locator("#practitioner").inner_text() == practitioner
+    assert (
+        f"with {practitioner}" in tell and f"Go to Leeds Urgent Treatment Centre, {address}" in tell
+    )
+    assert f"call {phone}" in tell
+    assert "When (UK time)" in page.locator("main").inner_text()
+    # A later slot booked without JavaScript is a booking, not an error, on both sides.
+    after = report_figures(page, console)
+    grew = {k: after[k] - before.get(k, 0) for k in after}
+    assert grew["rep-cons-01 booked"] == 1, grew
+    assert grew["rep-cons-12 errors"] == 0 and grew["rep-prov-12 errors"] == 0, grew
+    assert grew["rep-prov-01 booked"] == 1, grew
+
+
+@pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
+def test_slots_by_practitioner_timeframe_and_the_book_button(
+    console: str, contexts: Any, javascript: bool
+) -> None:
+    """The slot list: filtered by practitioner, slots beyond the disposition's timeframe
+    (Dx05: within 2 hours) tagged, and "Book this slot" in view wherever the list is
+    scrolled; each a plain form or CSS, so with JavaScript and without."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    height = 700
+    page = contexts(
+        java_script_enabled=javascript, viewport={"width": 1000, "height": height}
+    ).new_page()
+    sign_in(page, console, "call.handler")
+    to_slots(page, console, "9000000017", "LS1 4HR", service="2000100001")
+    assert (
+        "Dx05 To contact a Primary Care Service within 2 hours"
+        in page.locator("#patient").inner_text()
+    )
+
+    def shown() -> list[str]:
+        return [label.inner_text() for label in page.locator("#slot-list label").all()]
+
+    def book_button_in_view() -> bool:
+        box = page.locator("#book").bounding_box()
+        return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height
+
+    # Slots after now + 2 hours are tagged, those before it are not.
+    limit = datetime.now(ZoneInfo("Europe/London")) + timedelta(hours=2)
+    marked = 0
+    for link in range(page.locator("#days a").count()):
+        page.locator("#days a").nth(link).click()
+        day = page.locator("#slot-list legend").inner_text().removesuffix(" (UK time)")
+        for label in shown():
+            start = datetime.strptime(f"{day} {limit.year} {label[:5]}", "%A %d %B %Y %H:%M")
+            late = start.replace(tzinfo=limit.tzinfo) > limit
+            assert ("after the timeframe" in label) == late, (day, label, limit)
+            marked += late
+    assert marked > 0, "the last day's slots are all beyond 2 hours"
+
+    # The last day is a whole one: a list far taller than the window, the button in view.
+    page.locator("#days a").last.click()
+    assert page.evaluate("document.documentElement.scrollHeight") > 3 * height
+    assert book_button_in_view(), "at the top of the list"
+    page.evaluate("window.scrollTo(0, document.documentElement.scrollHeight / 2)")
+    assert book_button_in_view(), "halfway down the list"
+    everyone = shown()
+    assert any("Black" in t for t in everyone) and any("Okafor" in t for t in everyone)
+    day = page.locator("#days a[aria-current=page]").inner_text()
+
+    page.get_by_label("Practitioner").select_option("Dr Daniel Okafor")
+    page.get_by_role("button", name="Show").click()
+    okafor = shown()
+    assert okafor and all("Dr Daniel Okafor" in t for t in okafor), okafor
+    assert len(okafor) < len(everyone)
+    assert page.get_by_label("Practitioner").input_value() == "Dr Daniel Okafor"
+    assert page.locator("#days a[aria-current=page]").inner_text() == day, "same day"
+    page.locator("#days a").first.click()  # another day keeps the filter
+    assert all("Okafor" in t for t in shown()), shown()
+    page.get_by_label("Practitioner").select_option("")
+    page.get_by_role("button", name="Show").click()
+    assert any("Black" in t for t in shown()) or not shown()
+
+
+def test_symptom_groups_are_chosen_from_the_sandbox_dos_list(console: str, browser: Any) -> None:
+    """Symptom groups by code (SG1010…): the repo has no source for their NHS Pathways names.
+    The list is the groups the sandbox DoS is profiled with, each of which it knows."""
+    from uec_booking.sample_data import load
+
+    page = browser.new_page()
+    sign_in(page, console, "call.handler")
+    options = page.locator("#symptom_group option")
+    offered = {o.get_attribute("value"): o.inner_text() for o in options.all()}
+    profiled = {g for s in load()["healthcare_services"] for g in s.get("symptom_groups", [])}
+    assert offered == {str(g): f"SG{g}" for g in sorted(profiled)}, offered
+    assert page.get_by_label("Symptom group").input_value() == "1010", "the default"
+
+    def search(group: str, disposition: str) -> str:
+        page.get_by_label("NHS number").fill("9000000009")
+        page.get_by_label("Postcode where the patient is now").fill("LS2 9LU")
+        page.get_by_label("Disposition (NHS Pathways outcome)").select_option(disposition)
+        page.get_by_label("Symptom group").select_option(group)
+        page.get_by_role("button", name="Find services").click()
+        assert page.title().startswith("Services for Jane Smith"), page.title()
+        return str(page.locator("#services").inner_text())
+
+    assert "Leeds Emergency Dental Service" in search("1220", "Dx07")
+    page.goto(console + "/")
+    # DoS's "no services found" (fault 102) is an answer, not DoS down.
+    assert "No services found for this case near LS2 9LU" in search("1220", "Dx05")
 
 
 def test_patient_away_from_home_and_postcode_messages(console: str, browser: Any) -> None:

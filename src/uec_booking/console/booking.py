@@ -27,6 +27,7 @@ from uec_booking.consumer.errors import (
     ConsumerError,
     DemographicsMismatch,
     DosError,
+    DosNoServices,
     InvalidNhsNumber,
     PatientNotFound,
     SlotTaken,
@@ -108,6 +109,8 @@ async def services(request: Request, user: User) -> Response:
     case = case_for(booking, patient)
     try:
         found = await wf.find_services(case, happened.append)
+    except DosNoServices:
+        found = []  # DoS 102, "No services found": an answer for this case, not an outage
     except DosError as exc:
         if exc.code == 101:  # DoS v1.5: "Postcode Validation: Postcode not found"
             errors = {

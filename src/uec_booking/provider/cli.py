@@ -246,6 +246,9 @@ def _tls_options(
     return options
 
 
+SEED_PROGRESS_LINES = 10  # about this many "seeding: day N of M" lines, however many days
+
+
 @options("seed", db=DEFAULT_DB)
 def seed(
     db: str,
@@ -272,7 +275,9 @@ def seed(
                 sample = sample_data.load(str(directory_file) if directory_file else None)
                 today = datetime.now(UTC).date()
                 try:
-                    report = await seed_store(store, sample, first_day=today, days=days)
+                    report = await seed_store(
+                        store, sample, first_day=today, days=days, on_progress=progress
+                    )
                 except (KeyError, TypeError) as exc:
                     raise UserError(
                         f"{directory_file or 'the sample directory'} lacks a field the seed "
@@ -291,9 +296,15 @@ def seed(
 
     started = time.monotonic()
     what = f"importing {from_file}" if from_file else f"seeding {days} day(s) of slots"
-    with Console(stderr=True).status(
-        f"{what} into {make_url(db).render_as_string(hide_password=True)}…"
-    ):
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    step = max(1, days // SEED_PROGRESS_LINES)
+
+    def progress(done: int, total: int, added: int) -> None:
+        """A line every `step` days and at the last (a handful, however long the seed)."""
+        if done % step == 0 or done == total:
+            console.print(f"seeding: day {done} of {total}, {added} slots added")
+
+    with console.status(f"{what} into {make_url(db).render_as_string(hide_password=True)}…"):
         try:
             asyncio.run(run())
         except FhirError as exc:  # a bad file: one sentence, nothing written

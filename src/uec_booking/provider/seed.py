@@ -4,6 +4,7 @@ running it again adds what is missing and never touches a booked slot."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -224,16 +225,31 @@ def generate_slots(sample: dict[str, Any], *, first_day: date, days: int) -> lis
     return out
 
 
-async def seed(store: Store, sample: dict[str, Any], *, first_day: date, days: int) -> SeedReport:
-    """Load the sample directory and its slots (idempotent)."""
-    written = 0
+Progress = Callable[[int, int, int], None]  # (days done, days in all, slots added so far)
+
+
+async def seed(
+    store: Store,
+    sample: dict[str, Any],
+    *,
+    first_day: date,
+    days: int,
+    on_progress: Progress | None = None,
+) -> SeedReport:
+    """Load the sample directory and its slots (idempotent), a day at a time in one
+    transaction; `on_progress(days_done, days, slots_added)` is told after each day."""
+    written = added = 0
     async with store.write() as session:
         for resource in directory_resources(sample):
             written += await directory.upsert(session, resource)
         written += await _visibility(session, sample)
-        added = await slots.insert_missing(
-            session, generate_slots(sample, first_day=first_day, days=days)
-        )
+        for offset in range(days):
+            day = first_day + timedelta(days=offset)
+            added += await slots.insert_missing(
+                session, generate_slots(sample, first_day=day, days=1)
+            )
+            if on_progress is not None:
+                on_progress(offset + 1, days, added)
     async with store.read() as session:
         total = await slots.count(session)
     return SeedReport(written, added, total)
