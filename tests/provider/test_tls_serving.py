@@ -230,12 +230,11 @@ def test_half_a_tls_configuration_is_one_sentence(
     )
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Traceback" not in done.stderr + done.stdout, done.stderr
-    # A usage mistake: one line saying what is wrong (today in click's form, "Error: Invalid
-    # value for OPTION: ...", after its usage line and where help is).
+    # A usage mistake: one line saying what is wrong, naming the option, and where help is.
     errors = [line for line in done.stderr.splitlines() if line.lower().startswith("error")]
     assert len(errors) == 1, done.stderr
     option, sentence = named.split(": ", 1)
-    assert option in errors[0] and errors[0].endswith(sentence), done.stderr
+    assert option in errors[0] and sentence in errors[0], done.stderr
     assert not (tmp_path / "p.sqlite3").exists()  # refused before anything was done
 
 
