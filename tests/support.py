@@ -8,8 +8,11 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
+
+from uec_booking.netutil import wait_for_port
 
 PG_URL = os.environ.get("UEC_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -51,3 +54,30 @@ def fresh_pg_database() -> Iterator[str]:
     finally:
         with psycopg.connect(PG_URL, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+HAPROXY_CFG = Path(__file__).resolve().parents[1] / "deploy" / "haproxy.cfg"
+
+
+@contextmanager
+def haproxy(bind: str, *backends: str) -> Iterator[None]:
+    """Debian's HAProxy with the shipped `deploy/haproxy.cfg`: `bind` as `UEC_LB_BIND`
+    ("127.0.0.1:PORT [ssl …]"), the two `host:port` backends (one given: in both slots)."""
+    first, second = (backends * 2)[:2]
+    env = {**os.environ, "UEC_LB_BIND": bind, "UEC_PROVIDER_1": first, "UEC_PROVIDER_2": second}
+    lb = subprocess.Popen(
+        ["haproxy", "-db", "-f", str(HAPROXY_CFG)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        try:
+            wait_for_port("127.0.0.1", int(bind.split()[0].rsplit(":", 1)[1]), timeout=30)
+        except Exception:
+            lb.kill()
+            raise AssertionError(lb.communicate(timeout=10)[1].decode()) from None
+        yield
+    finally:
+        lb.terminate()
+        lb.communicate(timeout=30)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,15 @@ from uec_booking.netutil import free_port, wait_for_port
 _logs: weakref.WeakKeyDictionary[subprocess.Popen[bytes], IO[bytes]] = weakref.WeakKeyDictionary()
 
 
+def output(proc: subprocess.Popen[bytes]) -> str:
+    """What the (running) child has printed so far."""
+    log = _logs.get(proc)
+    if log is None:
+        return ""
+    log.flush()
+    return os.pread(log.fileno(), os.fstat(log.fileno()).st_size, 0).decode(errors="replace")
+
+
 def _output(proc: subprocess.Popen[bytes]) -> str:
     """What the (ended) child printed; its log file is closed."""
     log = _logs.pop(proc, None)
@@ -35,11 +45,17 @@ def _output(proc: subprocess.Popen[bytes]) -> str:
 
 
 def start_provider(
-    db_url: str, workers: int = 1, env: dict[str, str] | None = None
+    db_url: str,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    *,
+    flags: tuple[str, ...] = (),
+    verify: ssl.SSLContext | None = None,
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """`uec-booking serve provider --no-auth` on a free port; returns it and its FHIR base URL
-    once every worker answers."""
+    """`uec-booking serve provider --no-auth FLAGS` on a free port; returns it and its FHIR
+    base URL once it answers `/_health` (over https with `verify`, for `--tls-cert`)."""
     port = free_port()
+    root = f"{'https' if verify else 'http'}://127.0.0.1:{port}"
     log = tempfile.TemporaryFile()  # noqa: SIM115 (closed by `_output` once the child ends)
     proc = subprocess.Popen(
         [
@@ -55,6 +71,7 @@ def start_provider(
             "--workers",
             str(workers),
             "--no-auth",
+            *flags,
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -62,11 +79,12 @@ def start_provider(
         env={**os.environ, "PYTHONUNBUFFERED": "1", "UEC_ACCESS_LOG": "false", **(env or {})},
     )
     _logs[proc] = log
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline and proc.poll() is None:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/_health", timeout=2).status_code == 200:
-                return proc, f"http://127.0.0.1:{port}/fhir"
+            health = httpx.get(f"{root}/_health", verify=verify or True, timeout=2)
+            if health.status_code == 200:
+                return proc, f"{root}/fhir"
         except httpx.TransportError:
             time.sleep(0.2)
     # Never answered: say so with what it printed, rather than hand back a dead server.

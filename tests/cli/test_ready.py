@@ -3,88 +3,45 @@ in days and slots as it goes, and says how long it took."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-import httpx
-
-from uec_booking.netutil import free_port
+from uec_booking.processes import output, start_provider, stop
 
 
 def test_serve_provider_says_ready_when_it_answers(tmp_path: Path) -> None:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uec_booking",
-            "serve",
-            "provider",
-            "--no-auth",
-            "--port",
-            str(port),
-            "--db",
-            f"sqlite:///{tmp_path / 'p.sqlite3'}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert proc.stderr is not None
+    proc, base = start_provider(f"sqlite:///{tmp_path / 'p.sqlite3'}")
     try:
-        for line in proc.stderr:
-            if line.startswith("ready: "):
-                break
-        else:
-            raise AssertionError("no ready line")
-        assert f":{port}/fhir" in line
-        assert httpx.get(f"http://127.0.0.1:{port}/fhir/metadata").status_code == 200
+        deadline = time.monotonic() + 10  # it answers /_health a moment before it says so
+        while not (ready := re.findall(r"^ready: (\S+)$", output(proc), re.M)):
+            assert time.monotonic() < deadline, output(proc)
+            time.sleep(0.1)
+        assert ready == [base]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=30)
+        stop(proc)
 
 
-def test_seed_reports_its_time(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "uec_booking",
-            "seed",
-            "--db",
-            f"sqlite:///{tmp_path / 's.sqlite3'}",
-            "--days",
-            "2",
-        ],
+def _seed(tmp_path: Path, days: int) -> subprocess.CompletedProcess[str]:
+    db = f"sqlite:///{tmp_path / 's.sqlite3'}"
+    return subprocess.run(
+        [sys.executable, "-m", "uec_booking", "seed", "--db", db, "--days", str(days)],
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def test_seed_reports_its_time(tmp_path: Path) -> None:
+    done = _seed(tmp_path, 2)
     assert done.returncode == 0, done.stderr
     assert "slots added" in done.stdout and "done in" in done.stderr
 
 
 def test_a_long_seed_shows_days_and_slots_done(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "uec_booking",
-            "seed",
-            "--db",
-            f"sqlite:///{tmp_path / 's.sqlite3'}",
-            "--days",
-            "30",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _seed(tmp_path, 30)
     assert done.returncode == 0, done.stderr
     lines = re.findall(r"^seeding: day (\d+) of 30, (\d+) slots added$", done.stderr, re.M)
     assert len(lines) >= 5, done.stderr  # counts as it goes, not only a spinner

@@ -4,9 +4,7 @@ balancer: exactly one winner per slot, no duplicates, no 5xx, and both hosts ser
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -23,10 +21,9 @@ from tests.provider.test_contention import (
     assert_one_appointment_per_busy_slot,
     race_from_processes,
 )
-from uec_booking.netutil import free_port, wait_for_port
+from tests.support import haproxy
+from uec_booking.netutil import free_port
 from uec_booking.processes import start_provider, stop
-
-HAPROXY_CFG = Path(__file__).resolve().parents[2] / "deploy" / "haproxy.cfg"
 
 pytestmark = [
     pytest.mark.pg,
@@ -53,29 +50,16 @@ def test_two_hosts_behind_haproxy_race_for_slots(pg_url: str, tmp_path: Path) ->
     host1, base1 = start_provider(pg_url, workers=1)
     host2, base2 = start_provider(pg_url, workers=1)
     port = free_port()
-    env = {
-        **os.environ,
-        "UEC_LB_BIND": f"127.0.0.1:{port}",
-        "UEC_PROVIDER_1": base1.split("//")[1].removesuffix("/fhir"),
-        "UEC_PROVIDER_2": base2.split("//")[1].removesuffix("/fhir"),
-    }
-    lb = subprocess.Popen(
-        ["haproxy", "-db", "-f", str(HAPROXY_CFG)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    hosts = [b.split("//")[1].removesuffix("/fhir") for b in (base1, base2)]
     try:
-        wait_for_port("127.0.0.1", port, timeout=30)
-        base = f"http://127.0.0.1:{port}/fhir"
-        with httpx.Client(timeout=30) as client:
-            slots = search_free(client, base)[:SLOTS]
-            assert client.get(f"http://127.0.0.1:{port}/metrics").status_code == 403
-        results = race_from_processes(f"{base}/Appointment", FHIR_JSON, slots)
-        served = (bookings_on(base1), bookings_on(base2))
+        with haproxy(f"127.0.0.1:{port}", *hosts):
+            base = f"http://127.0.0.1:{port}/fhir"
+            with httpx.Client(timeout=30) as client:
+                slots = search_free(client, base)[:SLOTS]
+                assert client.get(f"http://127.0.0.1:{port}/metrics").status_code == 403
+            results = race_from_processes(f"{base}/Appointment", FHIR_JSON, slots)
+            served = (bookings_on(base1), bookings_on(base2))
     finally:
-        lb.terminate()
-        lb.communicate(timeout=30)
         stop(host1)
         stop(host2)
     print(f"\nHAProxy, 2 hosts: {dict(results)}; bookings served per host {served}")

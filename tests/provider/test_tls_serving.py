@@ -11,19 +11,19 @@ import signal
 import ssl
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import httpx
 import pytest
 
+from tests.support import haproxy
 from uec_booking.asgi_server import HSTS
-from uec_booking.netutil import free_port, wait_for_port
+from uec_booking.netutil import free_port
+from uec_booking.processes import output, start_provider, stop
 from uec_booking.tls import CertificateAuthority, Credential
 
 HAPROXY_CFG = Path(__file__).resolve().parents[2] / "deploy" / "haproxy.cfg"
@@ -63,69 +63,34 @@ def client(
     return context
 
 
+def tls_ma(certs: Certs) -> tuple[str, ...]:
+    """The flags of a provider serving TLS that requires a client certificate from `certs.ca`."""
+    server = ("--tls-cert", str(certs.server.cert), "--tls-key", str(certs.server.key))
+    return (*server, "--tls-client-ca", str(certs.ca))
+
+
 @dataclass
 class Served:
     proc: subprocess.Popen[bytes]
-    port: int
-    log: IO[bytes]
+    url: str  # https://127.0.0.1:PORT
 
     @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
 
     def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
+        return output(self.proc)
 
 
 @contextmanager
 def serving(*args: str, db: str, probe: ssl.SSLContext, workers: int = 1) -> Iterator[Served]:
     """`serve provider --no-auth ARGS` on a free port, once `/_health` answers over https to a
-    client with the `probe` context; SIGTERM at the end."""
-    port = free_port()
-    with tempfile.TemporaryFile() as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uec_booking",
-                "serve",
-                "provider",
-                "--no-auth",
-                "--no-access-log",
-                "--port",
-                str(port),
-                "--db",
-                db,
-                "--workers",
-                str(workers),
-                *args,
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        served = Served(proc, port, log)
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"never answered over https:\n{served.output()}")
-                try:
-                    health = httpx.get(f"{served.url}/_health", verify=probe, timeout=2)
-                    if health.status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.2)
-            yield served
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    client with the `probe` context; stopped at the end."""
+    proc, base = start_provider(db, workers, flags=args, verify=probe)
+    try:
+        yield Served(proc, base.removesuffix("/fhir"))
+    finally:
+        stop(proc)
 
 
 def says_ready(served: Served) -> bool:
@@ -170,12 +135,7 @@ def test_tls_cert_and_key_serve_https_and_no_plain_http(certs: Certs, tmp_path: 
 def test_tls_client_ca_requires_a_client_certificate_from_it(certs: Certs, tmp_path: Path) -> None:
     ssp = client(certs, certs.ssp)
     with serving(
-        "--tls-cert",
-        str(certs.server.cert),
-        "--tls-key",
-        str(certs.server.key),
-        "--tls-client-ca",
-        str(certs.ca),
+        *tls_ma(certs),
         db=f"sqlite:///{tmp_path / 'p.sqlite3'}",
         probe=ssp,
     ) as served:
@@ -257,12 +217,7 @@ def test_every_worker_serves_tls_ma(certs: Certs, pg_url: str) -> None:
     answered by the other, so each worker serves TLS and requires the client certificate."""
     ssp = client(certs, certs.ssp)
     with serving(
-        "--tls-cert",
-        str(certs.server.cert),
-        "--tls-key",
-        str(certs.server.key),
-        "--tls-client-ca",
-        str(certs.ca),
+        *tls_ma(certs),
         db=pg_url,
         probe=ssp,
         workers=2,
@@ -307,48 +262,16 @@ def test_behind_tls_proxy_sends_hsts_on_plain_http(certs: Certs, tmp_path: Path)
     The answers' base URL is `--public-base-url` whatever the forwarded headers say."""
     public = "https://provider.example.nhs.uk/fhir"
     for flags, hsts in (((), None), (("--behind-tls-proxy",), HSTS)):
-        port = free_port()
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uec_booking",
-                "serve",
-                "provider",
-                "--no-auth",
-                "--no-access-log",
-                "--port",
-                str(port),
-                "--db",
-                f"sqlite:///{tmp_path / 'p.sqlite3'}",
-                "--public-base-url",
-                public,
-                *flags,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        db = f"sqlite:///{tmp_path / 'p.sqlite3'}"
+        proc, base = start_provider(db, flags=("--public-base-url", public, *flags))
         try:
-            wait_for_port("127.0.0.1", port, timeout=60)
             forged = {"X-Forwarded-Proto": "http", "X-Forwarded-Host": "evil.example"}
-            metadata = _get_when_up(f"http://127.0.0.1:{port}/fhir/metadata", forged)
+            metadata = httpx.get(f"{base}/metadata", headers=forged, timeout=10)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(timeout=30)
+            stop(proc)
         assert metadata.status_code == 200, metadata.text
         assert metadata.headers.get("strict-transport-security") == hsts, flags
         assert metadata.json()["implementation"]["url"] == public
-
-
-def _get_when_up(url: str, headers: dict[str, str]) -> httpx.Response:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            return httpx.get(url, headers=headers, timeout=5)
-        except httpx.TransportError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 @pytest.mark.skipif(
@@ -360,66 +283,28 @@ def test_haproxy_terminates_tls_ma_with_the_shipped_config(certs: Certs, tmp_pat
     certificate gets an answer from the provider behind it; none, or a stranger's, does not."""
     pem = tmp_path / "provider.pem"  # HAProxy's crt: certificate and key in one file
     pem.write_bytes(certs.server.cert.read_bytes() + certs.server.key.read_bytes())
-    provider_port = free_port()
-    provider = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uec_booking",
-            "serve",
-            "provider",
-            "--no-auth",
-            "--no-access-log",
-            "--port",
-            str(provider_port),
-            "--db",
-            f"sqlite:///{tmp_path / 'p.sqlite3'}",
-            "--behind-tls-proxy",
-            "--public-base-url",
-            "https://provider.example.nhs.uk/fhir",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    db = f"sqlite:///{tmp_path / 'p.sqlite3'}"
+    public = ("--public-base-url", "https://provider.example.nhs.uk/fhir")
+    provider, base = start_provider(db, flags=("--behind-tls-proxy", *public))
     port = free_port()
-    backend = f"127.0.0.1:{provider_port}"
-    env = {
-        **os.environ,
-        "UEC_LB_BIND": f"127.0.0.1:{port} ssl crt {pem} ca-file {certs.ca} verify required",
-        "UEC_PROVIDER_1": backend,
-        "UEC_PROVIDER_2": backend,  # one provider behind it, in both of the file's slots
-    }
-    lb = subprocess.Popen(
-        ["haproxy", "-db", "-f", str(HAPROXY_CFG)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    backend = base.split("//")[1].removesuffix("/fhir")
+    bind = f"127.0.0.1:{port} ssl crt {pem} ca-file {certs.ca} verify required"
     try:
-        wait_for_port("127.0.0.1", provider_port, timeout=60)
-        _get_when_up(f"http://{backend}/_ready", {})
-        try:
-            wait_for_port("127.0.0.1", port, timeout=30)
-        except Exception:
-            lb.kill()
-            raise AssertionError(lb.communicate(timeout=10)[1].decode()) from None
-        url = f"https://127.0.0.1:{port}"
-        ssp = client(certs, certs.ssp)
-        deadline = time.monotonic() + 30
-        while (
-            metadata := httpx.get(f"{url}/fhir/metadata", verify=ssp, timeout=10)
-        ).status_code == 503:
-            assert time.monotonic() < deadline, "HAProxy never saw the provider up"
-            time.sleep(0.5)  # its first health check of the backend
-        assert metadata.status_code == 200, metadata.text
-        assert metadata.json()["resourceType"] == "CapabilityStatement"
-        assert metadata.headers["strict-transport-security"] == HSTS
-        assert httpx.get(f"{url}/metrics", verify=ssp, timeout=10).status_code == 403
-        for cert in (None, certs.stranger):
-            with pytest.raises(REFUSED):
-                httpx.get(f"{url}/_health", verify=client(certs, cert), timeout=10)
+        with haproxy(bind, backend):
+            url = f"https://127.0.0.1:{port}"
+            ssp = client(certs, certs.ssp)
+            deadline = time.monotonic() + 30
+            while (
+                metadata := httpx.get(f"{url}/fhir/metadata", verify=ssp, timeout=10)
+            ).status_code == 503:
+                assert time.monotonic() < deadline, "HAProxy never saw the provider up"
+                time.sleep(0.5)  # its first health check of the backend
+            assert metadata.status_code == 200, metadata.text
+            assert metadata.json()["resourceType"] == "CapabilityStatement"
+            assert metadata.headers["strict-transport-security"] == HSTS
+            assert httpx.get(f"{url}/metrics", verify=ssp, timeout=10).status_code == 403
+            for cert in (None, certs.stranger):
+                with pytest.raises(REFUSED):
+                    httpx.get(f"{url}/_health", verify=client(certs, cert), timeout=10)
     finally:
-        lb.terminate()
-        lb.communicate(timeout=30)
-        provider.send_signal(signal.SIGTERM)
-        provider.wait(timeout=30)
+        stop(provider)
