@@ -258,7 +258,7 @@ def seed(
     directory_file: Path | None,
 ) -> None:
     """Load the sample services and generate slots (or import a Bundle). Idempotent."""
-    from uec_booking.provider.seed import import_bundle
+    from uec_booking.provider.bundle_import import import_bundle
     from uec_booking.provider.seed import seed as seed_store
 
     upgrade(store_url(db, existing=False))
